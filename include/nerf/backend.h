@@ -1,0 +1,168 @@
+/// @file backend.h
+/// @brief The Backend interface: one method per pipeline stage, forward and backward.
+///
+/// Every pointer passed to a stage lives in the backend's own memory (host memory for the CPU
+/// backend, device memory for CUDA) and is obtained from Backend::allocate. Stages are
+/// asynchronous on CUDA (one stream, in order); `synchronize` or a download waits.
+/// Layouts: activations are row-per-sample [N, C]; rays and depths are [n_rays, ...] contiguous.
+/// Gradient contract: parameter gradients ACCUMULATE (+=), activation gradients OVERWRITE.
+#pragma once
+
+#include "nerf/common.h"
+#include "nerf/math/composite.h"
+#include "nerf/math/encoding.h"
+#include "nerf/math/optim.h"
+#include "nerf/math/rays.h"
+#include "nerf/math/sampling.h"
+#include "nerf/mlp_layout.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace nerf {
+
+class Backend;
+
+/// Move-only owner of `count` elements of T in a backend's memory.
+template <typename T> class Buffer {
+public:
+	Buffer() = default;
+	Buffer(Backend* owner, size_t count);
+	~Buffer() { reset(); }
+	Buffer(const Buffer&) = delete;
+	Buffer& operator=(const Buffer&) = delete;
+	Buffer(Buffer&& o) noexcept : m_owner(o.m_owner), m_data(o.m_data), m_count(o.m_count) {
+		o.m_data = nullptr;
+		o.m_count = 0;
+	}
+	Buffer& operator=(Buffer&& o) noexcept {
+		if (this != &o) {
+			reset();
+			std::swap(m_owner, o.m_owner);
+			std::swap(m_data, o.m_data);
+			std::swap(m_count, o.m_count);
+		}
+		return *this;
+	}
+	T* data() { return m_data; }
+	const T* data() const { return m_data; }
+	size_t size() const { return m_count; }
+	size_t bytes() const { return m_count * sizeof(T); }
+	void reset();
+
+private:
+	Backend* m_owner = nullptr;
+	T* m_data = nullptr;
+	size_t m_count = 0;
+};
+
+/// Outputs of compositing for a batch of rays; any pointer may be null when not wanted.
+struct CompositeOutputs {
+	float* rgb = nullptr;      ///< [n_rays, 3]
+	float* depth = nullptr;    ///< [n_rays]
+	float* disp = nullptr;     ///< [n_rays]
+	float* acc = nullptr;      ///< [n_rays]
+	float* weights = nullptr;  ///< [n_rays, n_samples]
+};
+
+/// Numeric precision of the MLP GEMMs. The CPU backend is always fp32.
+enum class Precision { FP32, TF32, FP16, BF16 };
+Precision parse_precision(const std::string& name);  ///< throws nerf::Error on an unknown name
+const char* precision_name(Precision p);
+
+/// One NeRF MLP (coarse or fine) on a backend. It does not own parameters: forward/backward take
+/// pointers into the flat parameter buffer. It owns the activations that backward needs, sized for
+/// up to `max_batch` samples, so at most one forward may be pending a backward at a time.
+class Mlp {
+public:
+	virtual ~Mlp() = default;
+	virtual const MlpLayout& layout() const = 0;
+	/// raw: [n, raw_width]; enc_pts: [n, in_pts]; enc_views: [n, in_views] (null without viewdirs).
+	/// keep_for_backward = false for rendering (nothing stored; any n, processed in max_batch chunks).
+	virtual void forward(float* raw, const float* params, const float* enc_pts, const float* enc_views, size_t n,
+	                     bool keep_for_backward) = 0;
+	/// dL_dparams (+=) from dL_draw: [n, raw_width], for the n of the last forward with keep_for_backward.
+	virtual void backward(float* dL_dparams, const float* params, const float* dL_draw, size_t n) = 0;
+};
+
+/// nerf-pytorch's nn.Linear default init for every layer: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+/// weights and biases. Host memory; deterministic in seed.
+void init_mlp_params_host(float* params, const MlpLayout& layout, uint64_t seed);
+
+class Backend {
+public:
+	virtual ~Backend() = default;
+	virtual std::string name() const = 0;  ///< "cpu" or "cuda (<device name>)"
+	virtual bool is_cuda() const = 0;
+
+	// --- memory ---
+	virtual void* allocate_bytes(size_t bytes) = 0;
+	virtual void free_bytes(void* p) noexcept = 0;
+	virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;    ///< host -> backend
+	virtual void download(void* host_dst, const void* src, size_t bytes) = 0;  ///< backend -> host (waits)
+	virtual void copy(void* dst, const void* src, size_t bytes) = 0;           ///< backend -> backend
+	virtual void fill_zero(void* dst, size_t bytes) = 0;
+	virtual void synchronize() = 0;
+	template <typename T> Buffer<T> allocate(size_t count) { return Buffer<T>(this, count); }
+
+	// --- stages ---
+	/// Rays for flat pixel ids (image * H * W + row * W + col) of a stack of poses [n_images, 3, 4].
+	/// rays_o, rays_d, viewdirs: [n_rays, 3]. NDC applied when cam.ndc (viewdirs stay pre-NDC).
+	virtual void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids,
+	                           const float* poses, size_t n_rays, const Camera& cam) = 0;
+	/// target: [n_rays, 3] gathered from images [n_images, H, W, 3] at flat pixel ids.
+	virtual void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) = 0;
+	/// z: [n_rays, n_samples]; ray r uses RNG counter ray_offset + r.
+	virtual void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
+	                                const StratifiedSpec& spec) = 0;
+	/// enc: [n_rays * n_samples, encoded_width]; points x = o + z d.
+	virtual void encode_points(float* enc, const float* rays_o, const float* rays_d, const float* z, size_t n_rays,
+	                           int n_samples, const EncodingSpec& spec) = 0;
+	/// enc: [n_rays * n_samples, encoded_width]; the ray's viewdir repeated for each sample.
+	virtual void encode_views(float* enc, const float* viewdirs, size_t n_rays, int n_samples,
+	                          const EncodingSpec& spec) = 0;
+	/// raw: [n_rays, n_samples, spec.raw_stride]; z: [n_rays, n_samples]; rays_d: [n_rays, 3].
+	virtual void composite_forward(const CompositeOutputs& out, const float* raw, const float* z, const float* rays_d,
+	                               size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) = 0;
+	/// dL_draw (overwrite): [n_rays, n_samples, raw_stride] from dL_drgb: [n_rays, 3].
+	virtual void composite_backward(float* dL_draw, const float* dL_drgb, const float* raw, const float* z,
+	                                const float* rays_d, size_t n_rays, int n_samples, uint32_t ray_offset,
+	                                const CompositeSpec& spec) = 0;
+	/// z_fine: [n_rays, n_fine] drawn from the coarse weights (sample_pdf on the z midpoints and
+	/// weights[1:-1]), then z_all: [n_rays, n_coarse + n_fine] = sort(cat(z_coarse, z_fine)).
+	/// z_fine is left as drawn (unsorted unless det), as the reference's z_samples.
+	virtual void resample(float* z_all, float* z_fine, const float* z_coarse, const float* weights, size_t n_rays,
+	                      int n_coarse, int n_fine, uint32_t ray_offset, const PdfSpec& spec) = 0;
+	/// Mean squared error over [n_rays, 3]: adds the mean to *loss (one float in backend memory) and
+	/// writes dL_drgb = 2 (rgb - target) / (3 n_rays) * grad_scale (overwrite). Either output may be null.
+	virtual void mse_loss(float* loss, float* dL_drgb, const float* rgb, const float* target, size_t n_rays,
+	                      float grad_scale) = 0;
+	/// One Adam update over n parameters (the flat buffer), torch.optim.Adam semantics.
+	virtual void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) = 0;
+
+	/// An MLP for this backend, able to run batches of up to max_batch samples.
+	virtual std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision precision) = 0;
+};
+
+template <typename T> Buffer<T>::Buffer(Backend* owner, size_t count) : m_owner(owner), m_count(count) {
+	m_data = count ? static_cast<T*>(owner->allocate_bytes(count * sizeof(T))) : nullptr;
+}
+template <typename T> void Buffer<T>::reset() {
+	if (m_data && m_owner) m_owner->free_bytes(m_data);
+	m_data = nullptr;
+	m_count = 0;
+}
+
+/// The CPU reference backend (Eigen; OpenMP threads when available).
+std::unique_ptr<Backend> create_cpu_backend(int threads = 0);
+/// True when this build has CUDA and a device is present.
+bool cuda_available();
+/// The CUDA backend on device `device` (throws nerf::Error when CUDA is unavailable).
+std::unique_ptr<Backend> create_cuda_backend(int device = 0);
+/// "cpu", "cuda" or "auto" (cuda when available, else cpu).
+std::unique_ptr<Backend> create_backend(const std::string& which, int cpu_threads = 0);
+
+} // namespace nerf

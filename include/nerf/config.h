@@ -1,0 +1,87 @@
+/// @file config.h
+/// @brief Every option of nerf-pytorch's config_parser (same names, same defaults), plus nerfcore's own.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace nerf {
+
+struct Config {
+	// --- nerf-pytorch's options, names and defaults as in run_nerf.py:config_parser ---
+	std::string config;  ///< the config file that was read (empty when none)
+	std::string expname;
+	std::string basedir = "./logs/";
+	std::string datadir = "./data/llff/fern";
+
+	int netdepth = 8;
+	int netwidth = 256;
+	int netdepth_fine = 8;
+	int netwidth_fine = 256;
+	int N_rand = 32 * 32 * 4;
+	float lrate = 5e-4f;
+	int lrate_decay = 250;  ///< in thousands of steps
+	int chunk = 1024 * 32;
+	int netchunk = 1024 * 64;
+	bool no_batching = false;
+	bool no_reload = false;
+	std::string ft_path;
+
+	int N_samples = 64;
+	int N_importance = 0;
+	float perturb = 1.0f;
+	bool use_viewdirs = false;
+	int i_embed = 0;
+	int multires = 10;
+	int multires_views = 4;
+	float raw_noise_std = 0.0f;
+
+	bool render_only = false;
+	bool render_test = false;
+	int render_factor = 0;
+
+	int precrop_iters = 0;
+	float precrop_frac = 0.5f;
+
+	std::string dataset_type = "llff";
+	int testskip = 8;
+	std::string shape = "greek";
+	bool white_bkgd = false;
+	bool half_res = false;
+
+	int factor = 8;
+	bool no_ndc = false;
+	bool lindisp = false;
+	bool spherify = false;
+	int llffhold = 8;
+
+	int i_print = 100;
+	int i_img = 500;
+	int i_weights = 10000;
+	int i_testset = 50000;
+	int i_video = 50000;
+
+	// --- nerfcore's own ---
+	int N_iters = 200000;         ///< the reference hard-codes 200000 (+1) iterations
+	double max_seconds = 0.0;     ///< stop training after this wall-clock time (0: no limit)
+	unsigned long long seed = 0;  ///< seeds every random draw (counter-based RNG)
+	std::string device = "auto";  ///< auto | cpu | cuda
+	std::string precision = "tf32";  ///< fp32 | tf32 | fp16 | bf16 (GPU only; the CPU is fp32)
+	bool cuda_graph = false;
+	bool quiet = false;
+	int n_val_eval = 0;  ///< val views for summary.json's PSNR (0: all)
+	int threads = 0;     ///< CPU threads (0: all cores)
+};
+
+/// Reads options: an optional nerf-pytorch config file (--config FILE: `key = value`, `#` comments,
+/// True/False), then the command line, which overrides the file. Throws nerf::Error naming an unknown
+/// key or a bad value. Returns false when --help was printed.
+bool parse_config(int argc, const char* const* argv, Config& out, const std::string& program_description);
+
+/// Reads only a config file into `out` (options not in the file keep their current values).
+void load_config_file(const std::string& path, Config& out);
+
+/// The config as `key = value` lines, readable by load_config_file.
+std::string config_to_string(const Config& cfg);
+
+} // namespace nerf

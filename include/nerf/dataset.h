@@ -1,0 +1,42 @@
+/// @file dataset.h
+/// @brief A loaded scene: what every loader produces and everything downstream consumes.
+#pragma once
+
+#include "nerf/config.h"
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace nerf {
+
+using Pose = std::array<float, 12>;  ///< camera-to-world, 3x4 row-major (OpenGL camera axes, as the reference)
+
+struct Dataset {
+	int H = 0, W = 0;
+	float focal = 0.0f;
+	std::array<float, 9> K{};         ///< 3x3 row-major: [[focal,0,W/2],[0,focal,H/2],[0,0,1]] as the reference
+	float near = 0.0f, far = 1.0f;
+	bool ndc = false;                 ///< rays are warped to NDC (forward-facing LLFF without no_ndc)
+	std::vector<float> images;        ///< [n_images, H, W, 3] linear RGB in [0,1] (RGBA composited when white_bkgd)
+	std::vector<Pose> poses;          ///< [n_images]
+	std::vector<std::array<float, 2>> bounds;  ///< [n_images] near/far after rescale (LLFF only, else empty)
+	std::vector<Pose> render_poses;   ///< the render path
+	std::vector<int> i_train, i_val, i_test;
+
+	size_t n_images() const { return poses.size(); }
+	const float* image(size_t i) const { return images.data() + i * (size_t)H * W * 3; }
+};
+
+/// Loads the dataset named by cfg.dataset_type from cfg.datadir with the reference's options
+/// (half_res, white_bkgd, testskip, factor, spherify, llffhold, no_ndc, ...). Sets near/far and ndc as
+/// run_nerf.py's train() does. Throws nerf::Error naming the file and the problem on bad input.
+Dataset load_dataset(const Config& cfg);
+
+/// Blender synthetic scenes (transforms_{train,val,test}.json).
+Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd);
+
+/// The reference's 40-view spherical render path: theta over 360 degrees, phi -30, radius 4.
+std::vector<Pose> blender_render_path(int n_views = 40, float phi_deg = -30.0f, float radius = 4.0f);
+
+} // namespace nerf
