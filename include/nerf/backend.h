@@ -143,6 +143,21 @@ public:
 	/// One Adam update over n parameters (the flat buffer), torch.optim.Adam semantics.
 	virtual void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) = 0;
 
+	// --- timing (bench, progress) ---
+	/// Milliseconds between two points in this backend's stream order: CUDA events on CUDA, a
+	/// steady clock on the CPU. start() and stop() enqueue; elapsed_ms() waits for stop.
+	class Timer {
+	public:
+		virtual ~Timer() = default;
+		virtual void start() = 0;
+		virtual void stop() = 0;
+		virtual double elapsed_ms() = 0;
+	};
+	virtual std::unique_ptr<Timer> create_timer() = 0;
+	/// Bytes of backend memory allocated now and at most so far (through allocate_bytes).
+	virtual size_t current_bytes() const = 0;
+	virtual size_t peak_bytes() const = 0;
+
 	/// An MLP for this backend, able to run batches of up to max_batch samples.
 	virtual std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision precision) = 0;
 };
