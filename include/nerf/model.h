@@ -1,0 +1,96 @@
+/// @file model.h
+/// @brief The NeRF model: coarse and fine networks over one flat parameter buffer, render_rays,
+/// one training step, and whole-image rendering. Written once against nerf::Backend.
+#pragma once
+
+#include "nerf/backend.h"
+#include "nerf/config.h"
+#include "nerf/dataset.h"
+
+#include <memory>
+#include <vector>
+
+namespace nerf {
+
+/// Everything render_rays needs besides the rays (run_nerf.py's render_kwargs).
+struct RenderSettings {
+	int N_samples = 64;
+	int N_importance = 0;
+	bool perturb = true;       ///< perturb > 0 (training); rendering always uses false
+	bool lindisp = false;
+	float raw_noise_std = 0.0f;
+	bool white_bkgd = false;
+	float near = 2.0f, far = 6.0f;
+	static RenderSettings from_config(const Config& cfg, const Dataset& data, bool training);
+};
+
+/// Host-side results of rendering a set of rays (each [n_rays] or [n_rays, 3]).
+struct RenderedRays {
+	std::vector<float> rgb, disp, acc, depth;  ///< fine (or coarse when N_importance == 0)
+	std::vector<float> rgb0, disp0, acc0;      ///< coarse, only when N_importance > 0
+	std::vector<float> z_std;                  ///< std of the fine samples, only when N_importance > 0
+};
+
+class NerfModel {
+public:
+	/// Builds the coarse (netdepth, netwidth) and, when N_importance > 0, fine (netdepth_fine,
+	/// netwidth_fine) networks, allocates parameters, gradients and Adam state, and initialises the
+	/// parameters as PyTorch's nn.Linear default from cfg.seed. max_rays_per_batch bounds N_rand.
+	NerfModel(Backend& backend, const Config& cfg);
+	~NerfModel();
+
+	Backend& backend() { return *m_backend; }
+	const MlpLayout& coarse_layout() const { return m_coarse_layout; }
+	const MlpLayout* fine_layout() const { return m_has_fine ? &m_fine_layout : nullptr; }
+	bool has_fine() const { return m_has_fine; }
+	size_t n_params() const { return m_n_params; }
+	/// Flat buffers in backend memory, [n_params] each: coarse network first, then fine.
+	float* params() { return m_params.data(); }
+	float* grads() { return m_grads.data(); }
+	float* adam_m() { return m_adam_m.data(); }
+	float* adam_v() { return m_adam_v.data(); }
+	/// Adam's step count t (number of updates done so far).
+	long adam_steps() const { return m_adam_steps; }
+	void set_adam_steps(long t) { m_adam_steps = t; }
+
+	/// One training step on n_rays rays given by flat pixel ids (backend memory) into the stacked
+	/// images [n_images, H, W, 3] and poses [n_images, 3, 4] (backend memory): forward coarse and
+	/// fine, loss = MSE(fine) + MSE(coarse), backward, Adam with learning rate lr. `step` keys the RNG.
+	/// The loss stays in backend memory; read_losses() fetches it (a sync on CUDA).
+	void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const float* poses,
+	                const Camera& cam, const RenderSettings& settings, uint32_t step, float lr);
+	/// {fine MSE, coarse MSE} of the last train_step (coarse = 0 without a fine network).
+	std::pair<float, float> read_losses();
+
+	/// Renders rays (pixel ids + poses in backend memory) in chunks of `chunk` rays, no gradients.
+	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const float* poses, const Camera& cam,
+	                    const RenderSettings& settings, int chunk, uint32_t step = 0);
+	/// Renders a whole H x W image for one camera-to-world pose (host), rays in chunks of `chunk`.
+	RenderedRays render_image(const Pose& pose, const Camera& cam, const RenderSettings& settings, int chunk);
+
+	const Config& config() const { return m_cfg; }
+
+private:
+	struct Workspace;
+	void ensure_workspace(size_t n_rays, bool training);
+
+	Backend* m_backend;
+	Config m_cfg;
+	MlpLayout m_coarse_layout, m_fine_layout;
+	bool m_has_fine = false;
+	size_t m_n_params = 0;
+	long m_adam_steps = 0;
+	EncodingSpec m_pts_encoding, m_views_encoding;
+	Buffer<float> m_params, m_grads, m_adam_m, m_adam_v;
+	std::unique_ptr<Mlp> m_coarse, m_fine;
+	std::unique_ptr<Workspace> m_ws;
+};
+
+/// The camera of a dataset (K from the dataset; NDC when the dataset says so), optionally scaled
+/// down by render_factor (H, W and focal divided, as the reference's render_factor).
+Camera dataset_camera(const Dataset& data, int render_factor = 0);
+
+/// Mean squared error and PSNR of a rendered image against a reference [H, W, 3].
+double image_mse(const float* a, const float* b, size_t n_floats);
+
+} // namespace nerf
