@@ -1,0 +1,418 @@
+/// @file config.cpp
+/// @brief nerfcore's options: one table drives the command line (CLI11), the nerf-pytorch config file
+/// reader (configargparse's `key = value` format) and config_to_string, so an option is written once.
+
+#include "nerf/config.h"
+
+#include "nerf/common.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <variant>
+
+namespace nerf {
+namespace {
+
+using MemberPtr = std::variant<std::string Config::*, bool Config::*, int Config::*, float Config::*, double Config::*,
+                               unsigned long long Config::*>;
+
+/// One end of a numeric range; `inclusive` distinguishes >= from >.
+struct Bound {
+	double value;
+	bool inclusive;
+};
+
+struct OptionSpec {
+	const char* name;  ///< the option's name: the Config field, `--name` and the config file key
+	MemberPtr member;
+	const char* help;
+	std::optional<Bound> low;
+	std::optional<Bound> high;
+	std::vector<std::string> choices;  ///< allowed values of a string option (empty: any)
+};
+
+constexpr std::optional<Bound> none = std::nullopt;
+constexpr Bound at_least(double v) { return {v, true}; }
+constexpr Bound above(double v) { return {v, false}; }
+constexpr Bound at_most(double v) { return {v, true}; }
+
+// The order is the struct's, which is nerf-pytorch's config_parser order; config_to_string keeps it.
+const std::vector<OptionSpec>& option_table() {
+	static const std::vector<OptionSpec> table = {
+		{"config", &Config::config, "config file path (nerf-pytorch format: key = value lines)", none, none, {}},
+		{"expname", &Config::expname, "experiment name", none, none, {}},
+		{"basedir", &Config::basedir, "where to store checkpoints and logs", none, none, {}},
+		{"datadir", &Config::datadir, "input data directory", none, none, {}},
+
+		{"netdepth", &Config::netdepth, "layers in the coarse network", at_least(1), none, {}},
+		{"netwidth", &Config::netwidth, "channels per layer of the coarse network", at_least(1), none, {}},
+		{"netdepth_fine", &Config::netdepth_fine, "layers in the fine network", at_least(1), none, {}},
+		{"netwidth_fine", &Config::netwidth_fine, "channels per layer of the fine network", at_least(1), none, {}},
+		{"N_rand", &Config::N_rand, "batch size: random rays per gradient step", above(0), none, {}},
+		{"lrate", &Config::lrate, "learning rate", above(0), none, {}},
+		{"lrate_decay", &Config::lrate_decay, "exponential learning rate decay (in 1000 steps)", above(0), none, {}},
+		{"chunk", &Config::chunk, "rays processed in parallel; decrease if running out of memory", above(0), none, {}},
+		{"netchunk", &Config::netchunk, "points sent through the network in parallel; decrease if running out of memory",
+		 above(0), none, {}},
+		{"no_batching", &Config::no_batching, "take random rays from one image at a time", none, none, {}},
+		{"no_reload", &Config::no_reload, "do not reload weights from a saved checkpoint", none, none, {}},
+		{"ft_path", &Config::ft_path, "specific weights file to reload for the coarse network", none, none, {}},
+
+		{"N_samples", &Config::N_samples, "coarse samples per ray", at_least(2), none, {}},
+		{"N_importance", &Config::N_importance, "additional fine samples per ray", at_least(0), none, {}},
+		{"perturb", &Config::perturb, "0 for no jitter, 1 for jitter of the stratified samples", at_least(0), none, {}},
+		{"use_viewdirs", &Config::use_viewdirs, "use the full 5D input (with view direction) instead of 3D", none, none,
+		 {}},
+		{"i_embed", &Config::i_embed, "0 for the default positional encoding, -1 for none", at_least(-1), at_most(0), {}},
+		{"multires", &Config::multires, "log2 of the max frequency of the positional encoding (3D location)",
+		 at_least(0), none, {}},
+		{"multires_views", &Config::multires_views, "log2 of the max frequency of the positional encoding (view direction)",
+		 at_least(0), none, {}},
+		{"raw_noise_std", &Config::raw_noise_std, "std dev of noise added to the raw density to regularize it (1e0 recommended)",
+		 at_least(0), none, {}},
+
+		{"render_only", &Config::render_only, "do not optimize; reload weights and render the render_poses path", none,
+		 none, {}},
+		{"render_test", &Config::render_test, "render the test set instead of the render_poses path", none, none, {}},
+		{"render_factor", &Config::render_factor, "downsampling factor to speed up rendering (4 or 8 for a fast preview)",
+		 at_least(0), none, {}},
+
+		{"precrop_iters", &Config::precrop_iters, "number of steps to train on central crops", at_least(0), none, {}},
+		{"precrop_frac", &Config::precrop_frac, "fraction of the image taken for central crops", above(0), at_most(1), {}},
+
+		{"dataset_type", &Config::dataset_type, "dataset type", none, none, {"llff", "blender", "deepvoxels", "LINEMOD"}},
+		{"testskip", &Config::testskip, "load 1/N of the test/val images (for large sets like deepvoxels)", at_least(1),
+		 none, {}},
+		{"shape", &Config::shape, "deepvoxels shape: armchair / cube / greek / vase", none, none, {}},
+		{"white_bkgd", &Config::white_bkgd, "composite synthetic data onto a white background", none, none, {}},
+		{"half_res", &Config::half_res, "load blender synthetic data at half resolution (400x400 instead of 800x800)",
+		 none, none, {}},
+
+		{"factor", &Config::factor, "downsample factor for LLFF images", at_least(1), none, {}},
+		{"no_ndc", &Config::no_ndc, "do not use normalized device coordinates (for non-forward-facing scenes)", none,
+		 none, {}},
+		{"lindisp", &Config::lindisp, "sample linearly in disparity rather than depth", none, none, {}},
+		{"spherify", &Config::spherify, "for spherical 360 scenes", none, none, {}},
+		{"llffhold", &Config::llffhold, "take every N-th image as the LLFF test set (the paper uses 8; 0: none)",
+		 at_least(0), none, {}},
+
+		{"i_print", &Config::i_print, "frequency of console printout and metric logging", at_least(1), none, {}},
+		{"i_img", &Config::i_img, "frequency of image logging", at_least(1), none, {}},
+		{"i_weights", &Config::i_weights, "frequency of weight checkpoint saving", at_least(1), none, {}},
+		{"i_testset", &Config::i_testset, "frequency of test set rendering", at_least(1), none, {}},
+		{"i_video", &Config::i_video, "frequency of render_poses video saving", at_least(1), none, {}},
+
+		{"N_iters", &Config::N_iters, "training iterations (nerf-pytorch: 200000)", at_least(0), none, {}},
+		{"max_seconds", &Config::max_seconds, "stop training after this wall-clock time in seconds (0: no limit)",
+		 at_least(0), none, {}},
+		{"seed", &Config::seed, "seed of every random draw", none, none, {}},
+		{"device", &Config::device, "compute device", none, none, {"auto", "cpu", "cuda"}},
+		{"precision", &Config::precision, "GPU math precision (the CPU is always fp32)", none, none,
+		 {"fp32", "tf32", "fp16", "bf16"}},
+		{"cuda_graph", &Config::cuda_graph, "capture the training step as a CUDA graph", none, none, {}},
+		{"quiet", &Config::quiet, "print less", none, none, {}},
+		{"n_val_eval", &Config::n_val_eval, "validation views used for the final PSNR (0: all)", at_least(0), none, {}},
+		{"threads", &Config::threads, "CPU threads (0: all cores)", at_least(0), none, {}},
+	};
+	return table;
+}
+
+const OptionSpec* find_option(const std::string& name) {
+	for (const OptionSpec& spec : option_table())
+		if (name == spec.name) return &spec;
+	return nullptr;
+}
+
+// --- values as text ---------------------------------------------------------
+
+std::string trim(const std::string& s) {
+	const char* ws = " \t\r\n\f\v";
+	const size_t first = s.find_first_not_of(ws);
+	if (first == std::string::npos) return "";
+	return s.substr(first, s.find_last_not_of(ws) - first + 1);
+}
+
+// The shortest text that reads back to the same float/double, so saved configs stay readable (0.0005,
+// not 0.000500000024) and the round trip is exact.
+template <typename T>
+std::string shortest_float_text(T value, int min_digits, int max_digits) {
+	char buf[64];
+	for (int digits = min_digits; digits <= max_digits; ++digits) {
+		std::snprintf(buf, sizeof(buf), "%.*g", digits, static_cast<double>(value));
+		if (std::is_same<T, float>::value ? std::strtof(buf, nullptr) == static_cast<float>(value)
+		                                  : std::strtod(buf, nullptr) == static_cast<double>(value))
+			break;
+	}
+	return buf;
+}
+
+// A string needs quotes when the reader would otherwise change it: surrounding blanks get trimmed,
+// '#' may start a comment, a leading quote would be stripped, and an empty value reads clearer as "".
+std::string string_value_text(const std::string& name, const std::string& value) {
+	if (value.find_first_of("\r\n") != std::string::npos)
+		NERF_FAIL("option '" << name << "' holds a line break, which a config file cannot represent");
+	const bool needs_quotes = value.empty() || trim(value) != value || value.find('#') != std::string::npos ||
+	                          value.front() == '"' || value.front() == '\'';
+	if (!needs_quotes) return value;
+	if (value.find('"') == std::string::npos) return '"' + value + '"';
+	if (value.find('\'') == std::string::npos) return '\'' + value + '\'';
+	NERF_FAIL("option '" << name << "' holds both quote characters and needs quoting; it cannot be written to a config file");
+}
+
+std::string value_text(const OptionSpec& spec, const Config& cfg) {
+	return std::visit(
+		[&](auto member) -> std::string {
+			using T = std::decay_t<decltype(cfg.*member)>;
+			const T& v = cfg.*member;
+			if constexpr (std::is_same_v<T, std::string>) return string_value_text(spec.name, v);
+			else if constexpr (std::is_same_v<T, bool>) return v ? "True" : "False";
+			else if constexpr (std::is_same_v<T, float>) return shortest_float_text(v, 6, 9);
+			else if constexpr (std::is_same_v<T, double>) return shortest_float_text(v, 15, 17);
+			else return std::to_string(v);
+		},
+		spec.member);
+}
+
+const char* expected_kind(const OptionSpec& spec) {
+	return std::visit(
+		[](auto member) -> const char* {
+			using T = std::decay_t<decltype(Config{}.*member)>;
+			if constexpr (std::is_same_v<T, bool>) return "True or False";
+			else if constexpr (std::is_same_v<T, int>) return "an integer";
+			else if constexpr (std::is_same_v<T, unsigned long long>) return "a non-negative integer";
+			else if constexpr (std::is_floating_point_v<T>) return "a number";
+			else return "a string";
+		},
+		spec.member);
+}
+
+// Parses `text` into the option's field; false when the text is not a value of the option's type.
+// Integers and numbers must use the whole text, as Python's int()/float() do for configargparse.
+bool assign_from_text(const OptionSpec& spec, const std::string& text, Config& cfg) {
+	return std::visit(
+		[&](auto member) -> bool {
+			using T = std::decay_t<decltype(cfg.*member)>;
+			if constexpr (std::is_same_v<T, std::string>) {
+				cfg.*member = text;
+				return true;
+			} else if constexpr (std::is_same_v<T, bool>) {
+				// configargparse's spellings for store_true options.
+				std::string lower;
+				for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+				if (lower == "true" || lower == "yes" || lower == "1") cfg.*member = true;
+				else if (lower == "false" || lower == "no" || lower == "0") cfg.*member = false;
+				else return false;
+				return true;
+			} else {
+				if (text.empty() || std::isspace(static_cast<unsigned char>(text.front()))) return false;
+				const char* begin = text.c_str();
+				char* end = nullptr;
+				errno = 0;
+				if constexpr (std::is_same_v<T, int>) {
+					const long long v = std::strtoll(begin, &end, 10);
+					if (*end != '\0' || errno == ERANGE || v < std::numeric_limits<int>::min() ||
+					    v > std::numeric_limits<int>::max())
+						return false;
+					cfg.*member = static_cast<int>(v);
+				} else if constexpr (std::is_same_v<T, unsigned long long>) {
+					if (text.front() == '-') return false;  // strtoull would wrap it around
+					const unsigned long long v = std::strtoull(begin, &end, 10);
+					if (*end != '\0' || errno == ERANGE) return false;
+					cfg.*member = v;
+				} else if constexpr (std::is_same_v<T, float>) {
+					const float v = std::strtof(begin, &end);
+					if (*end != '\0' || !std::isfinite(v)) return false;
+					cfg.*member = v;
+				} else {
+					const double v = std::strtod(begin, &end);
+					if (*end != '\0' || !std::isfinite(v)) return false;
+					cfg.*member = v;
+				}
+				return true;
+			}
+		},
+		spec.member);
+}
+
+std::string bound_text(double v) { return shortest_float_text(v, 6, 17); }
+
+// Why the option's current value is not allowed, or "" when it is.
+std::string range_problem(const OptionSpec& spec, const Config& cfg) {
+	return std::visit(
+		[&](auto member) -> std::string {
+			using T = std::decay_t<decltype(cfg.*member)>;
+			const T& v = cfg.*member;
+			std::ostringstream why;
+			if constexpr (std::is_same_v<T, std::string>) {
+				if (spec.choices.empty()) return "";
+				for (const std::string& choice : spec.choices)
+					if (v == choice) return "";
+				why << "option '" << spec.name << "' must be one of";
+				for (const std::string& choice : spec.choices) why << " " << choice;
+				why << "; got '" << v << "'";
+			} else if constexpr (std::is_same_v<T, bool>) {
+				return "";
+			} else {
+				const double x = static_cast<double>(v);
+				// Written so that NaN fails every test.
+				if (!std::isfinite(x)) why << "option '" << spec.name << "' must be a finite number";
+				else if (spec.low && !(spec.low->inclusive ? x >= spec.low->value : x > spec.low->value))
+					why << "option '" << spec.name << "' must be " << (spec.low->inclusive ? ">= " : "> ")
+					    << bound_text(spec.low->value);
+				else if (spec.high && !(spec.high->inclusive ? x <= spec.high->value : x < spec.high->value))
+					why << "option '" << spec.name << "' must be " << (spec.high->inclusive ? "<= " : "< ")
+					    << bound_text(spec.high->value);
+				else return "";
+				why << ", got " << value_text(spec, cfg);
+			}
+			return why.str();
+		},
+		spec.member);
+}
+
+// --- the config file ---------------------------------------------------------
+
+// The value part of `key = value`: an optional quoted value, then an optional comment. As in
+// configargparse, '#' starts a comment only at the start of the value or after a blank, so a path like
+// `a#b` survives.
+std::string parse_value(const std::string& raw) {
+	const std::string text = trim(raw);
+	auto is_comment = [](const std::string& rest) {
+		const std::string t = trim(rest);
+		return t.empty() || t.front() == '#';
+	};
+	if (!text.empty() && (text.front() == '"' || text.front() == '\'')) {
+		for (size_t close = text.find(text.front(), 1); close != std::string::npos;
+		     close = text.find(text.front(), close + 1)) {
+			const std::string rest = text.substr(close + 1);
+			if (is_comment(rest)) return text.substr(1, close - 1);
+		}
+	}
+	for (size_t hash = text.find('#'); hash != std::string::npos; hash = text.find('#', hash + 1))
+		if (hash == 0 || std::isspace(static_cast<unsigned char>(text[hash - 1]))) return trim(text.substr(0, hash));
+	return text;
+}
+
+void load_config_stream(std::istream& in, const std::string& path, Config& out) {
+	std::string line;
+	int line_number = 0;
+	while (std::getline(in, line)) {
+		++line_number;
+		if (line_number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark
+		const std::string text = trim(line);
+		// configargparse skips comment lines ('#', ';'), INI section headers and YAML '---' separators.
+		if (text.empty() || text.front() == '#' || text.front() == ';' || text.front() == '[' || text.rfind("---", 0) == 0)
+			continue;
+		const std::string where = path + ":" + std::to_string(line_number) + ": ";
+		const size_t equals = text.find('=');
+		if (equals == std::string::npos) NERF_FAIL(where << "expected 'key = value', got '" << text << "'");
+		const std::string key = trim(text.substr(0, equals));
+		if (key.empty()) NERF_FAIL(where << "missing option name before '=' in '" << text << "'");
+		const OptionSpec* spec = find_option(key);
+		if (!spec) NERF_FAIL(where << "unknown option '" << key << "'");
+		const std::string value = parse_value(text.substr(equals + 1));
+		if (!assign_from_text(*spec, value, out))
+			NERF_FAIL(where << "option '" << key << "' expects " << expected_kind(*spec) << ", got '" << value << "'");
+		const std::string problem = range_problem(*spec, out);
+		if (!problem.empty()) NERF_FAIL(where << problem);
+	}
+}
+
+} // namespace
+
+void load_config_file(const std::string& path, Config& out) {
+	std::ifstream in(path);
+	if (!in) NERF_FAIL("cannot open config file '" << path << "'");
+	load_config_stream(in, path, out);
+	if (in.bad()) NERF_FAIL("error while reading config file '" << path << "'");
+}
+
+std::string config_to_string(const Config& cfg) {
+	std::string text;
+	for (const OptionSpec& spec : option_table()) {
+		text += spec.name;
+		text += " = ";
+		text += value_text(spec, cfg);
+		text += '\n';
+	}
+	return text;
+}
+
+bool parse_config(int argc, const char* const* argv, Config& out, const std::string& program_description) {
+	// CLI11 writes into a scratch copy; which options it saw decides what overrides the file afterwards,
+	// so the command line wins wherever --config appears among the arguments.
+	Config from_command_line = out;
+	CLI::App app(program_description);
+	app.option_defaults()->always_capture_default();
+	// argparse keeps the last of repeated options.
+	app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+	std::vector<std::pair<const OptionSpec*, CLI::Option*>> registered;
+	for (const OptionSpec& spec : option_table()) {
+		std::string help = spec.help;
+		if (!spec.choices.empty()) {
+			help += ":";
+			for (size_t i = 0; i < spec.choices.size(); ++i) help += (i ? " / " : " ") + spec.choices[i];
+		}
+		const std::string flag = std::string("--") + spec.name;
+		CLI::Option* option = std::visit(
+			[&](auto member) -> CLI::Option* {
+				using T = std::decay_t<decltype(from_command_line.*member)>;
+				if constexpr (std::is_same_v<T, bool>) return app.add_flag(flag, from_command_line.*member, help);
+				else return app.add_option(flag, from_command_line.*member, help);
+			},
+			spec.member);
+		// CLI11 alone would let strtoull wrap "-1" around for the seed; this check reads every value the way
+		// the config file reader does, so both reject the same text with the same words.
+		if (!std::holds_alternative<bool Config::*>(spec.member) && !std::holds_alternative<std::string Config::*>(spec.member)) {
+			option->check(CLI::Validator(
+				[&spec](std::string& text) -> std::string {
+					Config scratch;
+					if (assign_from_text(spec, text, scratch)) return "";
+					return std::string("expects ") + expected_kind(spec) + ", got '" + text + "'";
+				},
+				"", "same as a config file value"));
+		}
+		registered.emplace_back(&spec, option);
+	}
+
+	try {
+		app.parse(argc, argv);
+	} catch (const CLI::CallForHelp&) {
+		std::cout << app.help();
+		return false;
+	} catch (const CLI::CallForAllHelp&) {
+		std::cout << app.help("", CLI::AppFormatMode::All);
+		return false;
+	} catch (const CLI::ParseError& e) {
+		NERF_FAIL("command line: " << e.what() << " (see --help)");
+	}
+
+	const CLI::Option* config_option = app.get_option("--config");
+	if (config_option->count() > 0) load_config_file(from_command_line.config, out);
+
+	for (const auto& [spec, option] : registered) {
+		if (option->count() == 0) continue;
+		std::visit([&](auto member) { out.*member = from_command_line.*member; }, spec->member);
+		const std::string problem = range_problem(*spec, out);
+		if (!problem.empty()) NERF_FAIL("command line: " << problem);
+	}
+	// Values that came from neither the file nor the command line are the caller's; check them too.
+	for (const OptionSpec& spec : option_table()) {
+		const std::string problem = range_problem(spec, out);
+		if (!problem.empty()) NERF_FAIL("invalid configuration: " << problem);
+	}
+	return true;
+}
+
+} // namespace nerf
