@@ -1,0 +1,152 @@
+#include "loader_util.h"
+
+#include "nerf/common.h"
+#include "nerf/data/loaders.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace nerf::data {
+
+nlohmann::json read_json(const std::string& path) {
+	std::ifstream in(path);
+	if (!in) NERF_FAIL(path << ": cannot open JSON file");
+	try {
+		return nlohmann::json::parse(in);
+	} catch (const nlohmann::json::exception& e) {
+		NERF_FAIL(path << ": malformed JSON (" << e.what() << ")");
+	}
+}
+
+void require_directory(const std::string& path, const std::string& what) {
+	std::error_code ec;
+	if (!fs::is_directory(path, ec)) NERF_FAIL(path << ": " << what << " folder does not exist");
+}
+
+std::vector<std::string> list_files(const std::string& dir, const std::vector<std::string>& suffixes) {
+	require_directory(dir, "image");
+	std::vector<std::string> names;
+	for (const auto& entry : fs::directory_iterator(dir)) {
+		const std::string name = entry.path().filename().string();
+		for (const auto& suffix : suffixes) {
+			if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+				names.push_back(name);
+				break;
+			}
+		}
+	}
+	std::sort(names.begin(), names.end());  // byte order, as Python's sorted() on ASCII names
+	return names;
+}
+
+void check_finite(const double* values, int n, const std::string& source, const std::string& what) {
+	for (int i = 0; i < n; ++i)
+		if (!std::isfinite(values[i])) NERF_FAIL(source << ": " << what << " has a non-finite value (" << values[i] << ")");
+}
+
+std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W) {
+	const int n = (int)paths.size();
+	H = W = 0;
+	if (n == 0) return {};
+	const Image first = load_image(paths[0]);
+	H = first.height;
+	W = first.width;
+	const size_t image_floats = (size_t)H * W * channels;
+	std::vector<float> out(image_floats * n);
+	std::vector<std::string> errors(n);
+
+	auto convert = [&](const Image& img, int i) {
+		if (img.width != W || img.height != H)
+			NERF_FAIL(paths[i] << ": image is " << img.width << "x" << img.height << " but " << paths[0] << " is " << W
+			                   << "x" << H << " (all images of a scene must have one size)");
+		float* dst = out.data() + image_floats * i;
+		const float* src = img.pixels.data();
+		const int c = img.channels;
+		for (size_t p = 0; p < (size_t)H * W; ++p, src += c, dst += channels) {
+			for (int k = 0; k < 3; ++k) dst[k] = c >= 3 ? src[k] : src[0];
+			if (channels == 4) dst[3] = c == 4 ? src[3] : 1.0f;
+		}
+	};
+	convert(first, 0);
+#pragma omp parallel for schedule(dynamic)
+	for (int i = 1; i < n; ++i) {
+		try {
+			convert(load_image(paths[i]), i);
+		} catch (const std::exception& e) {
+			errors[i] = e.what();
+		}
+	}
+	for (const auto& e : errors)
+		if (!e.empty()) throw Error(e);
+	return out;
+}
+
+std::string join(const std::string& a, const std::string& b) {
+	if (a.empty()) return b;
+	if (a.back() == '/') return a + b;
+	return a + "/" + b;
+}
+
+bool exists(const std::string& path) {
+	std::error_code ec;
+	return fs::exists(path, ec);
+}
+
+std::array<float, 9> default_K(int H, int W, double focal) {
+	return {(float)focal, 0.0f, (float)(0.5 * W), 0.0f, (float)focal, (float)(0.5 * H), 0.0f, 0.0f, 1.0f};
+}
+
+std::vector<int> iota_range(int begin, int end) {
+	std::vector<int> v(std::max(0, end - begin));
+	std::iota(v.begin(), v.end(), begin);
+	return v;
+}
+
+} // namespace nerf::data
+
+namespace nerf {
+
+std::vector<float> resize_area(const float* src, int h, int w, int c, int out_h, int out_w) {
+	NERF_CHECK(h > 0 && w > 0 && c > 0 && out_h > 0 && out_w > 0);
+	NERF_CHECK(out_h <= h && out_w <= w);  // area averaging only shrinks
+	// Per axis, the input span [o*scale, (o+1)*scale) of each output pixel as (index, weight) taps.
+	struct Tap { int index; double weight; };
+	auto taps_for = [](int in_size, int out_size) {
+		std::vector<std::vector<Tap>> taps(out_size);
+		const double scale = (double)in_size / out_size;
+		for (int o = 0; o < out_size; ++o) {
+			const double begin = o * scale, end = std::min((double)in_size, (o + 1) * scale);
+			for (int i = (int)std::floor(begin); i < in_size && i < end; ++i) {
+				const double overlap = std::min(end, i + 1.0) - std::max(begin, (double)i);
+				if (overlap > 1e-12) taps[o].push_back({i, overlap / scale});
+			}
+		}
+		return taps;
+	};
+	const auto row_taps = taps_for(h, out_h);
+	const auto col_taps = taps_for(w, out_w);
+	std::vector<float> out((size_t)out_h * out_w * c);
+	std::vector<double> acc(c);
+	for (int oy = 0; oy < out_h; ++oy) {
+		for (int ox = 0; ox < out_w; ++ox) {
+			std::fill(acc.begin(), acc.end(), 0.0);
+			for (const Tap& ty : row_taps[oy])
+				for (const Tap& tx : col_taps[ox]) {
+					const float* p = src + ((size_t)ty.index * w + tx.index) * c;
+					const double wgt = ty.weight * tx.weight;
+					for (int k = 0; k < c; ++k) acc[k] += wgt * p[k];
+				}
+			float* q = out.data() + ((size_t)oy * out_w + ox) * c;
+			for (int k = 0; k < c; ++k) q[k] = (float)acc[k];
+		}
+	}
+	return out;
+}
+
+} // namespace nerf

@@ -1,0 +1,43 @@
+// Helpers shared by the dataset loaders (private to src/data).
+#pragma once
+
+#include "nerf/dataset.h"
+#include "nerf/io/image.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace nerf::data {
+
+/// Parses a JSON file; a missing or malformed file throws naming the file (and the parser's position).
+nlohmann::json read_json(const std::string& path);
+
+/// Throws unless `path` is a directory.
+void require_directory(const std::string& path, const std::string& what);
+
+/// Sorted names (not paths) of the files in `dir` that end in one of `suffixes` (case-sensitive,
+/// as the reference's endswith checks).
+std::vector<std::string> list_files(const std::string& dir, const std::vector<std::string>& suffixes);
+
+/// Throws naming `source` when any of the n values is NaN or infinite.
+void check_finite(const double* values, int n, const std::string& source, const std::string& what);
+
+/// Loads images in parallel, each converted to `channels` (3: drop alpha; 4: alpha 1 where absent).
+/// Every image must have the size of the first; a different size throws naming the file.
+/// Output: [n, H, W, channels].
+std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W);
+
+/// "a/b" joined with a single '/'.
+std::string join(const std::string& a, const std::string& b);
+
+bool exists(const std::string& path);
+
+/// K = [[focal, 0, W/2], [0, focal, H/2], [0, 0, 1]] as run_nerf.py builds it.
+std::array<float, 9> default_K(int H, int W, double focal);
+
+/// Index range [begin, end).
+std::vector<int> iota_range(int begin, int end);
+
+} // namespace nerf::data
