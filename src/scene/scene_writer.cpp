@@ -1,0 +1,206 @@
+// Cameras of the built-in scene and the Blender-format dataset it is written as.
+#include "nerf/common.h"
+#include "nerf/io/image.h"
+#include "nerf/scene.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+#include <vector>
+
+namespace nerf {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kPi = 3.14159265358979323846;
+// Successive views turn by the golden angle: the spherical Fibonacci lattice, which covers the
+// band evenly for any number of views.
+constexpr double kGoldenAngle = 2.39996322972865332;
+// Elevation band of the views, as in the NeRF synthetic scenes' upper hemisphere.
+constexpr double kMinElevation = 10.0 * kPi / 180.0, kMaxElevation = 70.0 * kPi / 180.0;
+
+constexpr const char* kSplitNames[3] = {"train", "val", "test"};
+// Each split is its own Fibonacci lattice over the band; these azimuth phases (fractions of the
+// golden angle) put the val and test views between the train views rather than on them.
+constexpr double kSplitPhase[3] = {0.0, 0.5 * kGoldenAngle, 0.25 * kGoldenAngle};
+
+int split_count(int split, const SceneOptions& opts) {
+	return split == 0 ? opts.n_train : split == 1 ? opts.n_val : opts.n_test;
+}
+
+// splitmix64: turns the seed into a layout rotation with no state to carry.
+uint64_t mix_seed(uint64_t x) {
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+void validate(const SceneOptions& opts) {
+	if (opts.size < 1) NERF_FAIL("built-in scene: size must be >= 1, got " << opts.size);
+	if (opts.n_train < 1) NERF_FAIL("built-in scene: n_train must be >= 1, got " << opts.n_train);
+	if (opts.n_val < 0 || opts.n_test < 0)
+		NERF_FAIL("built-in scene: n_val and n_test must be >= 0, got " << opts.n_val << ", " << opts.n_test);
+	if (opts.supersample < 1) NERF_FAIL("built-in scene: supersample must be >= 1, got " << opts.supersample);
+}
+
+void make_directories(const fs::path& path) {
+	std::error_code ec;
+	fs::create_directories(path, ec);
+	if (ec) NERF_FAIL(path.string() << ": cannot create folder (" << ec.message() << ")");
+}
+
+// RGBA, [size, size, 4]. Alpha is the fraction of sub-pixel rays that hit; colour is the mean over
+// those rays only (premultiplied sum / coverage), so that compositing rgb * a + bg * (1 - a) gives
+// the supersampled image over any background.
+std::vector<float> render_view(const float c2w[12], const SceneOptions& opts) {
+	const int size = opts.size, n = opts.supersample;
+	const double focal = 0.5 * size / std::tan(0.5 * kBuiltinSceneCameraAngleX);
+	const double half = 0.5 * size;
+	std::vector<float> pixels((size_t)size * size * 4, 0.0f);
+	const float origin[3] = {c2w[3], c2w[7], c2w[11]};
+#pragma omp parallel for schedule(static)
+	for (int row = 0; row < size; ++row) {
+		for (int col = 0; col < size; ++col) {
+			double sum[3] = {0.0, 0.0, 0.0};
+			int covered = 0;
+			for (int sy = 0; sy < n; ++sy) {
+				for (int sx = 0; sx < n; ++sx) {
+					// Symmetric offsets about the integer pixel coordinate that get_rays uses.
+					const double px = col + ((sx + 0.5) / n - 0.5), py = row + ((sy + 0.5) / n - 0.5);
+					const double cam[3] = {(px - half) / focal, -(py - half) / focal, -1.0};
+					float direction[3];
+					for (int k = 0; k < 3; ++k)
+						direction[k] = (float)(cam[0] * c2w[4 * k] + cam[1] * c2w[4 * k + 1] + cam[2] * c2w[4 * k + 2]);
+					float rgb[3];
+					if (trace_builtin_scene(origin, direction, rgb)) {
+						for (int c = 0; c < 3; ++c) sum[c] += rgb[c];
+						++covered;
+					}
+				}
+			}
+			float* out = &pixels[((size_t)row * size + col) * 4];
+			if (covered > 0)
+				for (int c = 0; c < 3; ++c) out[c] = (float)(sum[c] / covered);
+			out[3] = (float)covered / (float)(n * n);
+		}
+	}
+	return pixels;
+}
+
+nlohmann::json read_json(const fs::path& path) {
+	std::ifstream in(path);
+	if (!in) NERF_FAIL(path.string() << ": cannot open");
+	try {
+		return nlohmann::json::parse(in);
+	} catch (const nlohmann::json::exception& e) {
+		NERF_FAIL(path.string() << ": malformed JSON (" << e.what() << ")");
+	}
+}
+
+} // namespace
+
+void builtin_scene_pose(int split, int index, const SceneOptions& opts, float c2w[12]) {
+	if (split < 0 || split > 2) NERF_FAIL("built-in scene: split must be 0, 1 or 2, got " << split);
+	const int count = split_count(split, opts);
+	if (index < 0 || index >= count)
+		NERF_FAIL("built-in scene: view " << index << " of " << kSplitNames[split] << " out of range [0, " << count << ")");
+	const double seed_turn =
+	    opts.seed == 0 ? 0.0 : 2.0 * kPi * (double)(mix_seed(opts.seed) >> 11) * (1.0 / 9007199254740992.0);
+	const double fraction = (index + 0.5) / count;
+	const double height =
+	    std::sin(kMinElevation) + fraction * (std::sin(kMaxElevation) - std::sin(kMinElevation));
+	const double elevation = std::asin(height);
+	const double azimuth = index * kGoldenAngle + kSplitPhase[split] + seed_turn;
+
+	const double r = kBuiltinSceneCameraRadius;
+	const double position[3] = {r * std::cos(elevation) * std::cos(azimuth), r * std::cos(elevation) * std::sin(azimuth),
+	                            r * std::sin(elevation)};
+	// Camera +Z points away from the origin (the camera looks down -Z), +X = up x Z is horizontal,
+	// +Y = Z x X completes a right-handed frame with a positive world-Z component.
+	const double back[3] = {position[0] / r, position[1] / r, position[2] / r};
+	const double right_norm = std::hypot(back[0], back[1]);
+	const double right[3] = {-back[1] / right_norm, back[0] / right_norm, 0.0};
+	const double up[3] = {back[1] * right[2] - back[2] * right[1], back[2] * right[0] - back[0] * right[2],
+	                      back[0] * right[1] - back[1] * right[0]};
+	// + 0.0 turns -0.0 into 0.0, so that the JSON reads as one would write it by hand.
+	for (int k = 0; k < 3; ++k) {
+		c2w[4 * k + 0] = (float)(right[k] + 0.0);
+		c2w[4 * k + 1] = (float)(up[k] + 0.0);
+		c2w[4 * k + 2] = (float)(back[k] + 0.0);
+		c2w[4 * k + 3] = (float)(position[k] + 0.0);
+	}
+}
+
+void write_builtin_scene(const std::string& dir, const SceneOptions& opts) {
+	validate(opts);
+	const fs::path root(dir);
+	for (int split = 0; split < 3; ++split) {
+		const std::string name = kSplitNames[split];
+		make_directories(root / name);
+		nlohmann::json frames = nlohmann::json::array();
+		for (int index = 0; index < split_count(split, opts); ++index) {
+			float c2w[12];
+			builtin_scene_pose(split, index, opts, c2w);
+			const std::vector<float> pixels = render_view(c2w, opts);
+			const std::string stem = "r_" + std::to_string(index);
+			save_png((root / name / (stem + ".png")).string(), pixels.data(), opts.size, opts.size, 4);
+
+			nlohmann::json matrix = nlohmann::json::array();
+			for (int row = 0; row < 3; ++row)
+				matrix.push_back({c2w[4 * row], c2w[4 * row + 1], c2w[4 * row + 2], c2w[4 * row + 3]});
+			matrix.push_back({0.0, 0.0, 0.0, 1.0});
+			frames.push_back({{"file_path", "./" + name + "/" + stem}, {"rotation", 0.0}, {"transform_matrix", matrix}});
+		}
+		const nlohmann::json transforms = {{"camera_angle_x", kBuiltinSceneCameraAngleX}, {"frames", frames}};
+		const fs::path json_path = root / ("transforms_" + name + ".json");
+		std::ofstream out(json_path);
+		if (!out) NERF_FAIL(json_path.string() << ": cannot open for writing");
+		out << transforms.dump(4) << "\n";
+		out.close();
+		if (!out) NERF_FAIL(json_path.string() << ": write failed");
+	}
+}
+
+bool builtin_scene_exists(const std::string& dir) {
+	const fs::path root(dir);
+	for (const char* name : kSplitNames) {
+		const fs::path json_path = root / (std::string("transforms_") + name + ".json");
+		std::error_code ec;
+		if (!fs::is_regular_file(json_path, ec)) return false;
+		try {
+			const nlohmann::json transforms = read_json(json_path);
+			for (const auto& frame : transforms.at("frames"))
+				if (!fs::is_regular_file(root / (frame.at("file_path").get<std::string>() + ".png"), ec)) return false;
+		} catch (const nlohmann::json::exception&) {
+			return false;
+		} catch (const Error&) {
+			return false;
+		}
+	}
+	return true;
+}
+
+bool builtin_scene_matches(const std::string& dir, const SceneOptions& opts) {
+	if (!builtin_scene_exists(dir)) return false;
+	const fs::path root(dir);
+	try {
+		for (int split = 0; split < 3; ++split) {
+			const nlohmann::json transforms = read_json(root / (std::string("transforms_") + kSplitNames[split] + ".json"));
+			if ((int)transforms.at("frames").size() != split_count(split, opts)) return false;
+		}
+		const Image first = load_image((root / "train" / "r_0.png").string());
+		return first.width == opts.size && first.height == opts.size && first.channels == 4;
+	} catch (const nlohmann::json::exception&) {
+		return false;
+	} catch (const Error&) {
+		return false;
+	}
+}
+
+} // namespace nerf
