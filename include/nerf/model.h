@@ -72,7 +72,7 @@ public:
 
 private:
 	struct Workspace;
-	void ensure_workspace(size_t n_rays, bool training);
+	Workspace& ensure_workspace(size_t n_rays, bool training);
 
 	Backend* m_backend;
 	Config m_cfg;
@@ -83,7 +83,7 @@ private:
 	EncodingSpec m_pts_encoding, m_views_encoding;
 	Buffer<float> m_params, m_grads, m_adam_m, m_adam_v;
 	std::unique_ptr<Mlp> m_coarse, m_fine;
-	std::unique_ptr<Workspace> m_ws;
+	std::unique_ptr<Workspace> m_train_ws, m_render_ws;
 };
 
 /// The camera of a dataset (K from the dataset; NDC when the dataset says so), optionally scaled

@@ -1,0 +1,219 @@
+// The CPU reference backend: each stage is the plainest loop over rays or elements that calls the
+// shared math of include/nerf/math/ (the CUDA kernels call the same functions), parallel over rays
+// with OpenMP. Results do not depend on the thread count except where noted (the loss sum).
+#include "cpu_backend.h"
+
+#include "nerf/common.h"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace nerf {
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+class CpuTimer final : public Backend::Timer {
+public:
+	void start() override { m_start = std::chrono::steady_clock::now(); }
+	void stop() override { m_stop = std::chrono::steady_clock::now(); }
+	double elapsed_ms() override { return std::chrono::duration<double, std::milli>(m_stop - m_start).count(); }
+
+private:
+	std::chrono::steady_clock::time_point m_start, m_stop;
+};
+
+class CpuBackend final : public Backend {
+public:
+	explicit CpuBackend(int threads) {
+#ifdef _OPENMP
+		if (threads > 0) omp_set_num_threads(threads);
+		Eigen::setNbThreads(threads > 0 ? threads : omp_get_max_threads());
+#else
+		(void)threads;
+#endif
+	}
+	~CpuBackend() override = default;
+
+	std::string name() const override { return "cpu"; }
+	bool is_cuda() const override { return false; }
+
+	void* allocate_bytes(size_t bytes) override {
+		const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+		void* p = std::aligned_alloc(kAlignment, rounded ? rounded : kAlignment);
+		if (!p) NERF_FAIL("cpu backend: out of memory allocating " << bytes << " bytes");
+		std::lock_guard<std::mutex> lock(m_mutex);
+		m_sizes[p] = bytes;
+		m_current += bytes;
+		m_peak = std::max(m_peak, m_current);
+		return p;
+	}
+	void free_bytes(void* p) noexcept override {
+		if (!p) return;
+		{
+			std::lock_guard<std::mutex> lock(m_mutex);
+			auto it = m_sizes.find(p);
+			if (it != m_sizes.end()) {
+				m_current -= it->second;
+				m_sizes.erase(it);
+			}
+		}
+		std::free(p);
+	}
+	void upload(void* dst, const void* src, size_t bytes) override { copy_bytes(dst, src, bytes); }
+	void download(void* dst, const void* src, size_t bytes) override { copy_bytes(dst, src, bytes); }
+	void copy(void* dst, const void* src, size_t bytes) override { copy_bytes(dst, src, bytes); }
+	void fill_zero(void* dst, size_t bytes) override {
+		if (bytes) std::memset(dst, 0, bytes);
+	}
+	void synchronize() override {}
+	std::unique_ptr<Timer> create_timer() override { return std::make_unique<CpuTimer>(); }
+	size_t current_bytes() const override { return m_current; }
+	size_t peak_bytes() const override { return m_peak; }
+
+	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
+	                   size_t n_rays, const Camera& cam) override {
+#pragma omp parallel for schedule(static)
+		for (long r = 0; r < (long)n_rays; ++r)
+			pixel_ray(rays_o + 3 * r, rays_d + 3 * r, viewdirs + 3 * r, pixel_ids[r], poses, cam);
+	}
+
+	void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) override {
+		for (size_t r = 0; r < n_rays; ++r)
+			for (int c = 0; c < 3; ++c) target[3 * r + c] = images[3 * (size_t)pixel_ids[r] + c];
+	}
+
+	void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
+	                        const StratifiedSpec& spec) override {
+#pragma omp parallel for schedule(static)
+		for (long r = 0; r < (long)n_rays; ++r)
+			nerf::stratified_samples(z + (size_t)r * n_samples, n_samples, ray_offset + (uint32_t)r, spec);
+	}
+
+	void encode_points(float* enc, const float* rays_o, const float* rays_d, const float* z, size_t n_rays,
+	                   int n_samples, const EncodingSpec& spec) override {
+		const int width = encoded_width(spec);
+#pragma omp parallel for schedule(static)
+		for (long r = 0; r < (long)n_rays; ++r) {
+			const float* o = rays_o + 3 * r;
+			const float* d = rays_d + 3 * r;
+			for (int k = 0; k < n_samples; ++k) {
+				const size_t sample = (size_t)r * n_samples + k;
+				const float t = z[sample];
+				const float point[3] = {o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t};
+				positional_encode(enc + sample * width, point, spec);
+			}
+		}
+	}
+
+	void encode_views(float* enc, const float* viewdirs, size_t n_rays, int n_samples, const EncodingSpec& spec) override {
+		const int width = encoded_width(spec);
+#pragma omp parallel for schedule(static)
+		for (long r = 0; r < (long)n_rays; ++r) {
+			float* first = enc + (size_t)r * n_samples * width;
+			positional_encode(first, viewdirs + 3 * r, spec);
+			for (int k = 1; k < n_samples; ++k) std::memcpy(first + (size_t)k * width, first, sizeof(float) * width);
+		}
+	}
+
+	void composite_forward(const CompositeOutputs& out, const float* raw, const float* z, const float* rays_d,
+	                       size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
+#pragma omp parallel for schedule(static)
+		for (long r = 0; r < (long)n_rays; ++r) {
+			const RayOutputs ray = composite_ray(out.weights ? out.weights + (size_t)r * n_samples : nullptr,
+			                                     raw + (size_t)r * n_samples * spec.raw_stride, z + (size_t)r * n_samples,
+			                                     rays_d + 3 * r, n_samples, ray_offset + (uint32_t)r, spec);
+			if (out.rgb)
+				for (int c = 0; c < 3; ++c) out.rgb[3 * r + c] = ray.rgb[c];
+			if (out.depth) out.depth[r] = ray.depth;
+			if (out.disp) out.disp[r] = ray.disp;
+			if (out.acc) out.acc[r] = ray.acc;
+		}
+	}
+
+	void composite_backward(float* dL_draw, const float* dL_drgb, const float* raw, const float* z, const float* rays_d,
+	                        size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
+#pragma omp parallel
+		{
+			std::vector<float> alpha_scratch(n_samples);
+#pragma omp for schedule(static)
+			for (long r = 0; r < (long)n_rays; ++r) {
+				const size_t first = (size_t)r * n_samples;
+				composite_ray_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r, raw + first * spec.raw_stride,
+				                       z + first, rays_d + 3 * r, n_samples, ray_offset + (uint32_t)r, spec,
+				                       alpha_scratch.data());
+			}
+		}
+	}
+
+	void resample(float* z_all, float* z_fine, const float* z_coarse, const float* weights, size_t n_rays, int n_coarse,
+	              int n_fine, uint32_t ray_offset, const PdfSpec& spec) override {
+		NERF_CHECK(n_coarse >= 3);
+#pragma omp parallel
+		{
+			std::vector<float> mids(n_coarse - 1), cdf(n_coarse - 1), sorted_fine(n_fine);
+#pragma omp for schedule(static)
+			for (long r = 0; r < (long)n_rays; ++r) {
+				const float* zc = z_coarse + (size_t)r * n_coarse;
+				float* zf = z_fine + (size_t)r * n_fine;
+				for (int k = 0; k + 1 < n_coarse; ++k) mids[k] = 0.5f * (zc[k + 1] + zc[k]);
+				// weights[1:-1] pair with the n_coarse - 1 midpoints as bin edges.
+				sample_pdf(zf, mids.data(), weights + (size_t)r * n_coarse + 1, n_coarse - 1, n_fine,
+				           ray_offset + (uint32_t)r, spec, cdf.data());
+				std::copy(zf, zf + n_fine, sorted_fine.begin());
+				sort_small(sorted_fine.data(), n_fine);
+				merge_sorted(z_all + (size_t)r * (n_coarse + n_fine), zc, n_coarse, sorted_fine.data(), n_fine);
+			}
+		}
+	}
+
+	void mse_loss(float* loss, float* dL_drgb, const float* rgb, const float* target, size_t n_rays,
+	              float grad_scale) override {
+		const size_t n = 3 * n_rays;
+		// Summed in double in a fixed order, so the value is independent of the thread count.
+		double sum = 0.0;
+		for (size_t i = 0; i < n; ++i) {
+			const float diff = rgb[i] - target[i];
+			sum += (double)diff * diff;
+			if (dL_drgb) dL_drgb[i] = 2.0f * diff / (float)n * grad_scale;
+		}
+		if (loss) *loss += (float)(sum / (double)n);
+	}
+
+	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) override {
+#pragma omp parallel for schedule(static)
+		for (long i = 0; i < (long)n; ++i) adam_update(params + i, m + i, v + i, grads[i], spec);
+	}
+
+	std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision) override {
+		return make_cpu_mlp(layout, max_batch);
+	}
+
+private:
+	static void copy_bytes(void* dst, const void* src, size_t bytes) {
+		if (bytes) std::memmove(dst, src, bytes);
+	}
+
+	std::mutex m_mutex;
+	std::unordered_map<void*, size_t> m_sizes;
+	size_t m_current = 0, m_peak = 0;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> create_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+} // namespace nerf
