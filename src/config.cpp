@@ -90,7 +90,9 @@ const std::vector<OptionSpec>& option_table() {
 		{"precrop_iters", &Config::precrop_iters, "number of steps to train on central crops", at_least(0), none, {}},
 		{"precrop_frac", &Config::precrop_frac, "fraction of the image taken for central crops", above(0), at_most(1), {}},
 
-		{"dataset_type", &Config::dataset_type, "dataset type: llff / blender / deepvoxels / LINEMOD, or builtin (nerfcore's procedural scene, generated into datadir when missing)", none, none, {"llff", "blender", "deepvoxels", "LINEMOD", "builtin"}},
+		// builtin is nerfcore's procedural scene (generated into datadir when missing), used by nerf_train.
+		{"dataset_type", &Config::dataset_type, "dataset type (builtin: nerfcore's procedural scene)", none, none,
+		 {"llff", "blender", "deepvoxels", "LINEMOD", "builtin"}},
 		{"testskip", &Config::testskip, "load 1/N of the test/val images (for large sets like deepvoxels)", at_least(1),
 		 none, {}},
 		{"shape", &Config::shape, "deepvoxels shape: armchair / cube / greek / vase", none, none, {}},

@@ -266,7 +266,10 @@ TEST_CASE("config: command-line flags and values", "[config]") {
 	CHECK(cfg.precision == "bf16");
 	CHECK(cfg.device == "cpu");
 	CHECK(cfg.dataset_type == "LINEMOD");
-	CHECK(cfg.N_rand == 20);  // argparse keeps the last repeat
+	CHECK(cfg.N_rand == 20);
+	Config builtin;
+	REQUIRE(parse({"--dataset_type", "builtin"}, builtin));
+	CHECK(builtin.dataset_type == "builtin");  // argparse keeps the last repeat
 }
 
 TEST_CASE("config: booleans, comments and quotes in a file", "[config]") {
@@ -347,7 +350,7 @@ TEST_CASE("config: bad values in a file name the option and the value", "[config
 		{"i_print = 0", "option 'i_print' must be >= 1, got 0"},
 		{"factor = 0", "option 'factor' must be >= 1, got 0"},
 		{"precision = fp64", "option 'precision' must be one of fp32 tf32 fp16 bf16; got 'fp64'"},
-		{"dataset_type = nerf", "option 'dataset_type' must be one of llff blender deepvoxels LINEMOD; got 'nerf'"},
+		{"dataset_type = nerf", "option 'dataset_type' must be one of llff blender deepvoxels LINEMOD builtin; got 'nerf'"},
 		{"device = gpu", "option 'device' must be one of auto cpu cuda; got 'gpu'"},
 	};
 	for (const Case& c : cases) {
