@@ -1,0 +1,60 @@
+/// @file checkpoint.h
+/// @brief Checkpoints: a model's whole training state in one safetensors file.
+///
+/// Tensors (float32, PyTorch layouts, names as nerf-pytorch's state-dict keys prefixed by network):
+///   network_fn.<layer>.weight [out, in], network_fn.<layer>.bias [out]     coarse network
+///   network_fine.<layer>.weight, network_fine.<layer>.bias                  fine network (N_importance > 0)
+///   optimizer.exp_avg.<same name>, optimizer.exp_avg_sq.<same name>         Adam's m and v, per tensor
+/// where <layer> is pts_linears.0 .. pts_linears.{D-1}, views_linears.0, then feature_linear,
+/// alpha_linear, rgb_linear (use_viewdirs) or output_linear.
+/// __metadata__ (strings): format = "nerfcore-checkpoint", format_version, global_step (the last
+/// completed step), adam_step (Adam's t), config (config_to_string of the run's options).
+/// Files are {basedir}/{expname}/{global_step:06d}.safetensors, as nerf-pytorch's {step:06d}.tar.
+#pragma once
+
+#include "nerf/config.h"
+#include "nerf/model.h"
+
+#include <string>
+#include <vector>
+
+namespace nerf {
+
+constexpr int kCheckpointFormatVersion = 1;
+
+struct CheckpointInfo {
+	std::string path;
+	int format_version = 0;
+	long global_step = 0;   ///< the last completed training step
+	long adam_steps = 0;    ///< Adam's t
+	std::string config_text;  ///< the run's options, `key = value` lines
+};
+
+/// "{run_dir}/{step:06d}.safetensors".
+std::string checkpoint_path(const std::string& run_dir, long global_step);
+
+/// Checkpoint files (*.safetensors) in run_dir, sorted by name (so by step); empty when none or no folder.
+std::vector<std::string> list_checkpoints(const std::string& run_dir);
+
+/// The checkpoint a run should resume from, with the reference's logic: none when no_reload; else
+/// ft_path when given; else the last of the sorted checkpoints in run_dir; "" when there is none.
+std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir);
+
+/// Saves the model's parameters, Adam moments and step counts atomically (see write_safetensors):
+/// a failure leaves any earlier file intact and throws nerf::Error naming the path.
+void save_checkpoint(const std::string& path, NerfModel& model, long global_step);
+
+/// Loads parameters, Adam moments and Adam's step count into `model` and returns the metadata.
+/// Throws nerf::Error naming the file when it is corrupt or not a nerfcore checkpoint, and naming
+/// the tensor and both shapes when the checkpoint's architecture differs from the model's.
+/// A checkpoint without optimizer tensors (e.g. converted from PyTorch) loads with zero moments.
+CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model);
+
+/// Reads only the metadata (cheap).
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
+/// The run's options stored in a checkpoint, applied over `base` (options missing from the
+/// checkpoint keep base's values).
+Config config_from_checkpoint(const std::string& path, Config base = Config{});
+
+} // namespace nerf

@@ -1,0 +1,50 @@
+/// @file progress.h
+/// @brief Training progress for a person: a bar redrawn in place (steps/s, ETA, loss, PSNR) when the
+/// output is a terminal, plain periodic lines when it is a file or a pipe, nothing when quiet.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+namespace nerf {
+
+class Progress {
+public:
+	enum class Mode { Auto, Bar, Lines, Quiet };
+
+	/// Steps run from first_step to last_step (inclusive). Lines mode prints every print_every steps.
+	/// Auto picks Bar when `out` is a terminal (isatty), else Lines; quiet forces Quiet.
+	Progress(long first_step, long last_step, int print_every, bool quiet, std::FILE* out = stdout,
+	         Mode mode = Mode::Auto);
+	~Progress();
+	Progress(const Progress&) = delete;
+	Progress& operator=(const Progress&) = delete;
+
+	/// Reports that `step` is done with this loss and PSNR. Cheap: the bar redraws at most 10 times a second.
+	void update(long step, double loss, double psnr);
+	/// Prints a message on its own line (above the bar in Bar mode; nothing in Quiet mode).
+	void message(const std::string& line);
+	/// Draws the final state and ends the bar's line.
+	void finish();
+
+	Mode mode() const { return m_mode; }
+	double steps_per_second() const;
+
+private:
+	void draw();
+	std::string bar_text(int columns) const;
+
+	std::FILE* m_out;
+	Mode m_mode;
+	long m_first, m_last, m_step;
+	int m_print_every;
+	double m_loss = 0.0, m_psnr = 0.0;
+	std::chrono::steady_clock::time_point m_start, m_last_draw;
+	bool m_drawn = false, m_finished = false;
+};
+
+/// "1h02m03s", "4m05s", "7s": the ETA as a person reads it.
+std::string format_duration(double seconds);
+
+} // namespace nerf

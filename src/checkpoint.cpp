@@ -1,0 +1,219 @@
+// Checkpoints: the model's flat buffers cut into nerf-pytorch-named tensors, through safetensors.
+#include "nerf/checkpoint.h"
+
+#include "nerf/common.h"
+#include "nerf/io/safetensors.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <unistd.h>
+
+namespace nerf {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFormatName = "nerfcore-checkpoint";
+constexpr const char* kAdamM = "optimizer.exp_avg.";
+constexpr const char* kAdamV = "optimizer.exp_avg_sq.";
+
+/// One named tensor of the model: where it lives in the flat buffer and its PyTorch shape.
+struct ParamTensor {
+	std::string name;  ///< e.g. "network_fn.pts_linears.0.weight"
+	std::vector<int64_t> shape;
+	size_t offset = 0;
+	size_t count = 0;
+};
+
+std::vector<ParamTensor> model_tensors(const NerfModel& model) {
+	std::vector<ParamTensor> out;
+	auto add_network = [&](const MlpLayout& layout, const std::string& prefix) {
+		for (const LinearLayer& l : layout.layers) {
+			out.push_back({prefix + l.name + ".weight", {l.out, l.in}, l.weight_offset, (size_t)l.in * l.out});
+			out.push_back({prefix + l.name + ".bias", {l.out}, l.bias_offset, (size_t)l.out});
+		}
+	};
+	add_network(model.coarse_layout(), "network_fn.");
+	if (const MlpLayout* fine = model.fine_layout()) add_network(*fine, "network_fine.");
+	size_t covered = 0;
+	for (const ParamTensor& t : out) covered += t.count;
+	NERF_CHECK(covered == model.n_params());
+	return out;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+	std::string s = "[";
+	for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+	return s + "]";
+}
+
+long parse_long(const TensorMetadata& meta, const char* key, const std::string& path) {
+	const auto it = meta.find(key);
+	if (it == meta.end()) NERF_FAIL(path << ": not a nerfcore checkpoint (metadata has no " << key << ")");
+	char* end = nullptr;
+	errno = 0;
+	const long value = std::strtol(it->second.c_str(), &end, 10);
+	if (errno != 0 || end == it->second.c_str() || *end != '\0' || value < 0)
+		NERF_FAIL(path << ": corrupt checkpoint metadata: " << key << " = '" << it->second << "' is not a step count");
+	return value;
+}
+
+CheckpointInfo info_from_metadata(const TensorMetadata& meta, const std::string& path) {
+	const auto format = meta.find("format");
+	if (format == meta.end() || format->second != kFormatName)
+		NERF_FAIL(path << ": not a nerfcore checkpoint (its safetensors metadata has no format = " << kFormatName << ")");
+	CheckpointInfo info;
+	info.path = path;
+	info.format_version = (int)parse_long(meta, "format_version", path);
+	if (info.format_version > kCheckpointFormatVersion)
+		NERF_FAIL(path << ": checkpoint format version " << info.format_version << " is newer than this nerfcore's ("
+		               << kCheckpointFormatVersion << ")");
+	info.global_step = parse_long(meta, "global_step", path);
+	info.adam_steps = parse_long(meta, "adam_step", path);
+	const auto config = meta.find("config");
+	if (config != meta.end()) info.config_text = config->second;
+	return info;
+}
+
+} // namespace
+
+std::string checkpoint_path(const std::string& run_dir, long global_step) {
+	char name[64];
+	std::snprintf(name, sizeof(name), "%06ld.safetensors", global_step);
+	return (fs::path(run_dir) / name).string();
+}
+
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
+	std::vector<std::string> names;
+	std::error_code ec;
+	if (!fs::is_directory(run_dir, ec)) return {};
+	for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+		const std::string name = entry.path().filename().string();
+		if (entry.is_regular_file(ec) && entry.path().extension() == ".safetensors") names.push_back(name);
+	}
+	std::sort(names.begin(), names.end());
+	std::vector<std::string> paths;
+	for (const auto& n : names) paths.push_back((fs::path(run_dir) / n).string());
+	return paths;
+}
+
+std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir) {
+	if (cfg.no_reload) return "";
+	if (!cfg.ft_path.empty() && cfg.ft_path != "None") return cfg.ft_path;
+	const std::vector<std::string> found = list_checkpoints(run_dir);
+	return found.empty() ? "" : found.back();
+}
+
+void save_checkpoint(const std::string& path, NerfModel& model, long global_step) {
+	const size_t n = model.n_params();
+	std::vector<float> params(n), m(n), v(n);
+	Backend& backend = model.backend();
+	backend.download(params.data(), model.params(), n * sizeof(float));
+	backend.download(m.data(), model.adam_m(), n * sizeof(float));
+	backend.download(v.data(), model.adam_v(), n * sizeof(float));
+
+	const std::vector<ParamTensor> layout = model_tensors(model);
+	std::vector<TensorRef> tensors;
+	for (const ParamTensor& t : layout) tensors.push_back({t.name, t.shape, params.data() + t.offset});
+	for (const ParamTensor& t : layout) tensors.push_back({kAdamM + t.name, t.shape, m.data() + t.offset});
+	for (const ParamTensor& t : layout) tensors.push_back({kAdamV + t.name, t.shape, v.data() + t.offset});
+
+	const TensorMetadata metadata = {{"format", kFormatName},
+	                                 {"format_version", std::to_string(kCheckpointFormatVersion)},
+	                                 {"global_step", std::to_string(global_step)},
+	                                 {"adam_step", std::to_string(model.adam_steps())},
+	                                 {"config", config_to_string(model.config())}};
+	write_safetensors(path, tensors, metadata);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
+	SafetensorsFile file = read_safetensors(path);
+	CheckpointInfo info = info_from_metadata(file.metadata, path);
+
+	const std::vector<ParamTensor> layout = model_tensors(model);
+	std::set<std::string> expected;
+	for (const ParamTensor& t : layout) expected.insert(t.name);
+	bool has_optimizer = false;
+	for (const auto& [name, tensor] : file.tensors) {
+		const bool is_m = name.rfind(kAdamM, 0) == 0, is_v = name.rfind(kAdamV, 0) == 0;
+		has_optimizer = has_optimizer || is_m || is_v;
+		const std::string param_name = is_m ? name.substr(std::strlen(kAdamM)) : is_v ? name.substr(std::strlen(kAdamV)) : name;
+		if (!expected.count(param_name))
+			NERF_FAIL(path << ": the checkpoint has tensor " << name << " " << shape_text(tensor.shape)
+			               << " that the configured model does not have (a different architecture: "
+			               << (param_name.rfind("network_fine.", 0) == 0 ? "the config has no fine network, N_importance = 0"
+			                                                              : "check netdepth, use_viewdirs")
+			               << ")");
+	}
+
+	const size_t n = model.n_params();
+	std::vector<float> params(n), m(n, 0.0f), v(n, 0.0f);
+	auto copy_tensor = [&](const std::string& name, const ParamTensor& t, std::vector<float>& dst) {
+		const auto it = file.tensors.find(name);
+		if (it == file.tensors.end())
+			NERF_FAIL(path << ": the checkpoint has no tensor " << name << "; the configured model needs it with shape "
+			               << shape_text(t.shape) << " (a different architecture"
+			               << (name.find("network_fine.") != std::string::npos ? ": the config has a fine network, N_importance > 0"
+			                                                                  : "")
+			               << ")");
+		if (it->second.shape != t.shape)
+			NERF_FAIL(path << ": architecture mismatch: tensor " << name << " has shape " << shape_text(it->second.shape)
+			               << " in the checkpoint but " << shape_text(t.shape)
+			               << " in the configured model (check netdepth, netwidth, multires, use_viewdirs, N_importance)");
+		std::copy(it->second.data.begin(), it->second.data.end(), dst.begin() + t.offset);
+	};
+	for (const ParamTensor& t : layout) copy_tensor(t.name, t, params);
+	if (has_optimizer) {
+		for (const ParamTensor& t : layout) copy_tensor(kAdamM + t.name, t, m);
+		for (const ParamTensor& t : layout) copy_tensor(kAdamV + t.name, t, v);
+	} else {
+		info.adam_steps = 0;
+	}
+
+	Backend& backend = model.backend();
+	backend.upload(model.params(), params.data(), n * sizeof(float));
+	backend.upload(model.adam_m(), m.data(), n * sizeof(float));
+	backend.upload(model.adam_v(), v.data(), n * sizeof(float));
+	model.set_adam_steps(info.adam_steps);
+	return info;
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+	return info_from_metadata(read_safetensors_metadata(path), path);
+}
+
+Config config_from_checkpoint(const std::string& path, Config base) {
+	const CheckpointInfo info = read_checkpoint_info(path);
+	if (info.config_text.empty()) NERF_FAIL(path << ": the checkpoint stores no config");
+	// load_config_file reads a file; the text goes through a private temporary one.
+	std::string tmp = (fs::temp_directory_path() / "nerfcore-ckpt-config.XXXXXX").string();
+	const int fd = ::mkstemp(&tmp[0]);
+	if (fd < 0) NERF_FAIL("cannot create a temporary file for the checkpoint's config (" << std::strerror(errno) << ")");
+	::close(fd);
+	struct Remove {
+		std::string p;
+		~Remove() { ::unlink(p.c_str()); }
+	} remove_tmp{tmp};
+	{
+		std::ofstream out(tmp);
+		out << info.config_text;
+		if (!out) NERF_FAIL(tmp << ": cannot write the checkpoint's config");
+	}
+	const std::string config_file = base.config;
+	try {
+		load_config_file(tmp, base);
+	} catch (const Error& e) {
+		NERF_FAIL(path << ": the checkpoint's config does not parse: " << e.what());
+	}
+	base.config = config_file;
+	return base;
+}
+
+} // namespace nerf

@@ -1,0 +1,129 @@
+// Progress output. In Bar mode every line starts with "\r" and ends with "erase to end of line", so a
+// message printed between redraws replaces the bar and the bar is drawn again below it.
+#include "nerf/progress.h"
+
+#include "nerf/common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace nerf {
+namespace {
+
+constexpr double kRedrawSeconds = 0.1;
+constexpr const char* kEraseLine = "\x1b[K";
+
+int terminal_columns(std::FILE* out) {
+	winsize ws{};
+	if (::ioctl(::fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+	return 100;
+}
+
+std::string number_text(const char* format, double value) {
+	char buf[64];
+	std::snprintf(buf, sizeof(buf), format, value);
+	return buf;
+}
+
+} // namespace
+
+std::string format_duration(double seconds) {
+	if (!std::isfinite(seconds) || seconds < 0) return "?";
+	const long s = std::lround(seconds);
+	char buf[48];
+	if (s >= 3600)
+		std::snprintf(buf, sizeof(buf), "%ldh%02ldm%02lds", s / 3600, (s / 60) % 60, s % 60);
+	else if (s >= 60)
+		std::snprintf(buf, sizeof(buf), "%ldm%02lds", s / 60, s % 60);
+	else
+		std::snprintf(buf, sizeof(buf), "%lds", s);
+	return buf;
+}
+
+Progress::Progress(long first_step, long last_step, int print_every, bool quiet, std::FILE* out, Mode mode)
+    : m_out(out), m_mode(mode), m_first(first_step), m_last(last_step), m_step(first_step - 1),
+      m_print_every(std::max(1, print_every)), m_start(std::chrono::steady_clock::now()), m_last_draw(m_start) {
+	if (quiet)
+		m_mode = Mode::Quiet;
+	else if (m_mode == Mode::Auto)
+		m_mode = ::isatty(::fileno(out)) ? Mode::Bar : Mode::Lines;
+}
+
+Progress::~Progress() {
+	if (!m_finished && m_drawn && m_mode == Mode::Bar) {
+		std::fputc('\n', m_out);
+		std::fflush(m_out);
+	}
+}
+
+double Progress::steps_per_second() const {
+	const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+	const long done = m_step - m_first + 1;
+	return seconds > 0 && done > 0 ? done / seconds : 0.0;
+}
+
+std::string Progress::bar_text(int columns) const {
+	const long total = std::max(1L, m_last - m_first + 1);
+	const long done = std::clamp(m_step - m_first + 1, 0L, total);
+	const double rate = steps_per_second();
+	const double eta = rate > 0 ? (m_last - m_step) / rate : NAN;
+	const std::string tail = " " + std::to_string(m_step) + "/" + std::to_string(m_last) + " [" +
+	                         number_text("%.1f", rate) + " it/s, ETA " + format_duration(eta) + ", loss " +
+	                         number_text("%.4g", m_loss) + ", PSNR " + number_text("%.2f", m_psnr) + "]";
+	const std::string percent = number_text("%3.0f%%", 100.0 * done / total);
+	const int bar_width = std::max(10, columns - (int)tail.size() - (int)percent.size() - 4);
+	const int filled = (int)((double)bar_width * done / total);
+	return percent + " |" + std::string(filled, '#') + std::string(bar_width - filled, ' ') + "|" + tail;
+}
+
+void Progress::draw() {
+	const int columns = terminal_columns(m_out);
+	std::fprintf(m_out, "\r%s%s", bar_text(columns - 1).c_str(), kEraseLine);
+	std::fflush(m_out);
+	m_drawn = true;
+	m_last_draw = std::chrono::steady_clock::now();
+}
+
+void Progress::update(long step, double loss, double psnr) {
+	m_step = step;
+	m_loss = loss;
+	m_psnr = psnr;
+	if (m_mode == Mode::Lines) {
+		if (step % m_print_every == 0 || step == m_last) {
+			const double rate = steps_per_second();
+			std::fprintf(m_out, "[TRAIN] Iter: %ld/%ld  Loss: %.6g  PSNR: %.3f  %.2f it/s  ETA %s\n", step, m_last, loss,
+			             psnr, rate, format_duration(rate > 0 ? (m_last - step) / rate : NAN).c_str());
+			std::fflush(m_out);
+		}
+	} else if (m_mode == Mode::Bar) {
+		const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_last_draw).count();
+		if (!m_drawn || since >= kRedrawSeconds || step == m_last) draw();
+	}
+}
+
+void Progress::message(const std::string& line) {
+	if (m_mode == Mode::Quiet) return;
+	if (m_mode == Mode::Bar) {
+		std::fprintf(m_out, "\r%s%s\n", line.c_str(), kEraseLine);
+		if (m_drawn) draw();
+	} else {
+		std::fprintf(m_out, "%s\n", line.c_str());
+	}
+	std::fflush(m_out);
+}
+
+void Progress::finish() {
+	if (m_finished) return;
+	m_finished = true;
+	if (m_mode == Mode::Bar) {
+		draw();
+		std::fputc('\n', m_out);
+		std::fflush(m_out);
+	}
+}
+
+} // namespace nerf

@@ -1,0 +1,280 @@
+// Rendering outputs: folders of PNG/EXR views with metrics, and videos piped to ffmpeg.
+#include "nerf/render.h"
+
+#include "nerf/common.h"
+#include "nerf/io/image.h"
+#include "nerf/metrics.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <unistd.h>
+
+namespace nerf {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string numbered(const char* format, long value) {
+	char buf[64];
+	std::snprintf(buf, sizeof(buf), format, value);
+	return buf;
+}
+
+void make_dirs(const std::string& dir) {
+	std::error_code ec;
+	fs::create_directories(dir, ec);
+	if (ec) NERF_FAIL(dir << ": cannot create the folder (" << ec.message() << ")");
+}
+
+/// Single-quoted for /bin/sh.
+std::string shell_quote(const std::string& s) {
+	std::string q = "'";
+	for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+	return q + "'";
+}
+
+std::atomic<bool> g_warned_no_ffmpeg{false};
+
+} // namespace
+
+std::vector<int> split_views(const Dataset& data, const std::string& split) {
+	if (split == "test") return data.i_test.empty() ? data.i_val : data.i_test;
+	if (split == "val") return data.i_val.empty() ? data.i_test : data.i_val;
+	if (split == "train") return data.i_train;
+	NERF_FAIL("unknown split '" << split << "' (expected test, val or train)");
+}
+
+std::string eval_report_json(const EvalReport& report) {
+	nlohmann::json views = nlohmann::json::array();
+	for (const ViewMetrics& v : report.views)
+		views.push_back({{"index", v.index}, {"file", v.file}, {"mse", v.mse}, {"psnr", v.psnr}, {"ssim", v.ssim}});
+	nlohmann::json j = {{"split", report.split},   {"step", report.step},         {"width", report.width},
+	                    {"height", report.height}, {"mean_psnr", report.mean_psnr}, {"mean_ssim", report.mean_ssim},
+	                    {"mean_mse", report.mean_mse}, {"views", views}};
+	return j.dump(2) + "\n";
+}
+
+EvalReport render_views(NerfModel& model, const std::vector<Pose>& poses, const Camera& cam,
+                        const RenderSettings& settings, int chunk, const RenderViewsOptions& options,
+                        const std::vector<const float*>& targets, const std::vector<int>& indices,
+                        RenderedFrames* frames) {
+	NERF_CHECK(targets.empty() || targets.size() == poses.size());
+	NERF_CHECK(indices.empty() || indices.size() == poses.size());
+	if (!options.out_dir.empty()) make_dirs(options.out_dir);
+	EvalReport report;
+	report.split = options.split;
+	report.step = options.step;
+	report.width = cam.W;
+	report.height = cam.H;
+	report.has_metrics = !targets.empty();
+	if (frames) {
+		frames->width = cam.W;
+		frames->height = cam.H;
+	}
+	const size_t n_pixels = (size_t)cam.H * cam.W;
+	for (size_t i = 0; i < poses.size(); ++i) {
+		const RenderedRays out = model.render_image(poses[i], cam, settings, chunk);
+		ViewMetrics view;
+		view.index = indices.empty() ? (int)i : indices[i];
+		if (!options.out_dir.empty()) {
+			const std::string stem = (fs::path(options.out_dir) / numbered("%03ld", (long)i)).string();
+			view.file = fs::path(stem + ".png").filename().string();
+			save_png(stem + ".png", out.rgb.data(), cam.W, cam.H, 3);
+			if (options.save_depth) {
+				save_exr(stem + "_depth.exr", out.depth.data(), cam.W, cam.H);
+				save_exr(stem + "_disp.exr", out.disp.data(), cam.W, cam.H);
+			}
+		}
+		if (report.has_metrics) {
+			view.mse = mean_squared_error(out.rgb.data(), targets[i], 3 * n_pixels);
+			view.psnr = psnr_from_mse(view.mse);
+			view.ssim = ssim(out.rgb.data(), targets[i], cam.H, cam.W, 3);
+			report.mean_mse += view.mse / (double)poses.size();
+			report.mean_psnr += view.psnr / (double)poses.size();
+			report.mean_ssim += view.ssim / (double)poses.size();
+		}
+		if (!options.quiet) {
+			std::printf("[RENDER] %s %zu/%zu", options.split.c_str(), i + 1, poses.size());
+			if (report.has_metrics) std::printf("  PSNR %.3f  SSIM %.4f", view.psnr, view.ssim);
+			std::printf("\n");
+			std::fflush(stdout);
+		}
+		report.views.push_back(view);
+		if (frames) {
+			frames->rgb.push_back(out.rgb);
+			frames->disp.push_back(out.disp);
+		}
+	}
+	if (report.has_metrics && !options.out_dir.empty()) {
+		const std::string path = (fs::path(options.out_dir) / "metrics.json").string();
+		std::ofstream json(path);
+		json << eval_report_json(report);
+		if (!json) NERF_FAIL(path << ": cannot write");
+	}
+	return report;
+}
+
+std::string find_ffmpeg() {
+	const char* path_env = std::getenv("PATH");
+	if (!path_env) return "";
+	const std::string path = path_env;
+	size_t begin = 0;
+	while (begin <= path.size()) {
+		const size_t end = std::min(path.find(':', begin), path.size());
+		const std::string dir = path.substr(begin, end - begin);
+		if (!dir.empty()) {
+			const std::string candidate = (fs::path(dir) / "ffmpeg").string();
+			if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+		}
+		begin = end + 1;
+	}
+	return "";
+}
+
+std::vector<std::vector<float>> normalise_disparity(const std::vector<std::vector<float>>& disp) {
+	float max_disp = 0.0f;
+	for (const auto& frame : disp)
+		for (float d : frame)
+			if (std::isfinite(d)) max_disp = std::max(max_disp, d);
+	std::vector<std::vector<float>> out = disp;
+	if (max_disp > 0.0f)
+		for (auto& frame : out)
+			for (float& d : frame) d /= max_disp;
+	return out;
+}
+
+std::string write_video(const std::string& path, const std::vector<std::vector<float>>& frames, int width, int height,
+                        int channels, int fps, const std::string& ffmpeg) {
+	NERF_CHECK(channels == 1 || channels == 3);
+	NERF_CHECK(width > 0 && height > 0);
+	const size_t frame_floats = (size_t)width * height * channels;
+	for (const auto& f : frames) NERF_CHECK(f.size() == frame_floats);
+
+	if (ffmpeg.empty()) {
+		std::string dir = path;
+		if (fs::path(dir).extension() == ".mp4") dir = dir.substr(0, dir.size() - 4);
+		if (!g_warned_no_ffmpeg.exchange(true))
+			std::fprintf(stderr, "warning: ffmpeg is not on PATH; videos are written as PNG frames (first: %s/)\n",
+			             dir.c_str());
+		make_dirs(dir);
+		for (size_t i = 0; i < frames.size(); ++i)
+			save_png((fs::path(dir) / numbered("%03ld.png", (long)i)).string(), frames[i].data(), width, height, channels);
+		return dir;
+	}
+
+	// yuv420p (what every player reads) needs even sides: pad by one pixel when odd.
+	const std::string command = shell_quote(ffmpeg) + " -y -loglevel error -f rawvideo -pix_fmt " +
+	                            (channels == 3 ? "rgb24" : "gray") + " -s " + std::to_string(width) + "x" +
+	                            std::to_string(height) + " -framerate " + std::to_string(fps) +
+	                            " -i - -vf pad=ceil(iw/2)*2:ceil(ih/2)*2 -c:v libx264 -crf 18 -pix_fmt yuv420p " +
+	                            shell_quote(path);
+	// A crashed ffmpeg must not kill us with SIGPIPE: the write fails instead and is reported.
+	struct sigaction ignore{}, previous{};
+	ignore.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ignore, &previous);
+	FILE* pipe = ::popen(command.c_str(), "w");
+	if (!pipe) {
+		sigaction(SIGPIPE, &previous, nullptr);
+		NERF_FAIL(path << ": cannot start ffmpeg (" << std::strerror(errno) << ")");
+	}
+	std::vector<unsigned char> bytes(frame_floats);
+	bool write_ok = true;
+	for (const auto& f : frames) {
+		for (size_t i = 0; i < frame_floats; ++i) {
+			const float v = std::isfinite(f[i]) ? std::min(1.0f, std::max(0.0f, f[i])) : 0.0f;
+			bytes[i] = (unsigned char)(255.0f * v);  // the reference's to8b: (255 * clip(x, 0, 1)).astype(uint8)
+		}
+		if (std::fwrite(bytes.data(), 1, bytes.size(), pipe) != bytes.size()) {
+			write_ok = false;
+			break;
+		}
+	}
+	const int status = ::pclose(pipe);
+	sigaction(SIGPIPE, &previous, nullptr);
+	if (!write_ok || status != 0)
+		NERF_FAIL(path << ": ffmpeg failed (exit status " << status << ") writing the video");
+	return path;
+}
+
+void render_path_videos(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
+                        const std::string& expname, long step) {
+	if (data.render_poses.empty()) return;
+	const Camera cam = dataset_camera(data, cfg.render_factor);
+	RenderViewsOptions options;
+	options.quiet = cfg.quiet;
+	options.split = "path";
+	options.step = step;
+	RenderedFrames frames;
+	render_views(model, data.render_poses, cam, RenderSettings::from_config(cfg, data, false), cfg.chunk, options, {}, {},
+	             &frames);
+	const std::string base = (fs::path(run_dir) / (expname + numbered("_spiral_%06ld_", step))).string();
+	const std::string rgb = write_video(base + "rgb.mp4", frames.rgb, frames.width, frames.height, 3);
+	write_video(base + "disp.mp4", normalise_disparity(frames.disp), frames.width, frames.height, 1);
+	if (!cfg.quiet) std::printf("Done, saving videos %s, %s\n", rgb.c_str(), (base + "disp").c_str());
+}
+
+EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
+                          long step) {
+	const std::string split = data.i_test.empty() ? "val" : "test";
+	const std::vector<int> views = split_views(data, split);
+	std::vector<Pose> poses;
+	std::vector<const float*> targets;
+	for (int v : views) {
+		poses.push_back(data.poses[v]);
+		targets.push_back(data.image(v));
+	}
+	RenderViewsOptions options;
+	options.out_dir = (fs::path(run_dir) / numbered("testset_%06ld", step)).string();
+	options.quiet = cfg.quiet;
+	options.split = split;
+	options.step = step;
+	// Metrics need the ground truth's resolution, so the test set ignores render_factor.
+	EvalReport report = render_views(model, poses, dataset_camera(data), RenderSettings::from_config(cfg, data, false),
+	                                 cfg.chunk, options, targets, views);
+	if (!cfg.quiet)
+		std::printf("Saved test set %s: mean PSNR %.3f, SSIM %.4f\n", options.out_dir.c_str(), report.mean_psnr,
+		            report.mean_ssim);
+	return report;
+}
+
+std::string render_only(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir, long step) {
+	RenderViewsOptions options;
+	options.out_dir = (fs::path(run_dir) / numbered(cfg.render_test ? "renderonly_test_%06ld" : "renderonly_path_%06ld", step)).string();
+	options.quiet = cfg.quiet;
+	options.step = step;
+	std::vector<Pose> poses;
+	std::vector<const float*> targets;
+	std::vector<int> indices;
+	if (cfg.render_test) {
+		options.split = data.i_test.empty() ? "val" : "test";
+		indices = split_views(data, options.split);
+		for (int v : indices) {
+			poses.push_back(data.poses[v]);
+			if (cfg.render_factor <= 1) targets.push_back(data.image(v));
+		}
+	} else {
+		options.split = "path";
+		poses = data.render_poses;
+	}
+	if (poses.empty()) NERF_FAIL("render_only: the dataset has no " << options.split << " poses to render");
+	RenderedFrames frames;
+	const Camera cam = dataset_camera(data, cfg.render_factor);
+	render_views(model, poses, cam, RenderSettings::from_config(cfg, data, false), cfg.chunk, options, targets, indices,
+	             &frames);
+	write_video((fs::path(options.out_dir) / "video.mp4").string(), frames.rgb, frames.width, frames.height, 3);
+	if (!cfg.quiet) std::printf("Done rendering %s\n", options.out_dir.c_str());
+	return options.out_dir;
+}
+
+} // namespace nerf
