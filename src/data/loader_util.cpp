@@ -50,27 +50,36 @@ void check_finite(const double* values, int n, const std::string& source, const 
 		if (!std::isfinite(values[i])) NERF_FAIL(source << ": " << what << " has a non-finite value (" << values[i] << ")");
 }
 
-std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W) {
+std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample) {
 	const int n = (int)paths.size();
 	H = W = 0;
 	if (n == 0) return {};
+	if (downsample < 1) downsample = 1;
 	const Image first = load_image(paths[0]);
-	H = first.height;
-	W = first.width;
+	const int stored_H = first.height, stored_W = first.width;
+	H = stored_H / downsample;
+	W = stored_W / downsample;
+	if (H <= 0 || W <= 0)
+		NERF_FAIL(paths[0] << ": image of " << stored_W << "x" << stored_H << " is too small to downsample by " << downsample);
 	const size_t image_floats = (size_t)H * W * channels;
 	std::vector<float> out(image_floats * n);
 	std::vector<std::string> errors(n);
 
 	auto convert = [&](const Image& img, int i) {
-		if (img.width != W || img.height != H)
-			NERF_FAIL(paths[i] << ": image is " << img.width << "x" << img.height << " but " << paths[0] << " is " << W
-			                   << "x" << H << " (all images of a scene must have one size)");
-		float* dst = out.data() + image_floats * i;
+		if (img.width != stored_W || img.height != stored_H)
+			NERF_FAIL(paths[i] << ": image is " << img.width << "x" << img.height << " but " << paths[0] << " is "
+			                   << stored_W << "x" << stored_H << " (all images of a scene must have one size)");
+		std::vector<float> converted(downsample > 1 ? (size_t)stored_H * stored_W * channels : 0);
+		float* dst = downsample > 1 ? converted.data() : out.data() + image_floats * i;
 		const float* src = img.pixels.data();
 		const int c = img.channels;
-		for (size_t p = 0; p < (size_t)H * W; ++p, src += c, dst += channels) {
+		for (size_t p = 0; p < (size_t)stored_H * stored_W; ++p, src += c, dst += channels) {
 			for (int k = 0; k < 3; ++k) dst[k] = c >= 3 ? src[k] : src[0];
 			if (channels == 4) dst[3] = c == 4 ? src[3] : 1.0f;
+		}
+		if (downsample > 1) {
+			const auto small = resize_area(converted.data(), stored_H, stored_W, channels, H, W);
+			std::copy(small.begin(), small.end(), out.begin() + image_floats * i);
 		}
 	};
 	convert(first, 0);

@@ -26,8 +26,10 @@ void check_finite(const double* values, int n, const std::string& source, const 
 
 /// Loads images in parallel, each converted to `channels` (3: drop alpha; 4: alpha 1 where absent).
 /// Every image must have the size of the first; a different size throws naming the file.
+/// `downsample` > 1 area-averages each image to (H / downsample, W / downsample) as it is read, so a
+/// full-resolution scene never sits in memory at once. H and W are the returned (downsampled) size.
 /// Output: [n, H, W, channels].
-std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W);
+std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample = 1);
 
 /// "a/b" joined with a single '/'.
 std::string join(const std::string& a, const std::string& b);

@@ -1,0 +1,137 @@
+// nerf_inspect: load a scene the way training would and print what the loader produced.
+//   nerf_inspect --config FILE [overrides...] [--json OUT]
+// --json is this tool's own option, taken out of argv before the shared parser sees it.
+#include "nerf/common.h"
+#include "nerf/config.h"
+#include "nerf/dataset.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+nlohmann::json pose_json(const nerf::Pose& p) {
+	nlohmann::json rows = nlohmann::json::array();
+	for (int r = 0; r < 3; ++r) rows.push_back({p[4 * r], p[4 * r + 1], p[4 * r + 2], p[4 * r + 3]});
+	return rows;
+}
+
+nlohmann::json poses_json(const std::vector<nerf::Pose>& poses) {
+	nlohmann::json out = nlohmann::json::array();
+	for (const auto& p : poses) out.push_back(pose_json(p));
+	return out;
+}
+
+int run(int argc, char** argv) {
+	std::string json_path;
+	std::vector<const char*> args;
+	for (int i = 0; i < argc; ++i) {
+		const std::string arg = argv[i];
+		if (arg == "--json") {
+			if (i + 1 >= argc) NERF_FAIL("command line: --json needs a file name");
+			json_path = argv[++i];
+		} else if (arg.rfind("--json=", 0) == 0) {
+			json_path = arg.substr(7);
+		} else {
+			args.push_back(argv[i]);
+		}
+	}
+	nerf::Config cfg;
+	if (!nerf::parse_config((int)args.size(), args.data(), cfg,
+	                        "Load a dataset as training would and print its cameras and splits.\n"
+	                        "Own option: --json OUT writes everything the loader produced as JSON."))
+		return 0;
+
+	const nerf::Dataset ds = nerf::load_dataset(cfg);
+	const size_t n = ds.n_images();
+
+	double centroid[3] = {0, 0, 0};
+	for (const auto& p : ds.poses)
+		for (int k = 0; k < 3; ++k) centroid[k] += p[4 * k + 3] / (double)n;
+	double min_d = INFINITY, max_d = 0, mean_d = 0;
+	for (const auto& p : ds.poses) {
+		double d2 = 0;
+		for (int k = 0; k < 3; ++k) d2 += (p[4 * k + 3] - centroid[k]) * (p[4 * k + 3] - centroid[k]);
+		const double d = std::sqrt(d2);
+		min_d = std::min(min_d, d);
+		max_d = std::max(max_d, d);
+		mean_d += d / (double)n;
+	}
+
+	std::printf("dataset      %s (%s)\n", cfg.datadir.c_str(), cfg.dataset_type.c_str());
+	std::printf("images       %zu of %d x %d (H x W)\n", n, ds.H, ds.W);
+	std::printf("focal        %.6f\n", ds.focal);
+	std::printf("K            [[%.4f, %.4f, %.4f], [%.4f, %.4f, %.4f], [%.4f, %.4f, %.4f]]\n", ds.K[0], ds.K[1], ds.K[2],
+	            ds.K[3], ds.K[4], ds.K[5], ds.K[6], ds.K[7], ds.K[8]);
+	std::printf("near / far   %.6f / %.6f\n", ds.near, ds.far);
+	std::printf("NDC          %s\n", ds.ndc ? "yes (forward-facing LLFF; near/far are in NDC)" : "no");
+	std::printf("splits       train %zu, val %zu, test %zu\n", ds.i_train.size(), ds.i_val.size(), ds.i_test.size());
+	std::printf("render path  %zu poses\n", ds.render_poses.size());
+	std::printf("camera centres: centroid (%.4f, %.4f, %.4f), distance from it min %.4f max %.4f mean %.4f\n",
+	            centroid[0], centroid[1], centroid[2], min_d, max_d, mean_d);
+	if (!ds.bounds.empty()) {
+		float bmin = INFINITY, bmax = -INFINITY;
+		for (const auto& b : ds.bounds) {
+			bmin = std::min(bmin, b[0]);
+			bmax = std::max(bmax, b[1]);
+		}
+		std::printf("bounds       min near %.6f, max far %.6f\n", bmin, bmax);
+	}
+
+	if (!json_path.empty()) {
+		nlohmann::json out;
+		out["H"] = ds.H;
+		out["W"] = ds.W;
+		out["focal"] = ds.focal;
+		out["K"] = {{ds.K[0], ds.K[1], ds.K[2]}, {ds.K[3], ds.K[4], ds.K[5]}, {ds.K[6], ds.K[7], ds.K[8]}};
+		out["near"] = ds.near;
+		out["far"] = ds.far;
+		out["ndc"] = ds.ndc;
+		out["poses"] = poses_json(ds.poses);
+		if (!ds.bounds.empty()) {
+			nlohmann::json bounds = nlohmann::json::array();
+			for (const auto& b : ds.bounds) bounds.push_back({b[0], b[1]});
+			out["bounds"] = bounds;
+		}
+		out["render_poses"] = poses_json(ds.render_poses);
+		out["i_train"] = ds.i_train;
+		out["i_val"] = ds.i_val;
+		out["i_test"] = ds.i_test;
+		std::vector<double> image_mean(n);
+		const size_t floats = (size_t)ds.H * ds.W * 3;
+		for (size_t i = 0; i < n; ++i) {
+			double sum = 0;
+			const float* img = ds.image(i);
+			for (size_t k = 0; k < floats; ++k) sum += img[k];
+			image_mean[i] = sum / (double)floats;
+		}
+		out["image_mean"] = image_mean;
+		std::ofstream file(json_path);
+		if (!file) NERF_FAIL(json_path << ": cannot write JSON");
+		file << out.dump(1) << "\n";
+		if (!file) NERF_FAIL(json_path << ": error writing JSON");
+		std::printf("wrote        %s\n", json_path.c_str());
+	}
+	return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+	try {
+		return run(argc, argv);
+	} catch (const nerf::Error& e) {
+		std::fprintf(stderr, "nerf_inspect: %s\n", e.what());
+		return 1;
+	} catch (const std::exception& e) {
+		std::fprintf(stderr, "nerf_inspect: unexpected error: %s\n", e.what());
+		return 1;
+	}
+}
