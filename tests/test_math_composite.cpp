@@ -184,7 +184,8 @@ TEST_CASE("composite_ray matches raw2outputs in double", "[math][composite]") {
 }
 
 TEST_CASE("composite_ray: hand values of a two-sample ray", "[math][composite]") {
-	// z = (2, 2.5), d = (0, 0, -2): deltas (1, 2e10). sigma = (ln 2, 5): alpha = (1/2, 1).
+	// z = (2, 2.5), d = (0, 0, -2): deltas (1, 2e10). sigma = (ln 2, 1e-8): alpha = (1/2, 1), the last
+	// one only because its delta is 1e10 |d| (1 - exp(-200)).
 	// T = (1, 1/2 + 1e-10); w = (1/2, 1/2 + 1e-10); acc = 1 + 1e-10; depth = 1 + 1.25 = 2.25.
 	RayCase rc;
 	rc.S = 2;
@@ -192,7 +193,7 @@ TEST_CASE("composite_ray: hand values of a two-sample ray", "[math][composite]")
 	rc.dir[0] = 0.0f;
 	rc.dir[1] = 0.0f;
 	rc.dir[2] = -2.0f;
-	rc.raw = {0.0f, 100.0f, -100.0f, 0.69314718056f, 2.0f, 2.0f, 2.0f, 5.0f};  // colours (1/2, 1, 0) then s(2)
+	rc.raw = {0.0f, 100.0f, -100.0f, 0.69314718056f, 2.0f, 2.0f, 2.0f, 1e-8f};  // colours (1/2, 1, 0) then s(2)
 	std::vector<float> weights;
 	const RayOutputs out = run_forward(rc, &weights);
 	const double s2 = 1.0 / (1.0 + std::exp(-2.0));

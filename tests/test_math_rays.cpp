@@ -198,6 +198,23 @@ TEST_CASE("ndc_ray matches the reference ndc_rays formula", "[math][rays]") {
 	}
 }
 
+TEST_CASE("ndc_ray with a near plane other than 1", "[math][rays]") {
+	// The reference always passes near = 1, but ndc_near is a parameter: it must enter the shift, o2 and d2.
+	const int H = 60, W = 80;
+	Camera cam = make_camera(H, W, 70.0f);
+	cam.ndc_near = 0.5f;
+	float o[3] = {0.1f, -0.05f, 0.2f}, d[3] = {0.3f, 0.2f, -1.0f};
+	double ro[3] = {o[0], o[1], o[2]}, rd[3] = {d[0], d[1], d[2]};
+	ndc_ray(o, d, cam);
+	reference_ndc(ro, rd, H, W, 70.0, 0.5);
+	for (int k = 0; k < 3; ++k) {
+		CHECK(std::fabs(o[k] - ro[k]) < 2e-6 * (1.0 + std::fabs(ro[k])));
+		CHECK(std::fabs(d[k] - rd[k]) < 2e-6 * (1.0 + std::fabs(rd[k])));
+	}
+	CHECK(o[2] == Approx(-1.0).margin(1e-6));  // the near plane z = -0.5 still maps to NDC z = -1
+	CHECK(d[2] == Approx(2.0).margin(1e-6));  // -2 near / o_z with the shifted o_z = -near
+}
+
 TEST_CASE("ndc_ray: points on the world ray map onto the NDC ray, NDC z in [-1, 1)", "[math][rays]") {
 	const int H = 60, W = 80;
 	const double focal = 70.0;
