@@ -1,0 +1,108 @@
+// PSNR and SSIM against independently computed numbers (skimage 0.26, see the comment in each test).
+#include "nerf/metrics.h"
+#include "nerf/progress.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+
+/// Two smooth, different test images [24, 32, 3]; the same formulas in the Python reference below.
+void make_pair(std::vector<float>& a, std::vector<float>& b, int H, int W) {
+	a.resize((size_t)H * W * 3);
+	b.resize(a.size());
+	for (int y = 0; y < H; ++y)
+		for (int x = 0; x < W; ++x)
+			for (int c = 0; c < 3; ++c) {
+				const size_t i = ((size_t)y * W + x) * 3 + c;
+				a[i] = (float)(0.5 + 0.4 * std::sin(0.3 * x + 0.2 * y + c));
+				const double v = (double)a[i] + 0.15 * std::cos(0.7 * x - 0.4 * y * c);
+				b[i] = (float)std::min(1.0, std::max(0.0, v));
+			}
+}
+
+} // namespace
+
+TEST_CASE("psnr is -10 log10(mse)", "[tools][metrics]") {
+	std::vector<float> a(300, 0.25f), b(300, 0.35f);
+	CHECK(nerf::mean_squared_error(a.data(), b.data(), a.size()) == Approx(0.01).epsilon(1e-6));
+	CHECK(nerf::psnr(a.data(), b.data(), a.size()) == Approx(20.0).epsilon(1e-6));
+	CHECK(nerf::psnr_from_mse(1e-3) == Approx(30.0));
+	CHECK(std::isinf(nerf::psnr(a.data(), a.data(), a.size())));
+}
+
+TEST_CASE("ssim matches skimage's Gaussian-window SSIM", "[tools][metrics]") {
+	// Reference (Python, float64 on the same float32 images):
+	//   structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+	//                         data_range=1.0, channel_axis=-1) = 0.7651047299243374
+	//   mean((a - b)^2) = 0.010900326085298855
+	const int H = 24, W = 32;
+	std::vector<float> a, b;
+	make_pair(a, b, H, W);
+	CHECK(nerf::ssim(a.data(), b.data(), H, W, 3) == Approx(0.7651047299243374).epsilon(1e-6));
+	CHECK(nerf::mean_squared_error(a.data(), b.data(), a.size()) == Approx(0.010900326085298855).epsilon(1e-6));
+	CHECK(nerf::ssim(a.data(), a.data(), H, W, 3) == Approx(1.0).epsilon(1e-12));
+	// Symmetric in its arguments.
+	CHECK(nerf::ssim(b.data(), a.data(), H, W, 3) == Approx(nerf::ssim(a.data(), b.data(), H, W, 3)).epsilon(1e-12));
+}
+
+TEST_CASE("ssim refuses images smaller than its window", "[tools][metrics]") {
+	std::vector<float> a(10 * 10 * 3, 0.5f);
+	CHECK_THROWS_WITH(nerf::ssim(a.data(), a.data(), 10, 10, 3), Catch::Contains("smaller than the 11x11 window"));
+}
+
+TEST_CASE("progress: plain lines when not a terminal, nothing when quiet", "[tools][progress]") {
+	char* buffer = nullptr;
+	size_t size = 0;
+	FILE* out = open_memstream(&buffer, &size);
+	{
+		nerf::Progress progress(1, 10, 5, false, out);  // a memstream is not a terminal
+		CHECK(progress.mode() == nerf::Progress::Mode::Lines);
+		for (long s = 1; s <= 10; ++s) progress.update(s, 0.01, 20.0);
+		progress.finish();
+	}
+	{
+		nerf::Progress quiet(1, 10, 1, true, out);
+		CHECK(quiet.mode() == nerf::Progress::Mode::Quiet);
+		for (long s = 1; s <= 10; ++s) quiet.update(s, 0.01, 20.0);
+		quiet.message("hidden");
+		quiet.finish();
+	}
+	std::fclose(out);
+	const std::string text(buffer, size);
+	free(buffer);
+	CHECK(text.find("[TRAIN] Iter: 5/10  Loss: 0.01  PSNR: 20.000") != std::string::npos);
+	CHECK(text.find("[TRAIN] Iter: 10/10") != std::string::npos);
+	CHECK(text.find("Iter: 4/10") == std::string::npos);
+	CHECK(text.find("hidden") == std::string::npos);
+	CHECK(text.find('\r') == std::string::npos);
+}
+
+TEST_CASE("progress: the bar redraws in place with rate, ETA, loss and PSNR", "[tools][progress]") {
+	char* buffer = nullptr;
+	size_t size = 0;
+	FILE* out = open_memstream(&buffer, &size);
+	{
+		nerf::Progress progress(1, 100, 10, false, out, nerf::Progress::Mode::Bar);
+		progress.update(1, 0.5, 3.0);
+		progress.message("a log line");
+		progress.update(100, 0.25, 6.02);
+		progress.finish();
+	}
+	std::fclose(out);
+	const std::string text(buffer, size);
+	free(buffer);
+	CHECK(text.rfind("\r", 0) == 0);
+	CHECK(text.find("\ra log line\x1b[K\n") != std::string::npos);
+	CHECK(text.find("100%") != std::string::npos);
+	CHECK(text.find("100/100") != std::string::npos);
+	CHECK(text.find("loss 0.25, PSNR 6.02") != std::string::npos);
+	CHECK(text.find("it/s, ETA 0s") != std::string::npos);
+	CHECK(text.back() == '\n');
+	CHECK(nerf::format_duration(3723) == "1h02m03s");
+	CHECK(nerf::format_duration(65) == "1m05s");
+}

@@ -1,0 +1,85 @@
+// Shared by the [tools] tests: a tiny built-in scene (written once per process) and a tiny config.
+#pragma once
+
+#include "nerf/config.h"
+#include "nerf/scene.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <unistd.h>
+
+namespace nerf_test {
+
+/// A fresh empty folder under the system's temp dir.
+inline std::string fresh_dir(const std::string& name) {
+	namespace fs = std::filesystem;
+	const fs::path dir = fs::temp_directory_path() / ("nerfcore-test-" + std::to_string(::getpid())) / name;
+	fs::remove_all(dir);
+	fs::create_directories(dir);
+	return dir.string();
+}
+
+/// A 16x16 built-in scene with 4 train, 2 val and 2 test views.
+inline const std::string& tiny_scene() {
+	static const std::string dir = [] {
+		const std::string d = fresh_dir("scene");
+		nerf::SceneOptions opts;
+		opts.size = 16;
+		opts.n_train = 4;
+		opts.n_val = 2;
+		opts.n_test = 2;
+		opts.supersample = 1;
+		nerf::write_builtin_scene(d, opts);
+		return d;
+	}();
+	return dir;
+}
+
+/// A small network on the tiny scene: a few steps take milliseconds on the CPU.
+inline nerf::Config tiny_config(const std::string& basedir, const std::string& expname) {
+	nerf::Config cfg;
+	cfg.dataset_type = "blender";
+	cfg.datadir = tiny_scene();
+	cfg.basedir = basedir;
+	cfg.expname = expname;
+	cfg.white_bkgd = true;
+	cfg.testskip = 1;
+	cfg.netdepth = 2;
+	cfg.netwidth = 32;
+	cfg.netdepth_fine = 2;
+	cfg.netwidth_fine = 32;
+	cfg.N_rand = 64;
+	cfg.N_samples = 8;
+	cfg.N_importance = 8;
+	cfg.use_viewdirs = true;
+	cfg.multires = 4;
+	cfg.multires_views = 2;
+	cfg.chunk = 256;
+	cfg.netchunk = 4096;
+	cfg.lrate = 5e-3f;
+	cfg.device = "cpu";
+	cfg.threads = 2;
+	cfg.quiet = true;
+	cfg.i_print = 1000000;
+	cfg.i_img = 1000000;
+	cfg.i_weights = 1000000;
+	cfg.i_testset = 1000000;
+	cfg.i_video = 1000000;
+	cfg.seed = 7;
+	return cfg;
+}
+
+inline std::string read_text(const std::string& path) {
+	std::ifstream in(path, std::ios::binary);
+	return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+	std::ofstream out(path, std::ios::binary);
+	out << text;
+}
+
+} // namespace nerf_test
