@@ -21,25 +21,6 @@ Mat4 matmul(const Mat4& a, const Mat4& b) {
 	return c;
 }
 
-// The reference builds transform_matrix with np.array and keeps the 3x4 top; we do the same and
-// check the bottom row is there so a 3x4 matrix in the file is reported rather than misread.
-Pose read_pose(const nlohmann::json& m, const std::string& source, int frame_index) {
-	const auto where = [&] { return "frame " + std::to_string(frame_index) + " transform_matrix"; };
-	if (!m.is_array() || m.size() != 4) NERF_FAIL(source << ": " << where() << " is not a 4x4 array");
-	double values[12];
-	for (int r = 0; r < 4; ++r) {
-		if (!m[r].is_array() || m[r].size() != 4) NERF_FAIL(source << ": " << where() << " is not a 4x4 array");
-		for (int c = 0; c < 4; ++c) {
-			if (!m[r][c].is_number()) NERF_FAIL(source << ": " << where() << " has a non-number at [" << r << "][" << c << "]");
-			if (r < 3) values[4 * r + c] = m[r][c].get<double>();
-		}
-	}
-	data::check_finite(values, 12, source, where());
-	Pose pose;
-	for (int i = 0; i < 12; ++i) pose[i] = (float)values[i];
-	return pose;
-}
-
 } // namespace
 
 Pose pose_spherical(double theta_deg, double phi_deg, double radius) {
@@ -85,7 +66,7 @@ BlenderSplit load_blender_split(const std::string& basedir, const std::string& s
 			NERF_FAIL(json_path << ": frame " << i << " has no string \"file_path\"");
 		if (!frame.contains("transform_matrix")) NERF_FAIL(json_path << ": frame " << i << " has no \"transform_matrix\"");
 		out.files.push_back(data::join(basedir, frame["file_path"].get<std::string>() + ".png"));
-		out.poses.push_back(read_pose(frame["transform_matrix"], json_path, (int)i));
+		out.poses.push_back(data::read_pose_json(frame["transform_matrix"], json_path, (int)i));
 	}
 	int H = 0, W = 0;
 	out.rgba = data::load_images(out.files, 4, H, W);

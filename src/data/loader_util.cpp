@@ -50,6 +50,25 @@ void check_finite(const double* values, int n, const std::string& source, const 
 		if (!std::isfinite(values[i])) NERF_FAIL(source << ": " << what << " has a non-finite value (" << values[i] << ")");
 }
 
+// The reference builds transform_matrix with np.array and keeps the 3x4 top; the bottom row is checked
+// for shape so that a 3x4 matrix in the file is reported rather than misread.
+Pose read_pose_json(const nlohmann::json& m, const std::string& source, int frame_index) {
+	const std::string where = "frame " + std::to_string(frame_index) + " transform_matrix";
+	if (!m.is_array() || m.size() != 4) NERF_FAIL(source << ": " << where << " is not a 4x4 array");
+	double values[12];
+	for (int r = 0; r < 4; ++r) {
+		if (!m[r].is_array() || m[r].size() != 4) NERF_FAIL(source << ": " << where << " is not a 4x4 array");
+		for (int c = 0; c < 4; ++c) {
+			if (!m[r][c].is_number()) NERF_FAIL(source << ": " << where << " has a non-number at [" << r << "][" << c << "]");
+			if (r < 3) values[4 * r + c] = m[r][c].get<double>();
+		}
+	}
+	check_finite(values, 12, source, where);
+	Pose pose;
+	for (int i = 0; i < 12; ++i) pose[i] = (float)values[i];
+	return pose;
+}
+
 std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample) {
 	const int n = (int)paths.size();
 	H = W = 0;

@@ -24,6 +24,10 @@ std::vector<std::string> list_files(const std::string& dir, const std::vector<st
 /// Throws naming `source` when any of the n values is NaN or infinite.
 void check_finite(const double* values, int n, const std::string& source, const std::string& what);
 
+/// A frame's transform_matrix (4x4 nested arrays) as its top 3x4; a wrong shape, a non-number or a
+/// non-finite value throws naming `source` and the frame.
+Pose read_pose_json(const nlohmann::json& m, const std::string& source, int frame_index);
+
 /// Loads images in parallel, each converted to `channels` (3: drop alpha; 4: alpha 1 where absent).
 /// Every image must have the size of the first; a different size throws naming the file.
 /// `downsample` > 1 area-averages each image to (H / downsample, W / downsample) as it is read, so a
