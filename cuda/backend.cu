@@ -1,0 +1,230 @@
+// The CUDA backend object: one device, one stream on which every stage is enqueued in order, one
+// cuBLASLt handle shared by its MLPs, and the memory accounting. The stages themselves are the
+// launchers of rays.cu, encoding.cu, sampling.cu, composite.cu, loss.cu and adam.cu; the MLP is
+// mlp.cu. Downloads and synchronize() wait for the stream; everything else is asynchronous.
+//
+// Scratch that a stage needs per call (resample's per-ray cdf, the compositing backward's alphas,
+// the loss's block partials) comes from one grow-only workspace: stages run in stream order, so
+// they can share it; growing it waits for the stream before freeing the old block.
+#include "common.cuh"
+#include "launchers.cuh"
+#include "mlp.cuh"
+
+#include "nerf/cuda_backend.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+
+namespace nerf {
+namespace cuda {
+namespace {
+
+class CudaTimer final : public Backend::Timer {
+public:
+	explicit CudaTimer(cudaStream_t stream) : m_stream(stream) {
+		NERF_CUDA_CHECK(cudaEventCreate(&m_start));
+		NERF_CUDA_CHECK(cudaEventCreate(&m_stop));
+	}
+	~CudaTimer() override {
+		NERF_CUDA_LOG(cudaEventDestroy(m_start));
+		NERF_CUDA_LOG(cudaEventDestroy(m_stop));
+	}
+	void start() override { NERF_CUDA_CHECK(cudaEventRecord(m_start, m_stream)); }
+	void stop() override { NERF_CUDA_CHECK(cudaEventRecord(m_stop, m_stream)); }
+	double elapsed_ms() override {
+		NERF_CUDA_CHECK(cudaEventSynchronize(m_stop));
+		float ms = 0.0f;
+		NERF_CUDA_CHECK(cudaEventElapsedTime(&ms, m_start, m_stop));
+		return ms;
+	}
+
+private:
+	cudaStream_t m_stream;
+	cudaEvent_t m_start = nullptr, m_stop = nullptr;
+};
+
+class CudaBackend final : public Backend {
+public:
+	explicit CudaBackend(int device) : m_device(device) {
+		int count = 0;
+		NERF_CUDA_CHECK(cudaGetDeviceCount(&count));
+		if (device < 0 || device >= count) NERF_FAIL("CUDA device " << device << " requested but " << count << " present");
+		NERF_CUDA_CHECK(cudaSetDevice(device));
+		cudaDeviceProp prop{};
+		NERF_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+		m_name = std::string("cuda (") + prop.name + ")";
+		NERF_CUDA_CHECK(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking));
+		NERF_CUBLAS_CHECK(cublasLtCreate(&m_lt));
+	}
+	~CudaBackend() override {
+		m_workspace.reset();
+		if (m_stream) NERF_CUDA_LOG(cudaStreamSynchronize(m_stream));
+		if (m_lt) cublasLtDestroy(m_lt);
+		if (m_stream) NERF_CUDA_LOG(cudaStreamDestroy(m_stream));
+		if (!m_sizes.empty())
+			std::fprintf(stderr, "nerfcore: cuda backend destroyed with %zu live allocations (%zu bytes)\n", m_sizes.size(),
+			             m_current);
+	}
+
+	std::string name() const override { return m_name; }
+	bool is_cuda() const override { return true; }
+
+	// --- memory ---
+	void* allocate_bytes(size_t bytes) override {
+		void* p = nullptr;
+		const cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+		if (err != cudaSuccess) {
+			(void)cudaGetLastError();  // cudaMalloc's error is not sticky; clear it for later launch checks
+			NERF_FAIL("cuda backend: cudaMalloc of " << bytes << " bytes failed (" << cudaGetErrorString(err) << "); "
+			                                         << m_current << " bytes in use");
+		}
+		std::lock_guard<std::mutex> lock(m_mutex);
+		m_sizes[p] = bytes;
+		m_current += bytes;
+		m_peak = std::max(m_peak, m_current);
+		return p;
+	}
+	void free_bytes(void* p) noexcept override {
+		if (!p) return;
+		{
+			std::lock_guard<std::mutex> lock(m_mutex);
+			auto it = m_sizes.find(p);
+			if (it == m_sizes.end()) {
+				std::fprintf(stderr, "nerfcore: cuda backend asked to free %p, which it did not allocate\n", p);
+				return;
+			}
+			m_current -= it->second;
+			m_sizes.erase(it);
+		}
+		// cudaFree waits for the device, so memory still used by queued work is not reused early.
+		NERF_CUDA_LOG(cudaFree(p));
+	}
+	// Pageable host memory is staged by the driver before cudaMemcpyAsync returns, so the caller may
+	// reuse host_src at once; the copy itself stays in stream order.
+	void upload(void* dst, const void* host_src, size_t bytes) override {
+		if (bytes == 0) return;
+		NERF_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, m_stream));
+	}
+	void download(void* host_dst, const void* src, size_t bytes) override {
+		if (bytes == 0) return;
+		NERF_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, m_stream));
+		NERF_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+	}
+	void copy(void* dst, const void* src, size_t bytes) override {
+		if (bytes == 0) return;
+		NERF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, m_stream));
+	}
+	void fill_zero(void* dst, size_t bytes) override {
+		if (bytes == 0) return;
+		NERF_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, m_stream));
+	}
+	void synchronize() override { NERF_CUDA_CHECK(cudaStreamSynchronize(m_stream)); }
+	std::unique_ptr<Timer> create_timer() override { return std::make_unique<CudaTimer>(m_stream); }
+	size_t current_bytes() const override { return m_current; }
+	size_t peak_bytes() const override { return m_peak; }
+
+	// --- stages ---
+	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
+	                   size_t n_rays, const Camera& cam) override {
+		cuda::generate_rays(rays_o, rays_d, viewdirs, pixel_ids, poses, n_rays, cam, m_stream);
+	}
+	void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) override {
+		cuda::gather_pixels(target, images, pixel_ids, n_rays, m_stream);
+	}
+	void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
+	                        const StratifiedSpec& spec) override {
+		cuda::stratified_samples(z, n_rays, n_samples, ray_offset, spec, m_stream);
+	}
+	void encode_points(float* enc, const float* rays_o, const float* rays_d, const float* z, size_t n_rays,
+	                   int n_samples, const EncodingSpec& spec) override {
+		cuda::encode_points(enc, rays_o, rays_d, z, n_rays, n_samples, spec, m_stream);
+	}
+	void encode_views(float* enc, const float* viewdirs, size_t n_rays, int n_samples, const EncodingSpec& spec) override {
+		cuda::encode_views(enc, viewdirs, n_rays, n_samples, spec, m_stream);
+	}
+	void composite_forward(const CompositeOutputs& out, const float* raw, const float* z, const float* rays_d,
+	                       size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
+		cuda::composite_forward(out, raw, z, rays_d, n_rays, n_samples, ray_offset, spec, m_stream);
+	}
+	void composite_backward(float* dL_draw, const float* dL_drgb, const float* raw, const float* z, const float* rays_d,
+	                        size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
+		if (n_rays == 0) return;
+		NERF_CHECK(n_samples > 0);
+		float* alphas = static_cast<float*>(workspace(n_rays * (size_t)n_samples * sizeof(float)));
+		cuda::composite_backward(dL_draw, alphas, dL_drgb, raw, z, rays_d, n_rays, n_samples, ray_offset, spec, m_stream);
+	}
+	void resample(float* z_all, float* z_fine, const float* z_coarse, const float* weights, size_t n_rays, int n_coarse,
+	              int n_fine, uint32_t ray_offset, const PdfSpec& spec) override {
+		NERF_CHECK(n_coarse >= 3 && n_fine >= 0);
+		if (n_rays == 0) return;
+		float* scratch = static_cast<float*>(workspace(resample_scratch_floats(n_rays, n_coarse, n_fine) * sizeof(float)));
+		cuda::resample(z_all, z_fine, scratch, z_coarse, weights, n_rays, n_coarse, n_fine, ray_offset, spec, m_stream);
+	}
+	void mse_loss(float* loss, float* dL_drgb, const float* rgb, const float* target, size_t n_rays,
+	              float grad_scale) override {
+		if (n_rays == 0) return;
+		double* partials = static_cast<double*>(workspace(mse_loss_scratch_doubles(n_rays) * sizeof(double)));
+		cuda::mse_loss(loss, dL_drgb, partials, rgb, target, n_rays, grad_scale, m_stream);
+	}
+	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) override {
+		cuda::adam_step(params, m, v, grads, n, spec, m_stream);
+	}
+
+	std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision precision) override {
+		return create_mlp_with(layout, max_batch, precision, MlpEpilogue::Fused);
+	}
+	std::unique_ptr<Mlp> create_mlp_with(const MlpLayout& layout, size_t max_batch, Precision precision,
+	                                     MlpEpilogue epilogue) {
+		return make_mlp(MlpContext{this, m_stream, m_lt}, layout, max_batch, precision, epilogue);
+	}
+
+private:
+	/// At least `bytes` of scratch, valid until the next workspace() call (stream order protects it).
+	void* workspace(size_t bytes) {
+		if (bytes > m_workspace.size()) {
+			// The old block may still be read by queued kernels; cudaFree in free_bytes waits for them.
+			m_workspace.reset();
+			m_workspace = allocate<char>(std::max(bytes, m_workspace_floor));
+		}
+		return m_workspace.data();
+	}
+
+	int m_device;
+	std::string m_name;
+	cudaStream_t m_stream = nullptr;
+	cublasLtHandle_t m_lt = nullptr;
+	std::mutex m_mutex;
+	std::unordered_map<void*, size_t> m_sizes;
+	size_t m_current = 0, m_peak = 0;
+	static constexpr size_t m_workspace_floor = 1u << 20;
+	Buffer<char> m_workspace;
+};
+
+} // namespace
+} // namespace cuda
+
+bool cuda_available() {
+	int count = 0;
+	const cudaError_t err = cudaGetDeviceCount(&count);
+	if (err != cudaSuccess) {
+		(void)cudaGetLastError();  // e.g. no driver: clear it so it does not surface at a later call
+		return false;
+	}
+	return count > 0;
+}
+
+std::unique_ptr<Backend> create_cuda_backend(int device) {
+	if (!cuda_available()) NERF_FAIL("no CUDA device available (cudaGetDeviceCount found none or failed)");
+	return std::make_unique<cuda::CudaBackend>(device);
+}
+
+std::unique_ptr<Mlp> create_cuda_mlp(Backend& backend, const MlpLayout& layout, size_t max_batch, Precision precision,
+                                     MlpEpilogue epilogue) {
+	auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
+	if (!cuda_backend) NERF_FAIL("create_cuda_mlp: backend '" << backend.name() << "' is not a CUDA backend");
+	return cuda_backend->create_mlp_with(layout, max_batch, precision, epilogue);
+}
+
+} // namespace nerf

@@ -1,0 +1,940 @@
+// The NeRF MLP (nerf-pytorch's NeRF module, layout in include/nerf/mlp_layout.h) on cuBLASLt.
+//
+// Layout. Activations are row-per-sample [N, C], which cuBLAS sees as column-major C x N (ld = C).
+// A PyTorch weight [out, in] row-major is column-major in x out (ld = in), so a layer is
+//   Y (out x N) = op_T(Wstore) (out x in) * X (in x N)          (Wstore: the weight as stored)
+// and a column block W[:, c0:c0+w] is the strided view (Wstore + c0, w x out, ld = in). The skip input
+// cat([gamma(x), h]) and the views input cat([feature, gamma(d)]) are never materialised: the layer
+// is two GEMMs into the same output, the second with beta = 1 carrying the epilogue.
+//
+// Forward, per layer, one cuBLASLt matmul per input block with a fused epilogue on the last one:
+// RELU_AUX_BIAS for the ReLU layers (pts_linears.*, views_linears.0; the aux bit-mask is the ReLU
+// mask that backward needs) and BIAS for the linear heads (feature, alpha, rgb, output). The heads
+// write fp32 straight into raw [N, raw_width] (rgb rows 0..2 and alpha row 3, ld = 4).
+// Forward keeps every activation (buffers sized for max_batch) and, for fp32/tf32, the caller's
+// enc_pts / enc_views pointers, which must stay valid until backward (as on the CPU backend).
+//
+// Backward, per layer: dW (+)= X * dZ^T as one GEMM per input block, accumulating (beta = 1) into
+// the gradient; dX = Wstore * dZ for the hidden input only, with the DRELU_BGRAD epilogue, which
+// applies the producer layer's ReLU mask (aux) and writes that layer's bias gradient; the head
+// biases, whose dZ comes from no dReLU, are summed by a deterministic reduction kernel. The two
+// heads reading the last hidden layer (feature, alpha) are two dX GEMMs into one buffer, the second
+// with beta = 1 and the epilogue. The epilogue is assumed to act on alpha*A*B + beta*C (the whole
+// accumulator, as the cuBLASLt docs describe D = epilogue(alpha AB + beta C)); the fused == unfused
+// GPU test checks exactly that.
+//
+// Unfused path (MlpEpilogue::Unfused, and the per-GEMM fallback): DEFAULT epilogue GEMMs followed by
+// bias(+ReLU), dReLU (mask = stored post-ReLU activation > 0) and bias-reduction kernels. When
+// cublasLtMatmulAlgoGetHeuristic finds no algorithm for a fused epilogue with some type combination
+// or alignment, that one GEMM is planned with DEFAULT and its epilogue runs as those kernels;
+// describe_cuda_mlp lists which.
+//
+// Plans. Matmul descriptors, layouts and the heuristic's algorithm are built once per batch size
+// (the first call with a new n; training always uses the same n) and cached; a call only sets the
+// bias / aux pointers and launches. Operand alignment is planned from the pointers seen; a later
+// pointer with a smaller alignment re-plans that GEMM once. One cuBLASLt workspace per Mlp.
+//
+// Precision:
+//   FP32  CUBLAS_COMPUTE_32F, fp32 everything (bit-faithful mode).
+//   TF32  CUBLAS_COMPUTE_32F_FAST_TF32, fp32 storage (the GPU default).
+//   FP16 / BF16: activations, their gradients and a copy of this network's weights and biases in
+//     half precision, cast from the fp32 master parameters at each forward; fp32 accumulation
+//     (CUBLAS_COMPUTE_32F); the heads write raw in fp32 with the fp32 bias; weight and bias
+//     gradients are produced in fp32 (dW GEMMs output fp32, bias reductions sum in fp32).
+//   FP16 dynamic loss scaling, inside the Mlp (the caller never sees it):
+//     backward scales dL_draw by S while casting it to fp16, writes this network's gradients into an
+//     fp32 staging buffer, checks it for non-finite values, and then either adds staging / S to
+//     dL_dparams or, on overflow, adds nothing (this network's gradient for the step is zero, i.e.
+//     the step is skipped for it) and halves S (never below 1). After 2000 clean backward passes in
+//     a row S doubles. S starts at 65536 (PyTorch GradScaler's init_scale). S, the clean-step count
+//     and the overflow flag live in device memory and are updated by kernels, so there is no host sync.
+//   BF16 has fp32's exponent range and needs no loss scaling.
+//
+// Gradient contract: dL_dparams ACCUMULATES (+=); every activation gradient is scratch.
+#include "common.cuh"
+#include "mlp.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <vector>
+
+namespace nerf {
+namespace cuda {
+namespace {
+
+constexpr size_t kLtWorkspaceBytes = 32u << 20;  // cuBLAS's recommendation for Hopper
+constexpr int kMaxBiasChunks = 128;               // row chunks of the bias-gradient reduction
+constexpr int kLossScaleGrowthInterval = 2000;
+constexpr float kInitialLossScale = 65536.0f;
+
+struct LossScaleState {
+	float scale;
+	int clean_steps;
+	int skipped_steps;
+	unsigned int overflow;  // set by the finite check, cleared by the update
+};
+
+// ---------------------------------------------------------------------------------------------
+// CUDA kernels
+
+template <typename T> __device__ inline float to_float(T x);
+template <> __device__ inline float to_float<float>(float x) { return x; }
+template <> __device__ inline float to_float<__half>(__half x) { return __half2float(x); }
+template <> __device__ inline float to_float<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ inline T from_float(float x);
+template <> __device__ inline float from_float<float>(float x) { return x; }
+template <> __device__ inline __half from_float<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+/// out = T(in * scale), scale = loss_scale->scale or 1.
+template <typename T>
+__global__ void cast_fwd_kernel(T* __restrict__ out, const float* __restrict__ in, size_t n,
+                                const LossScaleState* __restrict__ loss_scale) {
+	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= n) return;
+	const float scale = loss_scale ? loss_scale->scale : 1.0f;
+	out[i] = from_float<T>(in[i] * scale);
+}
+
+/// y[c, j] = act(y[c, j] + bias[c]) on a column-major channels x n block with leading dimension ld.
+template <typename T, typename B>
+__global__ void bias_act_fwd_kernel(T* __restrict__ y, int64_t ld, const B* __restrict__ bias, int channels, size_t n,
+                                    bool relu) {
+	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)channels * n) return;
+	const size_t j = i / (size_t)channels;
+	const int c = (int)(i - j * (size_t)channels);
+	T* y_cj = y + (size_t)c + j * (size_t)ld;
+	const float value = to_float<T>(*y_cj) + to_float<B>(bias[c]);
+	*y_cj = from_float<T>(relu ? fmaxf(value, 0.0f) : value);
+}
+
+/// dL_dz = dL_dh where the layer's post-ReLU output h > 0, else 0 (relu'(0) = 0, as PyTorch).
+template <typename T>
+__global__ void relu_bwd_kernel(T* __restrict__ grad, int64_t ld_grad, const T* __restrict__ h, int64_t ld_h, int channels,
+                                size_t n) {
+	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)channels * n) return;
+	const size_t j = i / (size_t)channels;
+	const int c = (int)(i - j * (size_t)channels);
+	if (!(to_float<T>(h[(size_t)c + j * (size_t)ld_h]) > 0.0f)) grad[(size_t)c + j * (size_t)ld_grad] = from_float<T>(0.0f);
+}
+
+/// First pass of the bias gradient sum_j dz[c, j]: block (32, 8) sums 32 channels over one chunk of
+/// rows in a fixed order into partials [n_chunks, channels].
+template <typename T>
+__global__ void bias_grad_partial_kernel(float* __restrict__ partials, const T* __restrict__ dz, int64_t ld, int channels,
+                                         size_t n, size_t rows_per_chunk) {
+	__shared__ float sums[8][33];
+	const int c = (int)(blockIdx.x * 32 + threadIdx.x);
+	const size_t begin = (size_t)blockIdx.y * rows_per_chunk;
+	const size_t end = min(n, begin + rows_per_chunk);
+	float sum = 0.0f;
+	if (c < channels)
+		for (size_t j = begin + threadIdx.y; j < end; j += 8) sum += to_float<T>(dz[(size_t)c + j * (size_t)ld]);
+	sums[threadIdx.y][threadIdx.x] = sum;
+	__syncthreads();
+	if (threadIdx.y != 0 || c >= channels) return;
+	float total = 0.0f;
+	for (int k = 0; k < 8; ++k) total += sums[k][threadIdx.x];
+	partials[(size_t)blockIdx.y * channels + c] = total;
+}
+
+/// dst[c] += scale * sum_k partials[k, c], chunks in order (also adds a bias gradient staged by the
+/// DRELU_BGRAD epilogue: n_chunks = 1).
+template <typename T>
+__global__ void bias_grad_finalize_kernel(float* __restrict__ dst, const T* __restrict__ partials, int channels, int n_chunks) {
+	const int c = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+	if (c >= channels) return;
+	float total = 0.0f;
+	for (int k = 0; k < n_chunks; ++k) total += to_float<T>(partials[(size_t)k * channels + c]);
+	dst[c] += total;
+}
+
+__global__ void check_finite_kernel(LossScaleState* __restrict__ state, const float* __restrict__ grads, size_t n) {
+	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= n) return;
+	if (!isfinite(grads[i])) state->overflow = 1u;  // benign race: every writer stores the same value
+}
+
+__global__ void apply_scaled_grads_kernel(float* __restrict__ dL_dparams, const float* __restrict__ staged, size_t n,
+                                          const LossScaleState* __restrict__ state) {
+	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= n || state->overflow) return;
+	dL_dparams[i] += staged[i] / state->scale;
+}
+
+__global__ void update_loss_scale_kernel(LossScaleState* state) {
+	if (state->overflow) {
+		state->scale = fmaxf(1.0f, 0.5f * state->scale);
+		state->clean_steps = 0;
+		state->skipped_steps += 1;
+	} else if (++state->clean_steps >= kLossScaleGrowthInterval) {
+		state->scale *= 2.0f;
+		state->clean_steps = 0;
+	}
+	state->overflow = 0u;
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernel launchers (templated on the activation type T: float, __half or __nv_bfloat16)
+
+template <typename T> void cast_forward(T* out, const float* in, size_t n, const LossScaleState* scale, cudaStream_t stream) {
+	if (n == 0) return;
+	cast_fwd_kernel<T><<<grid_for(n), kBlockSize, 0, stream>>>(out, in, n, scale);
+	NERF_CHECK_LAUNCH("cast_fwd_kernel", stream);
+}
+
+template <typename T, typename B>
+void bias_act_forward(T* y, int64_t ld, const B* bias, int channels, size_t n, bool relu, cudaStream_t stream) {
+	if (n == 0 || channels == 0) return;
+	bias_act_fwd_kernel<T, B><<<grid_for((size_t)channels * n), kBlockSize, 0, stream>>>(y, ld, bias, channels, n, relu);
+	NERF_CHECK_LAUNCH("bias_act_fwd_kernel", stream);
+}
+
+template <typename T>
+void relu_backward(T* grad, int64_t ld_grad, const T* h, int64_t ld_h, int channels, size_t n, cudaStream_t stream) {
+	if (n == 0 || channels == 0) return;
+	relu_bwd_kernel<T><<<grid_for((size_t)channels * n), kBlockSize, 0, stream>>>(grad, ld_grad, h, ld_h, channels, n);
+	NERF_CHECK_LAUNCH("relu_bwd_kernel", stream);
+}
+
+/// dst[c] += sum_j dz[c, j] for a column-major channels x n block; partials: kMaxBiasChunks * channels floats.
+template <typename T>
+void bias_grad_backward(float* dst, float* partials, const T* dz, int64_t ld, int channels, size_t n, cudaStream_t stream) {
+	if (n == 0 || channels == 0) return;
+	const int n_chunks = (int)std::min<size_t>(kMaxBiasChunks, (n + 255) / 256);
+	const size_t rows_per_chunk = (n + n_chunks - 1) / n_chunks;
+	const dim3 grid((unsigned)((channels + 31) / 32), (unsigned)n_chunks);
+	bias_grad_partial_kernel<T><<<grid, dim3(32, 8), 0, stream>>>(partials, dz, ld, channels, n, rows_per_chunk);
+	NERF_CHECK_LAUNCH("bias_grad_partial_kernel", stream);
+	bias_grad_finalize_kernel<float><<<grid_for(channels), kBlockSize, 0, stream>>>(dst, partials, channels, n_chunks);
+	NERF_CHECK_LAUNCH("bias_grad_finalize_kernel", stream);
+}
+
+/// dst[c] += staged[c], the bias gradient a DRELU_BGRAD epilogue wrote in the activation type.
+template <typename T> void add_staged_bias_grad(float* dst, const T* staged, int channels, cudaStream_t stream) {
+	if (channels == 0) return;
+	bias_grad_finalize_kernel<T><<<grid_for(channels), kBlockSize, 0, stream>>>(dst, staged, channels, 1);
+	NERF_CHECK_LAUNCH("bias_grad_finalize_kernel", stream);
+}
+
+void finish_loss_scaled_backward(float* dL_dparams, const float* staged, size_t n, LossScaleState* state,
+                                 cudaStream_t stream) {
+	if (n > 0) {
+		check_finite_kernel<<<grid_for(n), kBlockSize, 0, stream>>>(state, staged, n);
+		NERF_CHECK_LAUNCH("check_finite_kernel", stream);
+		apply_scaled_grads_kernel<<<grid_for(n), kBlockSize, 0, stream>>>(dL_dparams, staged, n, state);
+		NERF_CHECK_LAUNCH("apply_scaled_grads_kernel", stream);
+	}
+	update_loss_scale_kernel<<<1, 1, 0, stream>>>(state);
+	NERF_CHECK_LAUNCH("update_loss_scale_kernel", stream);
+}
+
+// ---------------------------------------------------------------------------------------------
+// cuBLASLt plumbing
+
+/// Largest power of two (at most 256) dividing an address: the alignment the heuristic may assume.
+uint32_t alignment_of(const void* p) {
+	const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+	if (a == 0) return 256;
+	const uintptr_t low = a & (~a + 1);
+	return (uint32_t)std::min<uintptr_t>(low, 256);
+}
+
+/// A non-dereferenced address with exactly the given alignment, for planning-time bias / aux
+/// pointers: the heuristic reads only their alignment.
+void* stand_in_pointer(uint32_t alignment) { return reinterpret_cast<void*>((uintptr_t)0x10000000u + alignment); }
+
+bool epilogue_has_bias(cublasLtEpilogue_t e) {
+	return e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_RELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DRELU_BGRAD;
+}
+bool epilogue_has_aux(cublasLtEpilogue_t e) {
+	return e == CUBLASLT_EPILOGUE_RELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DRELU_BGRAD;
+}
+const char* epilogue_name(cublasLtEpilogue_t e) {
+	switch (e) {
+	case CUBLASLT_EPILOGUE_DEFAULT: return "DEFAULT";
+	case CUBLASLT_EPILOGUE_BIAS: return "BIAS";
+	case CUBLASLT_EPILOGUE_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
+	case CUBLASLT_EPILOGUE_DRELU_BGRAD: return "DRELU_BGRAD";
+	default: return "?";
+	}
+}
+const char* type_name(cudaDataType_t t) {
+	switch (t) {
+	case CUDA_R_32F: return "f32";
+	case CUDA_R_16F: return "f16";
+	case CUDA_R_16BF: return "bf16";
+	default: return "?";
+	}
+}
+
+/// D (m x n) = alpha op(A) op(B) + beta D, column-major, with an optional epilogue. C is D.
+struct GemmSpec {
+	const char* label = "";
+	cublasOperation_t op_a = CUBLAS_OP_N, op_b = CUBLAS_OP_N;
+	uint64_t m = 0, n = 0, k = 0;
+	int64_t lda = 0, ldb = 0, ldd = 0;
+	cudaDataType_t a_type = CUDA_R_32F, b_type = CUDA_R_32F, d_type = CUDA_R_32F;
+	cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+	cudaDataType_t bias_type = CUDA_R_32F;
+	int64_t aux_ld = 0;  // bits, a multiple of 128
+	uint32_t align_a = 256, align_b = 256, align_d = 256, align_bias = 256, align_aux = 256;
+
+	bool same_problem(const GemmSpec& o) const {
+		return op_a == o.op_a && op_b == o.op_b && m == o.m && n == o.n && k == o.k && lda == o.lda && ldb == o.ldb &&
+		       ldd == o.ldd && a_type == o.a_type && b_type == o.b_type && d_type == o.d_type &&
+		       epilogue == o.epilogue && bias_type == o.bias_type && aux_ld == o.aux_ld;
+	}
+	/// True when pointers with these alignments may run a plan made for `planned`.
+	bool alignment_fits(const GemmSpec& planned) const {
+		return align_a >= planned.align_a && align_b >= planned.align_b && align_d >= planned.align_d &&
+		       align_bias >= planned.align_bias && align_aux >= planned.align_aux;
+	}
+};
+
+/// One planned cuBLASLt matmul: descriptors and the algorithm, made once, run many times.
+class LtGemm {
+public:
+	LtGemm() = default;
+	LtGemm(const LtGemm&) = delete;
+	LtGemm& operator=(const LtGemm&) = delete;
+	~LtGemm() { release(); }
+
+	/// Plans `spec`; false when cuBLASLt has no algorithm for it (e.g. an epilogue unsupported for the types).
+	bool plan(cublasLtHandle_t lt, const GemmSpec& spec, cublasComputeType_t compute) {
+		release();
+		m_spec = spec;
+		NERF_CUBLAS_CHECK(cublasLtMatmulDescCreate(&m_desc, compute, CUDA_R_32F));
+		set_desc(CUBLASLT_MATMUL_DESC_TRANSA, spec.op_a);
+		set_desc(CUBLASLT_MATMUL_DESC_TRANSB, spec.op_b);
+		const uint32_t epilogue = spec.epilogue;
+		set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
+		if (epilogue_has_bias(spec.epilogue)) {
+			const int32_t bias_type = spec.bias_type;
+			set_desc(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+			set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, stand_in_pointer(spec.align_bias));
+		}
+		if (epilogue_has_aux(spec.epilogue)) {
+			set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, spec.aux_ld);
+			set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, stand_in_pointer(spec.align_aux));
+		}
+		const bool a_n = spec.op_a == CUBLAS_OP_N, b_n = spec.op_b == CUBLAS_OP_N;
+		NERF_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&m_a, spec.a_type, a_n ? spec.m : spec.k, a_n ? spec.k : spec.m, spec.lda));
+		NERF_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&m_b, spec.b_type, b_n ? spec.k : spec.n, b_n ? spec.n : spec.k, spec.ldb));
+		NERF_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&m_d, spec.d_type, spec.m, spec.n, spec.ldd));
+
+		cublasLtMatmulPreference_t pref = nullptr;
+		NERF_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+		const uint64_t workspace = kLtWorkspaceBytes;
+		const uint32_t aligns[4] = {spec.align_a, spec.align_b, spec.align_d, spec.align_d};
+		const cublasLtMatmulPreferenceAttributes_t align_attrs[4] = {
+			CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+			CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+		cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+		                                                             &workspace, sizeof(workspace));
+		for (int i = 0; i < 4 && status == CUBLAS_STATUS_SUCCESS; ++i)
+			status = cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t));
+		int found = 0;
+		if (status == CUBLAS_STATUS_SUCCESS)
+			status = cublasLtMatmulAlgoGetHeuristic(lt, m_desc, m_a, m_b, m_d, m_d, pref, 1, &m_heuristic, &found);
+		cublasLtMatmulPreferenceDestroy(pref);
+		// NOT_SUPPORTED (or no result) means this combination has no kernel: the caller falls back.
+		if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && found == 0)) {
+			release();
+			return false;
+		}
+		NERF_CUBLAS_CHECK(status);
+		return true;
+	}
+
+	/// D = alpha op(A) op(B) + beta D on `stream`; bias / aux as the epilogue needs (else null).
+	void run(cublasLtHandle_t lt, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
+	         const void* aux, void* workspace, cudaStream_t stream) {
+		if (epilogue_has_bias(m_spec.epilogue)) set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+		if (epilogue_has_aux(m_spec.epilogue)) set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux);
+		NERF_CUBLAS_CHECK(cublasLtMatmul(lt, m_desc, &alpha, a, m_a, b, m_b, &beta, d, m_d, d, m_d, &m_heuristic.algo,
+		                                 workspace, kLtWorkspaceBytes, stream));
+	}
+
+	const GemmSpec& spec() const { return m_spec; }
+
+private:
+	template <typename V> void set_desc(cublasLtMatmulDescAttributes_t attr, const V& value) {
+		NERF_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(m_desc, attr, &value, sizeof(value)));
+	}
+	void release() {
+		if (m_d) cublasLtMatrixLayoutDestroy(m_d);
+		if (m_b) cublasLtMatrixLayoutDestroy(m_b);
+		if (m_a) cublasLtMatrixLayoutDestroy(m_a);
+		if (m_desc) cublasLtMatmulDescDestroy(m_desc);
+		m_a = m_b = m_d = nullptr;
+		m_desc = nullptr;
+	}
+
+	GemmSpec m_spec;
+	cublasLtMatmulDesc_t m_desc = nullptr;
+	cublasLtMatrixLayout_t m_a = nullptr, m_b = nullptr, m_d = nullptr;
+	cublasLtMatmulHeuristicResult_t m_heuristic{};
+};
+
+/// A GEMM slot of a plan: the matmul as planned and whether its epilogue is fused into it.
+struct GemmSlot {
+	std::unique_ptr<LtGemm> gemm;
+	cublasLtEpilogue_t wanted = CUBLASLT_EPILOGUE_DEFAULT;  // what the layer asked for
+	bool fused = false;                                      // false: DEFAULT GEMM + kernels
+};
+
+/// Every GEMM of one forward and one backward at one batch size, in call order.
+struct Plan {
+	std::vector<GemmSlot> slots;
+};
+
+struct DataTypes {
+	cudaDataType_t act;           // activations, their gradients, half weight copies
+	cublasComputeType_t compute;
+	size_t act_bytes;
+};
+
+DataTypes data_types(Precision p) {
+	switch (p) {
+	case Precision::FP32: return {CUDA_R_32F, CUBLAS_COMPUTE_32F, 4};
+	case Precision::TF32: return {CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32, 4};
+	case Precision::FP16: return {CUDA_R_16F, CUBLAS_COMPUTE_32F, 2};
+	case Precision::BF16: return {CUDA_R_16BF, CUBLAS_COMPUTE_32F, 2};
+	}
+	NERF_FAIL("unknown precision");
+}
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// ---------------------------------------------------------------------------------------------
+// the MLP
+
+class CudaMlp final : public Mlp {
+public:
+	CudaMlp(const MlpContext& ctx, const MlpLayout& layout, size_t max_batch, Precision precision, MlpEpilogue epilogue)
+		: m_ctx(ctx), m_layout(layout), m_max_batch(std::max<size_t>(max_batch, 1)), m_precision(precision),
+		  m_epilogue(epilogue), m_types(data_types(precision)) {
+		const MlpSpec& s = layout.spec;
+		NERF_CHECK(s.depth >= 1 && s.width > 0 && s.in_pts > 0 && (!s.use_viewdirs || s.in_views > 0));
+		NERF_CHECK((int)layout.layers.size() >= s.depth + 1);
+		for (int i = 0; i < s.depth; ++i) m_pts.push_back(&layout.layers[i]);
+		m_views = &layout.layer("views_linears.0");
+		if (s.use_viewdirs) {
+			m_feature = &layout.layer("feature_linear");
+			m_alpha = &layout.layer("alpha_linear");
+			m_rgb = &layout.layer("rgb_linear");
+			NERF_CHECK(m_feature->out == s.width && m_alpha->out == 1 && m_rgb->out == 3);
+			NERF_CHECK(m_views->in == s.width + s.in_views && m_rgb->in == m_views->out);
+		} else {
+			m_output = &layout.layer("output_linear");
+			NERF_CHECK(m_output->out == s.raw_width());
+		}
+
+		Backend& b = *ctx.backend;
+		const size_t N = m_max_batch, W = (size_t)s.width, act = m_types.act_bytes;
+		const bool half = is_half();
+		if (half) {
+			m_in_pts = b.allocate<char>(N * s.in_pts * act);
+			if (s.use_viewdirs) m_in_views = b.allocate<char>(N * s.in_views * act);
+			m_half_params = b.allocate<char>(layout.n_params * act);
+		}
+		// One aux bit-mask and one staged bias-gradient slot per ReLU layer: pts layers, then views.
+		size_t staging = 0;
+		for (int i = 0; i < s.depth; ++i) {
+			m_hidden.push_back(b.allocate<char>(N * W * act));
+			m_relu_mask.push_back(b.allocate<char>(N * (size_t)round_up(m_pts[i]->out, 128) / 8));
+			m_bias_staging_offset.push_back(staging);
+			staging += (size_t)m_pts[i]->out;
+		}
+		if (s.use_viewdirs) {
+			m_feature_out = b.allocate<char>(N * W * act);
+			m_views_out = b.allocate<char>(N * (size_t)m_views->out * act);
+			m_views_mask = b.allocate<char>(N * (size_t)round_up(m_views->out, 128) / 8);
+			m_views_staging_offset = staging;
+			staging += (size_t)m_views->out;
+			m_grad_views = b.allocate<char>(N * (size_t)m_views->out * act);
+		}
+		m_bias_staging = b.allocate<char>(staging * act);
+		m_grad_a = b.allocate<char>(N * W * act);
+		m_grad_b = b.allocate<char>(N * W * act);
+		m_grad_raw = b.allocate<char>(N * (size_t)s.raw_width() * act);
+		int widest = std::max(s.width, s.raw_width());
+		if (s.use_viewdirs) widest = std::max(widest, m_views->out);
+		m_bias_partials = b.allocate<float>((size_t)kMaxBiasChunks * widest);
+		if (m_precision == Precision::FP16) {
+			m_grad_staging = b.allocate<float>(layout.n_params);
+			m_loss_scale = b.allocate<LossScaleState>(1);
+			const LossScaleState initial{kInitialLossScale, 0, 0, 0u};
+			b.upload(m_loss_scale.data(), &initial, sizeof(initial));
+		}
+		m_lt_workspace = b.allocate<char>(kLtWorkspaceBytes);
+	}
+
+	const MlpLayout& layout() const override { return m_layout; }
+
+	void forward(float* raw, const float* params, const float* enc_pts, const float* enc_views, size_t n,
+	             bool keep_for_backward) override {
+		const MlpSpec& s = m_layout.spec;
+		NERF_CHECK(raw && params && enc_pts);
+		NERF_CHECK(!s.use_viewdirs || enc_views);
+		m_pending_n = 0;  // any forward replaces the activations a backward would read
+		if (n == 0) return;
+		if (keep_for_backward && n > m_max_batch)
+			NERF_FAIL("Mlp::forward: n = " << n << " samples exceeds max_batch = " << m_max_batch << " with keep_for_backward");
+		m_params = params;
+		if (is_half()) dispatch([&](auto zero) { cast_params(zero); });
+		for (size_t begin = 0; begin < n; begin += m_max_batch) {
+			const size_t count = std::min(m_max_batch, n - begin);
+			forward_chunk(raw + begin * s.raw_width(), enc_pts + begin * s.in_pts,
+			              enc_views ? enc_views + begin * s.in_views : nullptr, count);
+		}
+		if (keep_for_backward) m_pending_n = n;
+	}
+
+	void backward(float* dL_dparams, const float* params, const float* dL_draw, size_t n) override {
+		NERF_CHECK(dL_dparams && params && dL_draw);
+		if (n != m_pending_n || n == 0)
+			NERF_FAIL("Mlp::backward(n = " << n << ") without a matching forward(keep_for_backward = true) (pending n = "
+			                                << m_pending_n << ")");
+		NERF_CHECK(params == m_params);  // the half weight copies and activations belong to that forward
+		m_dL_dparams = dL_dparams;
+		dispatch([&](auto zero) { backward_impl(zero, dL_draw, n); });
+	}
+
+	std::string describe() const {
+		std::ostringstream os;
+		os << "cuda mlp " << precision_name(m_precision) << ", "
+		   << (m_epilogue == MlpEpilogue::Fused ? "fused" : "unfused") << " epilogues, max_batch " << m_max_batch << "\n";
+		for (const auto& entry : m_plans) {
+			for (const GemmSlot& slot : entry.second.slots) {
+				if (!slot.gemm) continue;
+				const GemmSpec& g = slot.gemm->spec();
+				os << "  n=" << entry.first << " " << g.label << ": m=" << g.m << " n=" << g.n << " k=" << g.k << " "
+				   << (g.op_a == CUBLAS_OP_T ? "T" : "N") << (g.op_b == CUBLAS_OP_T ? "T" : "N") << " " << type_name(g.a_type)
+				   << "*" << type_name(g.b_type) << "->" << type_name(g.d_type) << " epilogue " << epilogue_name(slot.wanted);
+				if (slot.wanted != CUBLASLT_EPILOGUE_DEFAULT)
+					os << (slot.fused ? " (fused)" : m_epilogue == MlpEpilogue::Fused ? " (FALLBACK: kernels)" : " (kernels)");
+				os << "\n";
+			}
+		}
+		return os.str();
+	}
+
+	LossScaleInfo loss_scale() const {
+		LossScaleInfo info;
+		if (m_precision != Precision::FP16) return info;
+		LossScaleState state{};
+		m_ctx.backend->download(&state, m_loss_scale.data(), sizeof(state));
+		info.scale = state.scale;
+		info.clean_steps = state.clean_steps;
+		info.skipped_steps = state.skipped_steps;
+		return info;
+	}
+
+private:
+	// --- precision dispatch ---
+	bool is_half() const { return m_types.act_bytes == 2; }
+	template <typename F> void dispatch(F&& f) {
+		switch (m_precision) {
+		case Precision::FP32:
+		case Precision::TF32: f(float{}); break;
+		case Precision::FP16: f(__half{}); break;
+		case Precision::BF16: f(__nv_bfloat16{}); break;
+		}
+	}
+
+	// --- where things are ---
+	/// The weight of layer l, from column `col` on: the half copy or the fp32 master.
+	const void* weight(const LinearLayer& l, int col) const {
+		if (is_half()) return m_half_params.data() + (l.weight_offset - m_layout.offset + col) * m_types.act_bytes;
+		return m_params + l.weight_offset + col;
+	}
+	/// The bias of layer l in the activation type (what a ReLU layer's epilogue adds).
+	const void* bias_act(const LinearLayer& l) const {
+		if (is_half()) return m_half_params.data() + (l.bias_offset - m_layout.offset) * m_types.act_bytes;
+		return m_params + l.bias_offset;
+	}
+	/// Where the gradient of parameter `offset` accumulates: the fp16 staging buffer or dL_dparams.
+	float* grad(size_t offset) {
+		if (m_precision == Precision::FP16) return m_grad_staging.data() + (offset - m_layout.offset);
+		return m_dL_dparams + offset;
+	}
+	template <typename T> static T* as(Buffer<char>& b) { return reinterpret_cast<T*>(b.data()); }
+	template <typename T> static const T* as(const Buffer<char>& b) { return reinterpret_cast<const T*>(b.data()); }
+
+	template <typename T> void cast_params(T) {
+		cast_forward<T>(as<T>(m_half_params), m_params + m_layout.offset, m_layout.n_params, nullptr, m_ctx.stream);
+	}
+
+	// --- plans ---
+	Plan& plan_for(size_t n) {
+		auto it = m_plans.find(n);
+		if (it != m_plans.end()) return it->second;
+		// Bounded cache: training uses one n and rendering at most two (max_batch and a tail); keep the
+		// max_batch plan and drop another one if an unusual caller cycles through many sizes.
+		if (m_plans.size() >= 8) {
+			for (auto e = m_plans.begin(); e != m_plans.end(); ++e)
+				if (e->first != m_max_batch) {
+					m_plans.erase(e);
+					break;
+				}
+		}
+		return m_plans[n];
+	}
+
+	/// The slot-th GEMM of the current pass: planned on first use (or when the problem or a smaller
+	/// pointer alignment demands), then only launched. Returns whether the epilogue ran fused.
+	bool gemm(const GemmSpec& wanted, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
+	          const void* aux) {
+		std::vector<GemmSlot>& slots = m_current_plan->slots;
+		if (m_slot == slots.size()) slots.emplace_back();
+		GemmSlot& slot = slots[m_slot++];
+		GemmSpec spec = wanted;
+		spec.align_a = alignment_of(a);
+		spec.align_b = alignment_of(b);
+		spec.align_d = alignment_of(d);
+		if (epilogue_has_bias(spec.epilogue)) spec.align_bias = alignment_of(bias);
+		if (epilogue_has_aux(spec.epilogue)) spec.align_aux = alignment_of(aux);
+		bool fits = false;
+		if (slot.gemm && slot.wanted == wanted.epilogue) {
+			// An unfused slot ran its epilogue as kernels: compare it without the epilogue's operands.
+			const GemmSpec effective = slot.fused ? spec : without_epilogue(spec);
+			fits = slot.gemm->spec().same_problem(effective) && effective.alignment_fits(slot.gemm->spec());
+		}
+		if (!fits) replan(slot, spec);
+		slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, slot.fused ? bias : nullptr, slot.fused ? aux : nullptr,
+		               m_lt_workspace.data(), m_ctx.stream);
+		return slot.fused || wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
+	}
+	static GemmSpec without_epilogue(GemmSpec spec) {
+		spec.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+		spec.bias_type = CUDA_R_32F;
+		spec.aux_ld = 0;
+		spec.align_bias = spec.align_aux = 256;
+		return spec;
+	}
+	void replan(GemmSlot& slot, const GemmSpec& spec) {
+		slot.wanted = spec.epilogue;
+		slot.gemm = std::make_unique<LtGemm>();
+		const bool want_fused = spec.epilogue != CUBLASLT_EPILOGUE_DEFAULT && m_epilogue == MlpEpilogue::Fused;
+		if (want_fused && slot.gemm->plan(m_ctx.lt, spec, m_types.compute)) {
+			slot.fused = true;
+			return;
+		}
+		slot.fused = false;
+		if (!slot.gemm->plan(m_ctx.lt, without_epilogue(spec), m_types.compute))
+			NERF_FAIL("cuBLASLt has no algorithm for " << spec.label << " (m=" << spec.m << " n=" << spec.n << " k=" << spec.k
+			                                           << ", " << type_name(spec.a_type) << " -> " << type_name(spec.d_type)
+			                                           << ")");
+	}
+	void begin_pass(size_t n) {
+		m_current_plan = &plan_for(n);
+		// Forward and backward of one n share the plan: forward slots first, then backward ones.
+		m_slot = 0;
+	}
+
+	GemmSpec base_spec(const char* label, cudaDataType_t d_type) const {
+		GemmSpec g;
+		g.label = label;
+		g.a_type = g.b_type = m_types.act;
+		g.d_type = d_type;
+		return g;
+	}
+
+	// --- forward ---
+	struct InputBlock {
+		const void* x;   // column-major width x n, leading dimension ld
+		int64_t ld;
+		int width;
+		int weight_col;  // the block's first column in the layer's weight
+	};
+	enum class Activation { None, Relu };
+
+	/// y (l.out x n, ld_y, type y_type) = act(sum_blocks W[:, block] x_block + bias). The last block's
+	/// GEMM carries the epilogue; when it could not, the bias(+ReLU) kernel follows.
+	template <typename T>
+	void linear_forward(const char* label, const LinearLayer& l, const InputBlock* blocks, int n_blocks, void* y, int64_t ld_y,
+	                    cudaDataType_t y_type, Activation act, void* relu_mask, size_t n) {
+		const bool y_is_act = y_type == m_types.act;
+		// ReLU layers write activations with the activation-type bias; fp32 heads use the fp32 master bias.
+		const void* bias = y_is_act ? bias_act(l) : static_cast<const void*>(m_params + l.bias_offset);
+		bool epilogue_done = true;
+		for (int bi = 0; bi < n_blocks; ++bi) {
+			const InputBlock& blk = blocks[bi];
+			GemmSpec g = base_spec(label, y_type);
+			g.op_a = CUBLAS_OP_T;
+			g.op_b = CUBLAS_OP_N;
+			g.m = (uint64_t)l.out;
+			g.n = n;
+			g.k = (uint64_t)blk.width;
+			g.lda = l.in;
+			g.ldb = blk.ld;
+			g.ldd = ld_y;
+			const bool last = bi == n_blocks - 1;
+			if (last) {
+				g.epilogue = act == Activation::Relu ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_BIAS;
+				g.bias_type = y_is_act ? m_types.act : CUDA_R_32F;
+				if (act == Activation::Relu) g.aux_ld = round_up(l.out, 128);
+			}
+			const bool done = gemm(g, weight(l, blk.weight_col), blk.x, y, 1.0f, bi == 0 ? 0.0f : 1.0f, last ? bias : nullptr,
+			                       last ? relu_mask : nullptr);
+			if (last) epilogue_done = done;
+		}
+		if (epilogue_done) return;
+		const bool relu = act == Activation::Relu;
+		if (y_is_act)
+			bias_act_forward<T, T>(static_cast<T*>(y), ld_y, static_cast<const T*>(bias), l.out, n, relu, m_ctx.stream);
+		else
+			bias_act_forward<float, float>(static_cast<float*>(y), ld_y, static_cast<const float*>(bias), l.out, n, relu,
+			                               m_ctx.stream);
+	}
+
+	void forward_chunk(float* raw, const float* enc_pts, const float* enc_views, size_t n) {
+		dispatch([&](auto zero) { forward_chunk_typed(zero, raw, enc_pts, enc_views, n); });
+	}
+
+	template <typename T> void forward_chunk_typed(T, float* raw, const float* enc_pts, const float* enc_views, size_t n) {
+		const MlpSpec& s = m_layout.spec;
+		begin_pass(n);
+		const int W = s.width;
+		const void* pts = enc_pts;
+		const void* views = enc_views;
+		if (is_half()) {
+			cast_forward<T>(as<T>(m_in_pts), enc_pts, n * s.in_pts, nullptr, m_ctx.stream);
+			pts = m_in_pts.data();
+			if (s.use_viewdirs) {
+				cast_forward<T>(as<T>(m_in_views), enc_views, n * s.in_views, nullptr, m_ctx.stream);
+				views = m_in_views.data();
+			}
+		}
+		m_pending_pts = pts;
+		m_pending_views = views;
+		for (int i = 0; i < s.depth; ++i) {
+			const LinearLayer& l = *m_pts[i];
+			InputBlock blocks[2];
+			int n_blocks = 0;
+			if (i == 0) {
+				blocks[n_blocks++] = {pts, s.in_pts, s.in_pts, 0};
+			} else if (layer_takes_skip(s, i)) {
+				blocks[n_blocks++] = {pts, s.in_pts, s.in_pts, 0};
+				blocks[n_blocks++] = {m_hidden[i - 1].data(), W, W, s.in_pts};
+			} else {
+				blocks[n_blocks++] = {m_hidden[i - 1].data(), W, W, 0};
+			}
+			NERF_CHECK(l.in == blocks[n_blocks - 1].weight_col + blocks[n_blocks - 1].width);
+			linear_forward<T>("pts_linears fwd", l, blocks, n_blocks, m_hidden[i].data(), W, m_types.act, Activation::Relu,
+			                  m_relu_mask[i].data(), n);
+		}
+		const void* last = m_hidden[s.depth - 1].data();
+		const InputBlock from_last{last, W, W, 0};
+		if (s.use_viewdirs) {
+			linear_forward<T>("alpha_linear fwd", *m_alpha, &from_last, 1, raw + 3, 4, CUDA_R_32F, Activation::None, nullptr, n);
+			linear_forward<T>("feature_linear fwd", *m_feature, &from_last, 1, m_feature_out.data(), W, m_types.act,
+			                  Activation::None, nullptr, n);
+			const InputBlock view_blocks[2] = {{m_feature_out.data(), W, W, 0}, {views, s.in_views, s.in_views, W}};
+			linear_forward<T>("views_linears.0 fwd", *m_views, view_blocks, 2, m_views_out.data(), m_views->out, m_types.act,
+			                  Activation::Relu, m_views_mask.data(), n);
+			const InputBlock from_views{m_views_out.data(), m_views->out, m_views->out, 0};
+			linear_forward<T>("rgb_linear fwd", *m_rgb, &from_views, 1, raw, 4, CUDA_R_32F, Activation::None, nullptr, n);
+		} else {
+			linear_forward<T>("output_linear fwd", *m_output, &from_last, 1, raw, s.raw_width(), CUDA_R_32F, Activation::None,
+			                  nullptr, n);
+		}
+		m_forward_slots = m_slot;
+	}
+
+	// --- backward ---
+	/// dW[:, col:col+width] += x (width x n) * dz^T (n x l.out): one GEMM, fp32 output, beta = 1.
+	template <typename T>
+	void weight_grad(const char* label, const LinearLayer& l, int col, int width, const void* x, int64_t ld_x, const void* dz,
+	                 int64_t ld_dz, size_t n) {
+		GemmSpec g = base_spec(label, CUDA_R_32F);
+		g.op_a = CUBLAS_OP_N;
+		g.op_b = CUBLAS_OP_T;
+		g.m = (uint64_t)width;
+		g.n = (uint64_t)l.out;
+		g.k = n;
+		g.lda = ld_x;
+		g.ldb = ld_dz;
+		g.ldd = l.in;
+		gemm(g, x, dz, grad(l.weight_offset) + col, 1.0f, 1.0f, nullptr, nullptr);
+	}
+
+	/// The ReLU layer whose output a dX GEMM differentiates through.
+	struct ReluProducer {
+		const LinearLayer* layer;
+		const void* h;       // its post-ReLU output [n, layer->out]
+		const void* mask;    // its aux bit-mask
+		size_t staging;      // its slot in the bias-gradient staging buffer
+	};
+
+	/// dx (width x n) = W[:, col:col+width] (as stored) * dz (l.out x n), + beta dx; then, with a
+	/// producer, dReLU by its mask and its bias gradient (DRELU_BGRAD, or kernels when unfused).
+	template <typename T>
+	void input_grad(const char* label, const LinearLayer& l, int col, int width, const void* dz, int64_t ld_dz, void* dx,
+	                float beta, const ReluProducer* producer, size_t n) {
+		GemmSpec g = base_spec(label, m_types.act);
+		g.op_a = CUBLAS_OP_N;
+		g.op_b = CUBLAS_OP_N;
+		g.m = (uint64_t)width;
+		g.n = n;
+		g.k = (uint64_t)l.out;
+		g.lda = l.in;
+		g.ldb = ld_dz;
+		g.ldd = width;
+		void* staged = nullptr;
+		if (producer) {
+			NERF_CHECK(producer->layer->out == width);
+			g.epilogue = CUBLASLT_EPILOGUE_DRELU_BGRAD;
+			g.bias_type = m_types.act;
+			g.aux_ld = round_up(width, 128);
+			staged = as<T>(m_bias_staging) + producer->staging;
+		}
+		const bool fused = gemm(g, weight(l, col), dz, dx, 1.0f, beta, staged, producer ? producer->mask : nullptr);
+		if (!producer) return;
+		float* dL_dbias = grad(producer->layer->bias_offset);
+		if (fused) {
+			add_staged_bias_grad<T>(dL_dbias, static_cast<const T*>(staged), width, m_ctx.stream);
+			return;
+		}
+		relu_backward<T>(static_cast<T*>(dx), width, static_cast<const T*>(producer->h), width, width, n, m_ctx.stream);
+		bias_grad_backward<T>(dL_dbias, m_bias_partials.data(), static_cast<const T*>(dx), width, width, n, m_ctx.stream);
+	}
+
+	template <typename T> void bias_grad(const LinearLayer& l, const void* dz, int64_t ld_dz, size_t n) {
+		bias_grad_backward<T>(grad(l.bias_offset), m_bias_partials.data(), static_cast<const T*>(dz), ld_dz, l.out, n,
+		                      m_ctx.stream);
+	}
+
+	template <typename T> void backward_impl(T, const float* dL_draw, size_t n) {
+		const MlpSpec& s = m_layout.spec;
+		const int W = s.width, R = s.raw_width();
+		begin_pass(n);
+		m_slot = m_forward_slots;  // backward slots follow the forward ones of the same n
+		const bool loss_scaled = m_precision == Precision::FP16;
+		if (loss_scaled) NERF_CUDA_CHECK(cudaMemsetAsync(m_grad_staging.data(), 0, m_grad_staging.bytes(), m_ctx.stream));
+		// dL/draw in the activation type ([n, R] = R x n column-major), times the loss scale for fp16.
+		T* draw = as<T>(m_grad_raw);
+		cast_forward<T>(draw, dL_draw, n * R, loss_scaled ? m_loss_scale.data() : nullptr, m_ctx.stream);
+
+		const int last = s.depth - 1;
+		const void* h_last = m_hidden[last].data();
+		const ReluProducer last_producer{m_pts[last], h_last, m_relu_mask[last].data(), m_bias_staging_offset[last]};
+		// dz of the current pts layer lands in grad_b; the next one down in grad_a; they swap.
+		void* dz = m_grad_b.data();
+		void* dz_next = m_grad_a.data();
+		if (s.use_viewdirs) {
+			const T* drgb = draw;       // rows 0..2 of dL/draw, ld R
+			const T* dalpha = draw + 3; // row 3
+			const int Wv = m_views->out;
+			// rgb head
+			weight_grad<T>("rgb_linear dW", *m_rgb, 0, Wv, m_views_out.data(), Wv, drgb, R, n);
+			bias_grad<T>(*m_rgb, drgb, R, n);
+			const ReluProducer views_producer{m_views, m_views_out.data(), m_views_mask.data(), m_views_staging_offset};
+			input_grad<T>("rgb_linear dX", *m_rgb, 0, Wv, drgb, R, m_grad_views.data(), 0.0f, &views_producer, n);
+			// views layer: input cat([feature, gamma(d)])
+			weight_grad<T>("views_linears.0 dW[feature]", *m_views, 0, W, m_feature_out.data(), W, m_grad_views.data(), Wv, n);
+			weight_grad<T>("views_linears.0 dW[views]", *m_views, W, s.in_views, m_pending_views, s.in_views,
+			               m_grad_views.data(), Wv, n);
+			void* dfeature = m_grad_a.data();
+			input_grad<T>("views_linears.0 dX[feature]", *m_views, 0, W, m_grad_views.data(), Wv, dfeature, 0.0f, nullptr, n);
+			// feature and alpha heads, both reading the last hidden layer
+			weight_grad<T>("feature_linear dW", *m_feature, 0, W, h_last, W, dfeature, W, n);
+			bias_grad<T>(*m_feature, dfeature, W, n);
+			weight_grad<T>("alpha_linear dW", *m_alpha, 0, W, h_last, W, dalpha, R, n);
+			bias_grad<T>(*m_alpha, dalpha, R, n);
+			input_grad<T>("alpha_linear dX", *m_alpha, 0, W, dalpha, R, dz, 0.0f, nullptr, n);
+			input_grad<T>("feature_linear dX", *m_feature, 0, W, dfeature, W, dz, 1.0f, &last_producer, n);
+		} else {
+			weight_grad<T>("output_linear dW", *m_output, 0, W, h_last, W, draw, R, n);
+			bias_grad<T>(*m_output, draw, R, n);
+			input_grad<T>("output_linear dX", *m_output, 0, W, draw, R, dz, 0.0f, &last_producer, n);
+		}
+		for (int i = last; i >= 0; --i) {
+			const LinearLayer& l = *m_pts[i];
+			if (i == 0) {
+				weight_grad<T>("pts_linears dW", l, 0, s.in_pts, m_pending_pts, s.in_pts, dz, W, n);
+				break;
+			}
+			int h_col = 0;
+			if (layer_takes_skip(s, i)) {
+				weight_grad<T>("pts_linears dW[skip]", l, 0, s.in_pts, m_pending_pts, s.in_pts, dz, W, n);
+				h_col = s.in_pts;
+			}
+			weight_grad<T>("pts_linears dW", l, h_col, W, m_hidden[i - 1].data(), W, dz, W, n);
+			const ReluProducer producer{m_pts[i - 1], m_hidden[i - 1].data(), m_relu_mask[i - 1].data(),
+			                            m_bias_staging_offset[i - 1]};
+			input_grad<T>("pts_linears dX", l, h_col, W, dz, W, dz_next, 0.0f, &producer, n);
+			std::swap(dz, dz_next);
+		}
+		if (loss_scaled)
+			finish_loss_scaled_backward(m_dL_dparams + m_layout.offset, m_grad_staging.data(), m_layout.n_params,
+			                            m_loss_scale.data(), m_ctx.stream);
+	}
+
+	MlpContext m_ctx;
+	MlpLayout m_layout;
+	size_t m_max_batch;
+	Precision m_precision;
+	MlpEpilogue m_epilogue;
+	DataTypes m_types;
+	std::vector<const LinearLayer*> m_pts;
+	const LinearLayer *m_views = nullptr, *m_feature = nullptr, *m_alpha = nullptr, *m_rgb = nullptr, *m_output = nullptr;
+
+	// Activations of the pending forward (activation type), [max_batch, C] each.
+	Buffer<char> m_in_pts, m_in_views;  // half casts of the inputs (half precisions only)
+	std::vector<Buffer<char>> m_hidden, m_relu_mask;
+	Buffer<char> m_feature_out, m_views_out, m_views_mask;
+	// Backward scratch.
+	Buffer<char> m_grad_a, m_grad_b, m_grad_views, m_grad_raw, m_bias_staging;
+	std::vector<size_t> m_bias_staging_offset;
+	size_t m_views_staging_offset = 0;
+	Buffer<float> m_bias_partials;
+	Buffer<char> m_half_params;       // this network's parameters in the activation type
+	Buffer<float> m_grad_staging;     // fp16: this network's scaled gradients
+	Buffer<LossScaleState> m_loss_scale;
+	Buffer<char> m_lt_workspace;
+
+	std::map<size_t, Plan> m_plans;
+	Plan* m_current_plan = nullptr;
+	size_t m_slot = 0, m_forward_slots = 0;
+
+	// The current call's pointers.
+	const float* m_params = nullptr;
+	float* m_dL_dparams = nullptr;
+	const void* m_pending_pts = nullptr;
+	const void* m_pending_views = nullptr;
+	size_t m_pending_n = 0;
+};
+
+} // namespace
+
+std::unique_ptr<Mlp> make_mlp(const MlpContext& ctx, const MlpLayout& layout, size_t max_batch, Precision precision,
+                              MlpEpilogue epilogue) {
+	return std::make_unique<CudaMlp>(ctx, layout, max_batch, precision, epilogue);
+}
+
+} // namespace cuda
+
+std::string describe_cuda_mlp(const Mlp& mlp) {
+	const auto* cuda_mlp = dynamic_cast<const cuda::CudaMlp*>(&mlp);
+	if (!cuda_mlp) NERF_FAIL("describe_cuda_mlp: not a CUDA MLP");
+	return cuda_mlp->describe();
+}
+
+LossScaleInfo cuda_mlp_loss_scale(const Mlp& mlp) {
+	const auto* cuda_mlp = dynamic_cast<const cuda::CudaMlp*>(&mlp);
+	if (!cuda_mlp) NERF_FAIL("cuda_mlp_loss_scale: not a CUDA MLP");
+	return cuda_mlp->loss_scale();
+}
+
+} // namespace nerf

@@ -1,0 +1,38 @@
+/// @file cuda_backend.h
+/// @brief CUDA-specific extras beyond nerf::Backend: MLP variants for tests and benchmarks, and
+/// diagnostics. Declared for every build; defined only when libnerfcore is built with CUDA
+/// (NERF_WITH_CUDA), so callers guard their use with `#if NERF_WITH_CUDA`.
+#pragma once
+
+#include "nerf/backend.h"
+
+#include <memory>
+#include <string>
+
+namespace nerf {
+
+/// How the MLP applies bias, ReLU and their gradients.
+enum class MlpEpilogue {
+	Fused,    ///< cuBLASLt epilogues (RELU_AUX_BIAS / BIAS forward, DRELU_BGRAD backward) where supported
+	Unfused,  ///< plain GEMMs followed by separate bias / ReLU / dReLU / bias-gradient kernels
+};
+
+/// A CUDA MLP with an explicit epilogue choice (Backend::create_mlp gives Fused).
+/// `backend` must be a CUDA backend (create_cuda_backend); throws nerf::Error otherwise.
+std::unique_ptr<Mlp> create_cuda_mlp(Backend& backend, const MlpLayout& layout, size_t max_batch, Precision precision,
+                                     MlpEpilogue epilogue);
+
+/// One line per planned GEMM of a CUDA MLP (shape, types, epilogue, whether it fell back to the
+/// unfused path), for test logs and benchmarks. Throws nerf::Error when `mlp` is not a CUDA MLP.
+std::string describe_cuda_mlp(const Mlp& mlp);
+
+/// The fp16 dynamic loss scale of a CUDA MLP and how many backward passes it skipped for
+/// non-finite gradients (waits for the stream). Scale is 1 and skipped 0 for other precisions.
+struct LossScaleInfo {
+	float scale = 1.0f;
+	int clean_steps = 0;
+	int skipped_steps = 0;
+};
+LossScaleInfo cuda_mlp_loss_scale(const Mlp& mlp);
+
+} // namespace nerf
