@@ -199,6 +199,17 @@ TEST_CASE("built-in scene cameras sit on the upper hemisphere looking at the ori
 	for (int q = 0; q < 4; ++q) CHECK(quadrant_counts[q] >= 6);
 	CHECK(min_z < 4.0 * std::sin(15.0 * 3.14159265358979323846 / 180.0));
 	CHECK(max_z > 4.0 * std::sin(65.0 * 3.14159265358979323846 / 180.0));
+
+	// A seed turns the layout about +Z: same elevations, other azimuths.
+	nerf::SceneOptions seeded = opts;
+	seeded.seed = 7;
+	float base[12], turned[12];
+	nerf::builtin_scene_pose(0, 3, opts, base);
+	nerf::builtin_scene_pose(0, 3, seeded, turned);
+	CHECK(turned[11] == Approx(base[11]).margin(1e-6));
+	CHECK(std::hypot(turned[3] - base[3], turned[7] - base[7]) > 1e-3);
+	CHECK_THROWS_AS(nerf::builtin_scene_pose(0, opts.n_train, opts, base), nerf::Error);
+	CHECK_THROWS_AS(nerf::builtin_scene_pose(3, 0, opts, base), nerf::Error);
 }
 
 TEST_CASE("built-in scene pixels are the rays of nerf-pytorch's get_rays", "[scene]") {
