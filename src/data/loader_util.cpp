@@ -116,9 +116,8 @@ std::vector<float> load_images(const std::vector<std::string>& paths, int channe
 }
 
 std::string join(const std::string& a, const std::string& b) {
-	if (a.empty()) return b;
-	if (a.back() == '/') return a + b;
-	return a + "/" + b;
+	// lexically_normal turns the reference's "./train/r_0" into "train/r_0", so messages show clean paths.
+	return (fs::path(a) / fs::path(b)).lexically_normal().string();
 }
 
 bool exists(const std::string& path) {

@@ -35,7 +35,7 @@ Pose read_pose_json(const nlohmann::json& m, const std::string& source, int fram
 /// Output: [n, H, W, channels].
 std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample = 1);
 
-/// "a/b" joined with a single '/'.
+/// a/b, normalised ("dir/./x" -> "dir/x").
 std::string join(const std::string& a, const std::string& b);
 
 bool exists(const std::string& path);
