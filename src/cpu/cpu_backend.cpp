@@ -41,7 +41,8 @@ public:
 	explicit CpuBackend(int threads) {
 #ifdef _OPENMP
 		if (threads > 0) omp_set_num_threads(threads);
-		Eigen::setNbThreads(threads > 0 ? threads : omp_get_max_threads());
+		// The MLP parallelises over row blocks itself; Eigen's own GEMM threading stays off.
+		Eigen::setNbThreads(1);
 #else
 		(void)threads;
 #endif
