@@ -267,6 +267,14 @@ TEST_CASE("sample_pdf random draws: reproducible, seeded, and distributed as the
 	for (int s = 0; s < 64; ++s) differences += other[s] != base[s];
 	CHECK(differences >= 60);
 
+	// det ignores the seed, step and ray: u = linspace(0, 1, N) for every ray.
+	PdfSpec det = spec;
+	det.det = true;
+	const std::vector<float> det_base = run_sample_pdf(bins, weights, 64, 3, det);
+	det.seed = 6;
+	det.step = 1;
+	CHECK(run_sample_pdf(bins, weights, 64, 4, det) == det_base);
+
 	// 20000 draws; each bin split in halves, since within a bin the samples are uniform (linear cdf).
 	const int n_rays = 200, n_out = 100, n_draws = n_rays * n_out;
 	std::vector<int> counts(2 * weights.size(), 0);
