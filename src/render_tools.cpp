@@ -177,7 +177,7 @@ std::string write_video(const std::string& path, const std::vector<std::vector<f
 	const std::string command = shell_quote(ffmpeg) + " -y -loglevel error -f rawvideo -pix_fmt " +
 	                            (channels == 3 ? "rgb24" : "gray") + " -s " + std::to_string(width) + "x" +
 	                            std::to_string(height) + " -framerate " + std::to_string(fps) +
-	                            " -i - -vf pad=ceil(iw/2)*2:ceil(ih/2)*2 -c:v libx264 -crf 18 -pix_fmt yuv420p " +
+	                            " -i - -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' -c:v libx264 -crf 18 -pix_fmt yuv420p " +
 	                            shell_quote(path);
 	// A crashed ffmpeg must not kill us with SIGPIPE: the write fails instead and is reported.
 	struct sigaction ignore{}, previous{};

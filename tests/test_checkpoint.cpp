@@ -257,7 +257,7 @@ TEST_CASE("checkpoint: train k steps, save, reload in new objects, continue = tr
 	std::vector<float> straight_params, straight_m, straight_v;
 	long straight_adam = 0;
 	{
-		auto backend = nerf::create_cpu_backend(2);
+		auto backend = nerf::create_cpu_backend(1);
 		nerf::Trainer trainer(cfg, data, *backend);
 		for (long i = 1; i <= total; ++i) trainer.step(i);
 		straight_params = download(trainer.model(), trainer.model().params());
@@ -267,12 +267,12 @@ TEST_CASE("checkpoint: train k steps, save, reload in new objects, continue = tr
 	}
 	const std::string path = nerf::checkpoint_path(dir, stop_at);
 	{
-		auto backend = nerf::create_cpu_backend(2);
+		auto backend = nerf::create_cpu_backend(1);
 		nerf::Trainer trainer(cfg, data, *backend);
 		for (long i = 1; i <= stop_at; ++i) trainer.step(i);
 		nerf::save_checkpoint(path, trainer.model(), stop_at);
 	}
-	auto backend = nerf::create_cpu_backend(2);
+	auto backend = nerf::create_cpu_backend(1);
 	nerf::Trainer resumed(cfg, data, *backend);
 	const nerf::CheckpointInfo info = nerf::load_checkpoint(path, resumed.model());
 	REQUIRE(info.global_step == stop_at);

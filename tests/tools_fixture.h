@@ -61,7 +61,7 @@ inline nerf::Config tiny_config(const std::string& basedir, const std::string& e
 	cfg.netchunk = 4096;
 	cfg.lrate = 5e-3f;
 	cfg.device = "cpu";
-	cfg.threads = 2;
+	cfg.threads = 1;
 	cfg.quiet = true;
 	cfg.i_print = 1000000;
 	cfg.i_img = 1000000;

@@ -1,0 +1,197 @@
+// Rendering tools: views with metrics, the reference's folder and file names, videos (ffmpeg or PNG
+// frames), and nerf_render reproducing the trainer's test-set PSNR.
+#include "nerf/checkpoint.h"
+#include "nerf/io/image.h"
+#include "nerf/metrics.h"
+#include "nerf/render.h"
+#include "nerf/trainer.h"
+
+#include "tools_fixture.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using nerf_test::fresh_dir;
+using nerf_test::read_text;
+using nerf_test::tiny_config;
+
+namespace {
+
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_text(path)); }
+
+/// Runs a command, returns its exit status (0..255) and its combined output.
+int run_command(const std::string& command, std::string& output) {
+	output.clear();
+	FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+	REQUIRE(pipe != nullptr);
+	char buf[4096];
+	size_t n;
+	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
+	const int status = ::pclose(pipe);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+std::string tool(const char* name) { return std::string(NERF_TOOLS_DIR) + "/" + name; }
+
+/// ffprobe's "width,height,frames" of a video's first stream.
+std::string probe_video(const std::string& path) {
+	std::string out;
+	run_command("ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=width,height,nb_read_frames -of "
+	            "csv=p=0 '" + path + "'",
+	            out);
+	while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+	return out;
+}
+
+} // namespace
+
+TEST_CASE("disparity video frames are disp / max(disp) over all frames", "[tools][render]") {
+	const std::vector<std::vector<float>> disp = {{0.5f, 1.0f}, {2.0f, 0.0f}};
+	const auto n = nerf::normalise_disparity(disp);
+	CHECK(n[0][0] == 0.25f);
+	CHECK(n[0][1] == 0.5f);
+	CHECK(n[1][0] == 1.0f);
+	CHECK(n[1][1] == 0.0f);
+}
+
+TEST_CASE("write_video: PNG frames when there is no ffmpeg", "[tools][render]") {
+	const std::string dir = fresh_dir("video_png");
+	std::vector<std::vector<float>> frames;
+	for (int f = 0; f < 3; ++f) frames.push_back(std::vector<float>(5 * 4 * 3, 0.2f * (float)f));
+	const std::string written = nerf::write_video(dir + "/clip_rgb.mp4", frames, 5, 4, 3, 30, "");
+	CHECK(written == dir + "/clip_rgb");
+	CHECK_FALSE(fs::exists(dir + "/clip_rgb.mp4"));
+	const nerf::Image last = nerf::load_image(dir + "/clip_rgb/002.png");
+	CHECK(last.width == 5);
+	CHECK(last.height == 4);
+	CHECK(last.channels == 3);
+	CHECK(last.pixels[7] == Approx(102.0 / 255.0));  // 0.4 -> round(102.0)
+	CHECK_FALSE(fs::exists(dir + "/clip_rgb/003.png"));
+}
+
+TEST_CASE("write_video: an mp4 through ffmpeg, odd sizes padded", "[tools][render]") {
+	if (nerf::find_ffmpeg().empty()) {
+		WARN("ffmpeg is not on PATH: skipping the mp4 test");
+		return;
+	}
+	const std::string dir = fresh_dir("video_mp4");
+	std::vector<std::vector<float>> rgb, grey;
+	for (int f = 0; f < 4; ++f) {
+		rgb.push_back(std::vector<float>(17 * 9 * 3, 0.25f * (float)f));
+		grey.push_back(std::vector<float>(17 * 9, 0.25f * (float)f));
+	}
+	CHECK(nerf::write_video(dir + "/a.mp4", rgb, 17, 9, 3) == dir + "/a.mp4");
+	CHECK(nerf::write_video(dir + "/b.mp4", grey, 17, 9, 1) == dir + "/b.mp4");
+	CHECK(fs::file_size(dir + "/a.mp4") > 0);
+	if (std::system("ffprobe -version > /dev/null 2>&1") == 0) {
+		CHECK(probe_video(dir + "/a.mp4") == "18,10,4");
+		CHECK(probe_video(dir + "/b.mp4") == "18,10,4");
+	}
+	// ffmpeg failing (here: an output folder that does not exist) is an error naming the file.
+	CHECK_THROWS_WITH(nerf::write_video(dir + "/missing/c.mp4", rgb, 17, 9, 3),
+	                  Catch::Contains("missing/c.mp4") && Catch::Contains("ffmpeg failed"));
+}
+
+TEST_CASE("render tools: test set, render path videos and render_only, named as the reference", "[tools][render]") {
+	const std::string dir = fresh_dir("render_outputs");
+	nerf::Config cfg = tiny_config(dir, "scene");
+	const nerf::Dataset data = nerf::load_dataset(cfg);
+	auto backend = nerf::create_cpu_backend(1);
+	nerf::Trainer trainer(cfg, data, *backend);
+	for (long i = 1; i <= 5; ++i) trainer.step(i);
+	const std::string run = dir + "/scene";
+
+	const nerf::EvalReport report = nerf::render_testset(trainer.model(), data, cfg, run, 5);
+	const std::string testset = run + "/testset_000005";
+	REQUIRE(report.views.size() == data.i_test.size());
+	for (const char* f : {"000.png", "001.png", "000_depth.exr", "000_disp.exr", "metrics.json"})
+		CHECK(fs::exists(testset + "/" + f));
+	const nlohmann::json metrics = read_json(testset + "/metrics.json");
+	CHECK(metrics["split"] == "test");
+	CHECK(metrics["step"] == 5);
+	CHECK(metrics["views"].size() == data.i_test.size());
+	CHECK(metrics["views"][1]["index"] == data.i_test[1]);
+	CHECK(metrics["mean_psnr"].get<double>() == Approx(report.mean_psnr).epsilon(1e-12));
+	// The numbers are those of an independent render of the same view.
+	const nerf::RenderedRays view1 = trainer.model().render_image(
+	    data.poses[data.i_test[1]], nerf::dataset_camera(data), nerf::RenderSettings::from_config(cfg, data, false), 64);
+	const double psnr1 = nerf::psnr(view1.rgb.data(), data.image(data.i_test[1]), view1.rgb.size());
+	CHECK(metrics["views"][1]["psnr"].get<double>() == Approx(psnr1).epsilon(1e-9));
+	CHECK(metrics["views"][1]["ssim"].get<double>() ==
+	      Approx(nerf::ssim(view1.rgb.data(), data.image(data.i_test[1]), data.H, data.W, 3)).epsilon(1e-9));
+	CHECK(report.mean_psnr > 3.0);
+	CHECK(report.mean_psnr < 40.0);
+	// The PNG is the render, 8-bit.
+	const nerf::Image png = nerf::load_image(testset + "/001.png");
+	CHECK(png.width == data.W);
+	CHECK(png.pixels[10] == Approx(std::round(std::min(1.0f, std::max(0.0f, view1.rgb[10])) * 255.0f) / 255.0f));
+
+	nerf::render_path_videos(trainer.model(), data, cfg, run, "scene", 5);
+	if (!nerf::find_ffmpeg().empty()) {
+		CHECK(fs::file_size(run + "/scene_spiral_000005_rgb.mp4") > 0);
+		CHECK(fs::file_size(run + "/scene_spiral_000005_disp.mp4") > 0);
+	} else {
+		CHECK(fs::exists(run + "/scene_spiral_000005_rgb/039.png"));
+	}
+
+	nerf::Config only = cfg;
+	only.render_only = true;
+	only.render_test = true;
+	CHECK(nerf::render_only(trainer.model(), data, only, run, 5) == run + "/renderonly_test_000005");
+	CHECK(fs::exists(run + "/renderonly_test_000005/001.png"));
+	CHECK(fs::exists(run + "/renderonly_test_000005/metrics.json"));
+	only.render_test = false;
+	only.render_factor = 2;
+	CHECK(nerf::render_only(trainer.model(), data, only, run, 5) == run + "/renderonly_path_000005");
+	const nerf::Image small = nerf::load_image(run + "/renderonly_path_000005/039.png");
+	CHECK(small.width == data.W / 2);
+	CHECK(small.height == data.H / 2);
+	CHECK_FALSE(fs::exists(run + "/renderonly_path_000005/metrics.json"));
+}
+
+TEST_CASE("nerf_render --eval reproduces the trainer's test-set PSNR from the checkpoint alone", "[tools][render]") {
+	const std::string dir = fresh_dir("render_eval");
+	nerf::Config cfg = tiny_config(dir, "run");
+	const nerf::Dataset data = nerf::load_dataset(cfg);
+	auto backend = nerf::create_cpu_backend(1);
+	nerf::Trainer trainer(cfg, data, *backend);
+	for (long i = 1; i <= 6; ++i) trainer.step(i);
+	fs::create_directories(dir + "/run");
+	const std::string ckpt = nerf::checkpoint_path(dir + "/run", 6);
+	nerf::save_checkpoint(ckpt, trainer.model(), 6);
+	const nerf::EvalReport in_trainer = nerf::render_testset(trainer.model(), data, cfg, dir + "/run", 6);
+
+	std::string output;
+	const std::string out_dir = dir + "/eval";
+	const int rc = run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path test --eval --quiet --device cpu --out " +
+	                               out_dir,
+	                           output);
+	INFO(output);
+	REQUIRE(rc == 0);
+	const nlohmann::json summary = read_json(out_dir + "/eval_summary.json");
+	CHECK(summary["step"] == 6);
+	CHECK(summary["n_views"] == data.i_test.size());
+	CHECK(summary["mean_psnr"].get<double>() == Approx(in_trainer.mean_psnr).epsilon(1e-9));
+	CHECK(summary["mean_ssim"].get<double>() == Approx(in_trainer.mean_ssim).epsilon(1e-9));
+	CHECK(read_json(out_dir + "/metrics.json")["views"][0]["psnr"].get<double>() ==
+	      Approx(in_trainer.views[0].psnr).epsilon(1e-9));
+
+	// A poses file: no dataset, a size of our choosing.
+	const std::string poses = dir + "/poses.json";
+	nlohmann::json frames = nlohmann::json::array();
+	const nerf::Pose& p = data.poses[data.i_test[0]];
+	frames.push_back({{"transform_matrix",
+	                   {{p[0], p[1], p[2], p[3]}, {p[4], p[5], p[6], p[7]}, {p[8], p[9], p[10], p[11]}, {0, 0, 0, 1}}}});
+	nerf_test::write_text(poses, nlohmann::json({{"camera_angle_x", 0.6911112070083618}, {"H", 12}, {"W", 20}, {"frames", frames}}).dump());
+	REQUIRE(run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path " + poses + " --quiet --out " + dir + "/custom",
+	                    output) == 0);
+	const nerf::Image custom = nerf::load_image(dir + "/custom/000.png");
+	CHECK(custom.width == 20);
+	CHECK(custom.height == 12);
+}
