@@ -10,15 +10,14 @@ set(NERF_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/nerfcore CACHE STRING
 install(TARGETS nerfcore EXPORT nerfcoreTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/nerf DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")
 
-# The tools are part of the product too.
+# The tools are part of the product too (OPTIONAL: a build of only the library still installs).
 foreach(nerf_installed_tool nerf_train nerf_render nerf_scene)
   if(TARGET ${nerf_installed_tool})
-    install(TARGETS ${nerf_installed_tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+    install(TARGETS ${nerf_installed_tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} OPTIONAL)
   endif()
 endforeach()
 
