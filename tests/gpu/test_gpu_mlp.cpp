@@ -1,0 +1,245 @@
+// The cuBLASLt MLP against the CPU (Eigen, fp32) MLP: forward raw outputs and parameter gradients
+// for every precision, fused against unfused epilogues, chunked inference, and the fp16 loss-scale
+// guard. The network under test is a *fine* network laid out after a coarse one in the flat buffer,
+// as NerfModel does, so weight offsets are not 256-byte aligned and the coarse part of the gradient
+// must stay untouched.
+//
+// Tolerances are normwise (error relative to the largest reference magnitude of the same array, see
+// gpu_test_util.h), because every output is a sum over 63..256 terms with cancellation:
+//   fp32  GEMMs with a different summation order: ~sqrt(K) u per layer (u = 6e-8, K <= 256), ten
+//         layers deep: ~1e-5 normwise at most for raw; gradients go through the chain twice: 2e-5.
+//   tf32  operands rounded to a 10-bit mantissa (u = 2^-11 = 4.9e-4) in every GEMM: ~u per layer,
+//         ~sqrt(10) u to 10 u over the network: 1e-2 raw, 2e-2 gradients.
+//   fp16  the same 11-bit significand as tf32 plus fp16 storage of activations and their gradients:
+//         1e-2 raw, 3e-2 gradients.
+//   bf16  an 8-bit significand (u = 2^-9 = 2e-3), 4x fp16: 4e-2 raw, 8e-2 gradients.
+#include "gpu_test_util.h"
+
+#include "nerf/cuda_backend.h"
+
+using namespace nerf_gpu_test;
+
+#if defined(NERF_WITH_CUDA) && NERF_WITH_CUDA
+
+namespace {
+
+struct Tolerances {
+	double raw, grads;
+};
+Tolerances vs_cpu(Precision p) {
+	switch (p) {
+	case Precision::FP32: return {1e-5, 2e-5};
+	case Precision::TF32: return {1e-2, 2e-2};
+	case Precision::FP16: return {1e-2, 3e-2};
+	case Precision::BF16: return {4e-2, 8e-2};
+	}
+	return {0, 0};
+}
+/// Fused against unfused, same precision: the GEMMs round identically; the differences are the
+/// algorithm's summation order (fp32: ~1e-6) and, for the unfused path, one extra rounding of the
+/// pre-activation to the storage type before the bias is added (1 ulp of tf32 input rounding / fp16 /
+/// bf16, propagated): fp32 1e-5, tf32 2e-3, fp16 5e-3, bf16 2e-2.
+double fused_vs_unfused(Precision p) {
+	switch (p) {
+	case Precision::FP32: return 1e-5;
+	case Precision::TF32: return 2e-3;
+	case Precision::FP16: return 5e-3;
+	case Precision::BF16: return 2e-2;
+	}
+	return 0;
+}
+
+struct Network {
+	MlpLayout coarse, fine;
+	size_t total = 0;
+	std::vector<float> params;
+};
+
+Network make_network(bool viewdirs, uint64_t seed) {
+	MlpSpec spec;
+	spec.use_viewdirs = viewdirs;
+	spec.output_ch = viewdirs ? 4 : 5;  // nerf-pytorch: 5 outputs when N_importance > 0 without viewdirs
+	Network net;
+	net.coarse = make_mlp_layout(spec, 0);
+	net.fine = make_mlp_layout(spec, net.coarse.n_params);
+	net.total = net.coarse.n_params + net.fine.n_params;
+	net.params.assign(net.total, 0.0f);
+	init_mlp_params_host(net.params.data(), net.coarse, seed);
+	init_mlp_params_host(net.params.data(), net.fine, seed + 1);
+	return net;
+}
+
+struct MlpRun {
+	std::vector<float> raw, grads;
+};
+
+/// forward (keep_for_backward) + backward on `be`, gradients accumulated onto grads0.
+MlpRun run_mlp(Backend& be, Mlp& mlp, const Network& net, const std::vector<float>& pts, const std::vector<float>& views,
+               const std::vector<float>& dL_draw, const std::vector<float>& grads0, size_t n) {
+	const int R = net.fine.spec.raw_width();
+	Buffer<float> d_params = to_backend(be, net.params), d_pts = to_backend(be, pts), d_grads = to_backend(be, grads0),
+	              d_dL = to_backend(be, dL_draw);
+	Buffer<float> d_views = views.empty() ? Buffer<float>() : to_backend(be, views);
+	Buffer<float> d_raw = be.allocate<float>(n * R);
+	mlp.forward(d_raw.data(), d_params.data(), d_pts.data(), views.empty() ? nullptr : d_views.data(), n, true);
+	mlp.backward(d_grads.data(), d_params.data(), d_dL.data(), n);
+	return {to_host(be, d_raw), to_host(be, d_grads)};
+}
+
+/// Per layer (weight and bias separately), the gradient added by backward, compared normwise; the
+/// coarse network's part of the buffer must be bit-for-bit what it was.
+void check_grads(const std::string& what, const Network& net, const std::vector<float>& grads0,
+                 const std::vector<float>& ref, const std::vector<float>& got, double tol) {
+	for (size_t i = 0; i < net.coarse.n_params; ++i)
+		if (got[i] != grads0[i]) {
+			FAIL_CHECK(what << ": gradient of the other network changed at " << i);
+			break;
+		}
+	for (const LinearLayer& l : net.fine.layers) {
+		for (int part = 0; part < 2; ++part) {
+			const size_t begin = part == 0 ? l.weight_offset : l.bias_offset;
+			const size_t count = part == 0 ? (size_t)l.in * l.out : (size_t)l.out;
+			std::vector<float> ref_delta(count), got_delta(count);
+			for (size_t k = 0; k < count; ++k) {
+				ref_delta[k] = ref[begin + k] - grads0[begin + k];
+				got_delta[k] = got[begin + k] - grads0[begin + k];
+			}
+			const std::string name = what + " d" + l.name + (part == 0 ? ".weight" : ".bias");
+			if (max_abs(ref_delta) == 0.0) {
+				// Unused layer (views_linears.0 without viewdirs): no gradient at all, exactly.
+				check_close(name + " (unused)", ref_delta, got_delta, {0.0, 0.0});
+				continue;
+			}
+			check_close(name, ref_delta, got_delta, normwise(ref_delta, tol));
+		}
+	}
+}
+
+const Precision kAllPrecisions[] = {Precision::FP32, Precision::TF32, Precision::FP16, Precision::BF16};
+
+} // namespace
+
+TEST_CASE("gpu mlp: forward and parameter gradients match the CPU for each precision", "[gpu][mlp]") {
+	Backends b = make_backends();
+	const size_t n = 2048;
+	for (bool viewdirs : {true, false}) {
+		const Network net = make_network(viewdirs, 5);
+		const MlpSpec& s = net.fine.spec;
+		const std::vector<float> pts = uniform(n * s.in_pts, -1.0f, 1.0f, 101);
+		const std::vector<float> views = viewdirs ? uniform(n * s.in_views, -1.0f, 1.0f, 102) : std::vector<float>();
+		const std::vector<float> dL_draw = uniform(n * s.raw_width(), -1e-2f, 1e-2f, 103);
+		const std::vector<float> grads0 = uniform(net.total, -1e-3f, 1e-3f, 104);  // backward must add to these
+		std::unique_ptr<Mlp> cpu_mlp = b.cpu->create_mlp(net.fine, n, Precision::FP32);
+		const MlpRun ref = run_mlp(*b.cpu, *cpu_mlp, net, pts, views, dL_draw, grads0, n);
+		for (Precision p : kAllPrecisions) {
+			const std::string what = std::string(viewdirs ? "viewdirs " : "no-viewdirs ") + precision_name(p);
+			std::printf("mlp %s vs cpu\n", what.c_str());
+			std::unique_ptr<Mlp> gpu_mlp = b.gpu->create_mlp(net.fine, n, p);
+			const MlpRun got = run_mlp(*b.gpu, *gpu_mlp, net, pts, views, dL_draw, grads0, n);
+			std::printf("%s", describe_cuda_mlp(*gpu_mlp).c_str());
+			const Tolerances tol = vs_cpu(p);
+			check_close(what + " raw", ref.raw, got.raw, normwise(ref.raw, tol.raw));
+			check_grads(what, net, grads0, ref.grads, got.grads, tol.grads);
+		}
+	}
+}
+
+TEST_CASE("gpu mlp: fused epilogues give the unfused results", "[gpu][mlp]") {
+	std::unique_ptr<Backend> gpu = create_cuda_backend(0);
+	const size_t n = 3000;  // not a multiple of 128: the aux bit-mask and tile edges
+	for (bool viewdirs : {true, false}) {
+		const Network net = make_network(viewdirs, 7);
+		const MlpSpec& s = net.fine.spec;
+		const std::vector<float> pts = uniform(n * s.in_pts, -1.0f, 1.0f, 111);
+		const std::vector<float> views = viewdirs ? uniform(n * s.in_views, -1.0f, 1.0f, 112) : std::vector<float>();
+		const std::vector<float> dL_draw = uniform(n * s.raw_width(), -1e-2f, 1e-2f, 113);
+		const std::vector<float> grads0(net.total, 0.0f);
+		for (Precision p : kAllPrecisions) {
+			const std::string what = std::string(viewdirs ? "viewdirs " : "no-viewdirs ") + precision_name(p);
+			std::printf("mlp %s fused vs unfused\n", what.c_str());
+			std::unique_ptr<Mlp> fused = create_cuda_mlp(*gpu, net.fine, n, p, MlpEpilogue::Fused);
+			std::unique_ptr<Mlp> unfused = create_cuda_mlp(*gpu, net.fine, n, p, MlpEpilogue::Unfused);
+			const MlpRun a = run_mlp(*gpu, *fused, net, pts, views, dL_draw, grads0, n);
+			const MlpRun u = run_mlp(*gpu, *unfused, net, pts, views, dL_draw, grads0, n);
+			const std::string plan = describe_cuda_mlp(*fused);
+			std::printf("%s", plan.c_str());
+			// The comparison is only meaningful if something was fused: cuBLASLt supports the ReLU/bias
+			// epilogues for these types on sm_80+, so a plan without any is a regression to look at.
+			CHECK(plan.find("(fused)") != std::string::npos);
+			CHECK(describe_cuda_mlp(*unfused).find("(fused)") == std::string::npos);
+			const double tol = fused_vs_unfused(p);
+			check_close(what + " raw", u.raw, a.raw, normwise(u.raw, tol));
+			check_grads(what + " fused", net, grads0, u.grads, a.grads, tol);
+		}
+	}
+}
+
+TEST_CASE("gpu mlp: inference in chunks of max_batch matches the CPU", "[gpu][mlp]") {
+	Backends b = make_backends();
+	const size_t max_batch = 1000, n = 2500;  // two full chunks and a tail
+	const Network net = make_network(true, 9);
+	const MlpSpec& s = net.fine.spec;
+	const std::vector<float> pts = uniform(n * s.in_pts, -1.0f, 1.0f, 121);
+	const std::vector<float> views = uniform(n * s.in_views, -1.0f, 1.0f, 122);
+	std::vector<float> raw[2];
+	for (int which = 0; which < 2; ++which) {
+		Backend& be = which == 0 ? *b.cpu : *b.gpu;
+		std::unique_ptr<Mlp> mlp = be.create_mlp(net.fine, max_batch, Precision::FP32);
+		Buffer<float> d_params = to_backend(be, net.params), d_pts = to_backend(be, pts), d_views = to_backend(be, views);
+		Buffer<float> d_raw = be.allocate<float>(n * s.raw_width());
+		mlp->forward(d_raw.data(), d_params.data(), d_pts.data(), d_views.data(), n, false);
+		raw[which] = to_host(be, d_raw);
+		// Nothing was kept for backward, and a training batch may not exceed max_batch.
+		Buffer<float> d_grads = be.allocate<float>(net.total);
+		CHECK_THROWS_AS(mlp->backward(d_grads.data(), d_params.data(), d_raw.data(), n), nerf::Error);
+		CHECK_THROWS_AS(mlp->forward(d_raw.data(), d_params.data(), d_pts.data(), d_views.data(), n, true), nerf::Error);
+	}
+	check_close("chunked raw", raw[0], raw[1], normwise(raw[0], vs_cpu(Precision::FP32).raw));
+}
+
+TEST_CASE("gpu mlp: fp16 loss scaling skips a non-finite backward and halves the scale", "[gpu][mlp]") {
+	std::unique_ptr<Backend> gpu = create_cuda_backend(0);
+	const size_t n = 512;
+	const Network net = make_network(true, 11);
+	const MlpSpec& s = net.fine.spec;
+	std::unique_ptr<Mlp> mlp = gpu->create_mlp(net.fine, n, Precision::FP16);
+	const LossScaleInfo initial = cuda_mlp_loss_scale(*mlp);
+	CHECK(initial.scale == 65536.0f);
+	CHECK(initial.skipped_steps == 0);
+
+	Buffer<float> d_params = to_backend(*gpu, net.params);
+	Buffer<float> d_pts = to_backend(*gpu, uniform(n * s.in_pts, -1.0f, 1.0f, 131));
+	Buffer<float> d_views = to_backend(*gpu, uniform(n * s.in_views, -1.0f, 1.0f, 132));
+	Buffer<float> d_raw = gpu->allocate<float>(n * s.raw_width());
+	Buffer<float> d_grads = gpu->allocate<float>(net.total);
+	gpu->fill_zero(d_grads.data(), d_grads.bytes());
+
+	// 1e30 * 65536 overflows fp16: the backward must add nothing and halve the scale.
+	Buffer<float> d_huge = to_backend(*gpu, std::vector<float>(n * s.raw_width(), 1e30f));
+	mlp->forward(d_raw.data(), d_params.data(), d_pts.data(), d_views.data(), n, true);
+	mlp->backward(d_grads.data(), d_params.data(), d_huge.data(), n);
+	const std::vector<float> after_overflow = to_host(*gpu, d_grads);
+	CHECK(max_abs(after_overflow) == 0.0);
+	const LossScaleInfo halved = cuda_mlp_loss_scale(*mlp);
+	CHECK(halved.scale == 32768.0f);
+	CHECK(halved.skipped_steps == 1);
+	CHECK(halved.clean_steps == 0);
+
+	// A normal gradient goes through, unscaled, and counts as a clean step.
+	Buffer<float> d_dL = to_backend(*gpu, uniform(n * s.raw_width(), -1e-2f, 1e-2f, 133));
+	mlp->forward(d_raw.data(), d_params.data(), d_pts.data(), d_views.data(), n, true);
+	mlp->backward(d_grads.data(), d_params.data(), d_dL.data(), n);
+	const std::vector<float> after_clean = to_host(*gpu, d_grads);
+	bool finite = true;
+	for (float g : after_clean) finite = finite && std::isfinite(g);
+	CHECK(finite);
+	CHECK(max_abs(after_clean) > 0.0);
+	// Unscaled: gradients of a 1e-2-sized dL/draw through a freshly initialised net stay well below 1;
+	// a missing 1/S would make them ~3e4 times larger.
+	CHECK(max_abs(after_clean) < 10.0);
+	const LossScaleInfo clean = cuda_mlp_loss_scale(*mlp);
+	CHECK(clean.scale == 32768.0f);
+	CHECK(clean.clean_steps == 1);
+}
+
+#endif  // NERF_WITH_CUDA
