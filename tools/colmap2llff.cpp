@@ -1,0 +1,65 @@
+// colmap2llff: a COLMAP sparse model -> LLFF's poses_bounds.npy (as LLFF's imgs2poses.py writes it).
+//   colmap2llff SCENE                      reads SCENE/sparse/0, writes SCENE/poses_bounds.npy
+//   colmap2llff SCENE --sparse DIR --out FILE
+#include "nerf/common.h"
+#include "nerf/data/colmap.h"
+#include "nerf/io/npy.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+namespace {
+
+int run(int argc, char** argv) {
+	CLI::App app{"Convert a COLMAP sparse model to LLFF's poses_bounds.npy (camera-to-world poses in LLFF's axes, "
+	             "H W focal of the first camera, near/far from the 0.1/99.9 percentiles of the observed points' depths)"};
+	std::string scene, sparse_dir, out_path;
+	app.add_option("scene", scene, "scene folder (holding sparse/0)")->required();
+	app.add_option("--sparse", sparse_dir, "COLMAP model folder (default: SCENE/sparse/0)");
+	app.add_option("--out", out_path, "output file (default: SCENE/poses_bounds.npy)");
+	try {
+		app.parse(argc, argv);
+	} catch (const CLI::ParseError& e) {
+		return app.exit(e);
+	}
+	if (sparse_dir.empty()) sparse_dir = (std::filesystem::path(scene) / "sparse" / "0").string();
+	if (out_path.empty()) out_path = (std::filesystem::path(scene) / "poses_bounds.npy").string();
+
+	const nerf::ColmapModel model = nerf::read_colmap_model(sparse_dir);
+	std::printf("COLMAP model %s: %zu cameras, %zu images, %zu points\n", sparse_dir.c_str(), model.cameras.size(),
+	            model.images.size(), model.points.size());
+	if (model.cameras.size() > 1)
+		std::printf("note: %zu cameras; LLFF uses the first one's H, W, focal for every image\n", model.cameras.size());
+	const auto rows = nerf::colmap_to_llff(model);
+	std::vector<double> flat;
+	double near = INFINITY, far = 0;
+	for (const auto& row : rows) {
+		flat.insert(flat.end(), row.begin(), row.end());
+		near = std::min(near, row[15]);
+		far = std::max(far, row[16]);
+	}
+	nerf::save_npy(out_path, flat.data(), {rows.size(), 17});
+	const auto& cam = model.cameras.front();
+	std::printf("wrote %s: %zu x 17 (H %llu, W %llu, focal %.4f, %s), depth bounds %.4f .. %.4f\n", out_path.c_str(),
+	            rows.size(), (unsigned long long)cam.height, (unsigned long long)cam.width, cam.params.at(0), cam.model.c_str(),
+	            near, far);
+	return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+	try {
+		return run(argc, argv);
+	} catch (const nerf::Error& e) {
+		std::fprintf(stderr, "colmap2llff: %s\n", e.what());
+		return 1;
+	} catch (const std::exception& e) {
+		std::fprintf(stderr, "colmap2llff: unexpected error: %s\n", e.what());
+		return 1;
+	}
+}
