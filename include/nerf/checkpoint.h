@@ -50,6 +50,10 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 /// A checkpoint without optimizer tensors (e.g. converted from PyTorch) loads with zero moments.
 CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model);
 
+/// The reference's reload at the start of training: loads checkpoint_to_resume(cfg, run_dir) into
+/// the model (printing which one unless cfg.quiet) and returns its global step; 0 when there is none.
+long resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model);
+
 /// Reads only the metadata (cheap).
 CheckpointInfo read_checkpoint_info(const std::string& path);
 
