@@ -47,7 +47,7 @@ constexpr double kCylinderX = 0.45, kCylinderY = -0.72, kCylinderRadius = 0.22;
 constexpr double kCylinderBottom = -0.5, kCylinderTop = 0.45;
 
 const Vec3 kLightDir = Vec3(0.5, 0.3, 0.8).normalized();  // towards the light
-constexpr double kAmbient = 0.35, kDiffuse = 0.65;
+constexpr double kAmbient = 0.45, kDiffuse = 0.55;
 constexpr double kSpecular = 0.25, kShininess = 24.0;
 
 Vec3 mix(const Vec3& a, const Vec3& b, double t) { return a + (b - a) * t; }
