@@ -105,6 +105,14 @@ void Progress::update(long step, double loss, double psnr) {
 	}
 }
 
+bool Progress::due(long step) const {
+	if (m_mode == Mode::Lines) return step % m_print_every == 0 || step == m_last;
+	if (m_mode == Mode::Bar)
+		return !m_drawn || step == m_last ||
+		       std::chrono::duration<double>(std::chrono::steady_clock::now() - m_last_draw).count() >= kRedrawSeconds;
+	return false;
+}
+
 void Progress::message(const std::string& line) {
 	if (m_mode == Mode::Quiet) return;
 	if (m_mode == Mode::Bar) {

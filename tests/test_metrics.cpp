@@ -62,12 +62,16 @@ TEST_CASE("progress: plain lines when not a terminal, nothing when quiet", "[too
 	{
 		nerf::Progress progress(1, 10, 5, false, out);  // a memstream is not a terminal
 		CHECK(progress.mode() == nerf::Progress::Mode::Lines);
+		CHECK(progress.due(5));
+		CHECK_FALSE(progress.due(4));
+		CHECK(progress.due(10));
 		for (long s = 1; s <= 10; ++s) progress.update(s, 0.01, 20.0);
 		progress.finish();
 	}
 	{
 		nerf::Progress quiet(1, 10, 1, true, out);
 		CHECK(quiet.mode() == nerf::Progress::Mode::Quiet);
+		CHECK_FALSE(quiet.due(5));
 		for (long s = 1; s <= 10; ++s) quiet.update(s, 0.01, 20.0);
 		quiet.message("hidden");
 		quiet.finish();
@@ -88,7 +92,10 @@ TEST_CASE("progress: the bar redraws in place with rate, ETA, loss and PSNR", "[
 	FILE* out = open_memstream(&buffer, &size);
 	{
 		nerf::Progress progress(1, 100, 10, false, out, nerf::Progress::Mode::Bar);
+		CHECK(progress.due(1));  // nothing drawn yet
 		progress.update(1, 0.5, 3.0);
+		CHECK_FALSE(progress.due(2));  // drawn less than 0.1 s ago
+		CHECK(progress.due(100));      // the last step is always drawn
 		progress.message("a log line");
 		progress.update(100, 0.25, 6.02);
 		progress.finish();

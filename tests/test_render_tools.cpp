@@ -169,7 +169,7 @@ TEST_CASE("nerf_render --eval reproduces the trainer's test-set PSNR from the ch
 
 	std::string output;
 	const std::string out_dir = dir + "/eval";
-	const int rc = run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path test --eval --quiet --device cpu --out " +
+	const int rc = run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path test --eval --quiet --device cpu --threads 1 --out " +
 	                               out_dir,
 	                           output);
 	INFO(output);
@@ -189,7 +189,7 @@ TEST_CASE("nerf_render --eval reproduces the trainer's test-set PSNR from the ch
 	frames.push_back({{"transform_matrix",
 	                   {{p[0], p[1], p[2], p[3]}, {p[4], p[5], p[6], p[7]}, {p[8], p[9], p[10], p[11]}, {0, 0, 0, 1}}}});
 	nerf_test::write_text(poses, nlohmann::json({{"camera_angle_x", 0.6911112070083618}, {"H", 12}, {"W", 20}, {"frames", frames}}).dump());
-	REQUIRE(run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path " + poses + " --quiet --out " + dir + "/custom",
+	REQUIRE(run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path " + poses + " --quiet --threads 1 --out " + dir + "/custom",
 	                    output) == 0);
 	const nerf::Image custom = nerf::load_image(dir + "/custom/000.png");
 	CHECK(custom.width == 20);

@@ -110,11 +110,12 @@ int run(const Options& opt) {
 		nerf::load_config_file(opt.config, cfg);
 		cfg.config = opt.config;
 	}
-	if (!opt.device.empty()) cfg.device = opt.device;
+	// Where to run is this machine's choice, not the training machine's.
+	cfg.device = opt.device.empty() ? "auto" : opt.device;
+	cfg.threads = opt.threads >= 0 ? opt.threads : 0;
 	if (!opt.datadir.empty()) cfg.datadir = opt.datadir;
 	if (opt.render_factor >= 0) cfg.render_factor = opt.render_factor;
 	if (opt.chunk > 0) cfg.chunk = opt.chunk;
-	if (opt.threads >= 0) cfg.threads = opt.threads;
 	cfg.quiet = opt.quiet;
 	const bool poses_from_file = opt.path != "render" && opt.path != "test" && opt.path != "val" && opt.path != "train";
 	if (opt.eval && (poses_from_file || opt.path == "render"))
@@ -232,7 +233,7 @@ int main(int argc, char** argv) {
 	app.add_flag("--eval", opt.eval, "compute PSNR and SSIM against the split's images; writes eval_summary.json");
 	app.add_flag("--video", opt.video, "also write video_rgb.mp4 and video_disp.mp4 (PNG frames without ffmpeg)");
 	app.add_flag("--no_depth", opt.no_depth, "do not write the depth and disparity EXRs");
-	app.add_option("--device", opt.device, "cpu, cuda or auto (default: the checkpoint's config)");
+	app.add_option("--device", opt.device, "cpu, cuda or auto (default: auto, whatever the checkpoint was trained on)");
 	app.add_option("--datadir", opt.datadir, "dataset folder (default: the checkpoint's config)");
 	app.add_option("--chunk", opt.chunk, "rays rendered at a time");
 	app.add_option("--threads", opt.threads, "CPU threads (0: all cores)");

@@ -23,6 +23,9 @@ public:
 
 	/// Reports that `step` is done with this loss and PSNR. Cheap: the bar redraws at most 10 times a second.
 	void update(long step, double loss, double psnr);
+	/// True when update() would draw something now: in Bar mode when a redraw is due, in Lines mode
+	/// on a print step. Lets the caller fetch the loss (a device sync on CUDA) only when it is shown.
+	bool due(long step) const;
 	/// Prints a message on its own line (above the bar in Bar mode; nothing in Quiet mode).
 	void message(const std::string& line);
 	/// Draws the final state and ends the bar's line.
