@@ -1,0 +1,130 @@
+// The data tools as a user runs them: nerf_inspect (summary, --json, exit 1 on bad input) and
+// colmap2llff (writes a poses_bounds.npy the LLFF loader reads).
+#include "nerf/io/npy.h"
+
+#include "test_data_helpers.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+
+using data_test::TempDir;
+using data_test::write_pattern_png;
+using data_test::write_text;
+
+namespace {
+
+int run_tool(const std::string& name, const std::string& args, std::string& output) {
+	const std::string path = std::string(NERF_TOOLS_DIR) + "/" + name;
+	INFO("tool: " << path);
+	REQUIRE(std::filesystem::exists(path));  // the tools are built with the project
+	output.clear();
+	FILE* pipe = ::popen((path + " " + args + " 2>&1").c_str(), "r");
+	REQUIRE(pipe != nullptr);
+	char buf[4096];
+	size_t n;
+	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
+	const int status = ::pclose(pipe);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+// Two train frames and one val frame of 4x2 RGBA with known poses.
+void write_blender_scene(const TempDir& dir) {
+	for (const char* split : {"train", "val"}) {
+		nlohmann::json meta;
+		meta["camera_angle_x"] = 1.0;
+		const int count = std::string(split) == "train" ? 2 : 1;
+		for (int k = 0; k < count; ++k) {
+			const std::string file = std::string(split) + "/r_" + std::to_string(k);
+			write_pattern_png(dir / (file + ".png"), k, 4, 2, 4);
+			meta["frames"].push_back({{"file_path", "./" + file},
+			                          {"transform_matrix", {{1, 0, 0, k}, {0, 1, 0, 0}, {0, 0, 1, 3}, {0, 0, 0, 1}}}});
+		}
+		write_text(dir / ("transforms_" + std::string(split) + ".json"), meta.dump());
+	}
+}
+
+} // namespace
+
+TEST_CASE("nerf_inspect: summary and --json of a Blender scene", "[data][tools]") {
+	TempDir dir("inspect");
+	write_blender_scene(dir);
+	std::string out;
+	const std::string json_path = dir / "inspect.json";
+	REQUIRE(run_tool("nerf_inspect", "--dataset_type blender --datadir " + dir.str() + " --testskip 1 --white_bkgd --json " + json_path, out) == 0);
+	INFO(out);
+	CHECK_THAT(out, Catch::Contains("3 of 2 x 4 (H x W)") && Catch::Contains("train 2, val 1, test 0") &&
+	                    Catch::Contains("near / far   2.000000 / 6.000000"));
+	// Camera centres (0,0,3), (1,0,3), (0,0,3): centroid (1/3, 0, 3), distances 1/3, 2/3, 1/3.
+	CHECK_THAT(out, Catch::Contains("min 0.3333 max 0.6667 mean 0.4444"));
+	std::ifstream in(json_path);
+	const nlohmann::json j = nlohmann::json::parse(in);
+	CHECK(j["H"] == 2);
+	CHECK(j["W"] == 4);
+	const double focal = 0.5 * 4 / std::tan(0.5);
+	CHECK(j["focal"].get<double>() == Approx(focal).epsilon(1e-6));
+	CHECK(j["K"][0][2].get<double>() == 2.0);
+	CHECK(j["K"][1][1].get<double>() == Approx(focal).epsilon(1e-6));
+	REQUIRE(j["poses"].size() == 3);
+	CHECK(j["poses"][1][0][3].get<double>() == 1.0);
+	CHECK(j["poses"][2][2][3].get<double>() == 3.0);
+	CHECK(j["render_poses"].size() == 40);
+	CHECK(j["i_train"] == std::vector<int>{0, 1});
+	CHECK(j["i_val"] == std::vector<int>{2});
+	CHECK(j["i_test"].empty());
+	CHECK_FALSE(j.contains("bounds"));
+	// image_mean: the mean of each composited image, computed here from the pattern.
+	for (int i = 0; i < 3; ++i) {
+		const int frame = i == 2 ? 0 : i;  // val r_0 uses pattern 0
+		double sum = 0;
+		for (int r = 0; r < 2; ++r)
+			for (int c = 0; c < 4; ++c) {
+				const double a = data_test::pattern_value(frame, r, c, 3);
+				for (int k = 0; k < 3; ++k) sum += data_test::pattern_value(frame, r, c, k) * a + 1 - a;
+			}
+		CHECK(j["image_mean"][i].get<double>() == Approx(sum / 24).epsilon(1e-5));
+	}
+}
+
+TEST_CASE("nerf_inspect: bad input is one clear message and exit 1", "[data][tools]") {
+	std::string out;
+	CHECK(run_tool("nerf_inspect", "--dataset_type llff --datadir /nonexistent/fern", out) == 1);
+	CHECK_THAT(out, Catch::StartsWith("nerf_inspect: /nonexistent/fern") && Catch::Contains("does not exist"));
+	CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+	TempDir dir("inspect");
+	write_blender_scene(dir);
+	write_text(dir / "transforms_val.json", "{ not json");
+	CHECK(run_tool("nerf_inspect", "--dataset_type blender --datadir " + dir.str(), out) == 1);
+	CHECK_THAT(out, Catch::Contains("transforms_val.json: malformed JSON"));
+	CHECK(run_tool("nerf_inspect", "--dataset_type blender --json", out) == 1);
+	CHECK_THAT(out, Catch::Contains("--json needs a file name"));
+}
+
+TEST_CASE("colmap2llff: a text model to poses_bounds.npy", "[data][tools]") {
+	TempDir dir("colmap2llff");
+	// One camera, two images (ids 1 and 2, identity rotation, centres (0,0,-5) and (-1,0,-5)), three points.
+	write_text(dir / "sparse/0/cameras.txt", "1 PINHOLE 40 30 35 36 20 15\n");
+	write_text(dir / "sparse/0/images.txt",
+	           "2 1 0 0 0 1 0 5 1 img_b.jpg\n\n1 1 0 0 0 0 0 5 1 img_a.jpg\n1 2 1\n");
+	write_text(dir / "sparse/0/points3D.txt", "1 0 0 0 1 2 3 0.1 1 0 2 0\n2 0 0 1 1 2 3 0.1 1 1 2 1\n3 0 0 -1 1 2 3 0.1 2 2\n");
+	std::string out;
+	REQUIRE(run_tool("colmap2llff", dir.str(), out) == 0);
+	INFO(out);
+	const nerf::NpyArray arr = nerf::load_npy_matrix(dir / "poses_bounds.npy", 17);
+	REQUIRE(arr.shape[0] == 2);
+	// Row 0 is img_a (id 1): centre (0, 0, -5), depths of points 1, 2: 5, 6. hwf = (30, 40, 35).
+	CHECK(arr.data[3] == Approx(0).margin(1e-12));
+	CHECK(arr.data[13] == Approx(-5));
+	CHECK(arr.data[4] == 30);
+	CHECK(arr.data[9] == 40);
+	CHECK(arr.data[14] == 35);
+	CHECK(arr.data[15] == Approx(5.001));
+	CHECK(arr.data[16] == Approx(5.999));
+	// Row 1 is img_b (id 2): centre (-1, 0, -5); the axis change permutes columns, not world coordinates.
+	CHECK(arr.data[17 + 3] == Approx(-1));
+	CHECK(arr.data[17 + 8] == Approx(0).margin(1e-12));
+	CHECK(arr.data[17 + 15] == Approx(4 + 0.001 * 2));  // depths 5, 6, 4
+
+	CHECK(run_tool("colmap2llff", dir / "nothing", out) == 1);
+	CHECK_THAT(out, Catch::StartsWith("colmap2llff: ") && Catch::Contains("does not exist"));
+}
