@@ -29,9 +29,10 @@
 // or alignment, that one GEMM is planned with DEFAULT and its epilogue runs as those kernels;
 // describe_cuda_mlp lists which.
 //
-// Plans. Matmul descriptors, layouts and the heuristic's algorithm are built once per batch size
-// (the first call with a new n; training always uses the same n) and cached; a call only sets the
-// bias / aux pointers and launches. Operand alignment is planned from the pointers seen; a later
+// Plans. Matmul descriptors, layouts and the heuristic's algorithm are built once per batch size and
+// cached: for max_batch at construction (a dry forward + backward that launches nothing), for any
+// other n (an inference tail chunk) at its first call; a call only sets the bias / aux pointers and
+// launches. Operand alignment is planned from the pointers seen; a later
 // pointer with a smaller alignment re-plans that GEMM once. One cuBLASLt workspace per Mlp.
 //
 // Precision:
@@ -477,6 +478,7 @@ public:
 			b.upload(m_loss_scale.data(), &initial, sizeof(initial));
 		}
 		m_lt_workspace = b.allocate<char>(kLtWorkspaceBytes);
+		plan_max_batch();
 	}
 
 	const MlpLayout& layout() const override { return m_layout; }
@@ -611,6 +613,7 @@ private:
 			fits = slot.gemm->spec().same_problem(effective) && effective.alignment_fits(slot.gemm->spec());
 		}
 		if (!fits) replan(slot, spec);
+		if (m_planning) return slot.fused || wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
 		slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, slot.fused ? bias : nullptr, slot.fused ? aux : nullptr,
 		               m_lt_workspace.data(), m_ctx.stream);
 		return slot.fused || wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
@@ -636,6 +639,24 @@ private:
 			                                           << ", " << type_name(spec.a_type) << " -> " << type_name(spec.d_type)
 			                                           << ")");
 	}
+	/// Plans every GEMM of a forward and backward at max_batch now, so that the first training step
+	/// runs no heuristic: the same code as a real pass with launches turned off, and stand-in caller
+	/// pointers with the alignment of a fresh allocation (parameter offsets keep their own alignment).
+	/// A real call whose pointers turn out less aligned re-plans that GEMM once.
+	void plan_max_batch() {
+		const MlpSpec& s = m_layout.spec;
+		m_planning = true;
+		float* caller = static_cast<float*>(stand_in_pointer(256));
+		m_params = caller;
+		m_dL_dparams = caller;
+		forward_chunk(caller, caller, s.use_viewdirs ? caller : nullptr, m_max_batch);
+		dispatch([&](auto zero) { backward_impl(zero, caller, m_max_batch); });
+		m_planning = false;
+		m_params = nullptr;
+		m_dL_dparams = nullptr;
+		m_pending_pts = m_pending_views = nullptr;
+	}
+
 	void begin_pass(size_t n) {
 		m_current_plan = &plan_for(n);
 		// Forward and backward of one n share the plan: forward slots first, then backward ones.
@@ -689,7 +710,7 @@ private:
 			                       last ? relu_mask : nullptr);
 			if (last) epilogue_done = done;
 		}
-		if (epilogue_done) return;
+		if (epilogue_done || m_planning) return;
 		const bool relu = act == Activation::Relu;
 		if (y_is_act)
 			bias_act_forward<T, T>(static_cast<T*>(y), ld_y, static_cast<const T*>(bias), l.out, n, relu, m_ctx.stream);
@@ -709,10 +730,10 @@ private:
 		const void* pts = enc_pts;
 		const void* views = enc_views;
 		if (is_half()) {
-			cast_forward<T>(as<T>(m_in_pts), enc_pts, n * s.in_pts, nullptr, m_ctx.stream);
+			if (!m_planning) cast_forward<T>(as<T>(m_in_pts), enc_pts, n * s.in_pts, nullptr, m_ctx.stream);
 			pts = m_in_pts.data();
 			if (s.use_viewdirs) {
-				cast_forward<T>(as<T>(m_in_views), enc_views, n * s.in_views, nullptr, m_ctx.stream);
+				if (!m_planning) cast_forward<T>(as<T>(m_in_views), enc_views, n * s.in_views, nullptr, m_ctx.stream);
 				views = m_in_views.data();
 			}
 		}
@@ -800,7 +821,7 @@ private:
 			staged = as<T>(m_bias_staging) + producer->staging;
 		}
 		const bool fused = gemm(g, weight(l, col), dz, dx, 1.0f, beta, staged, producer ? producer->mask : nullptr);
-		if (!producer) return;
+		if (!producer || m_planning) return;
 		float* dL_dbias = grad(producer->layer->bias_offset);
 		if (fused) {
 			add_staged_bias_grad<T>(dL_dbias, static_cast<const T*>(staged), width, m_ctx.stream);
@@ -811,6 +832,7 @@ private:
 	}
 
 	template <typename T> void bias_grad(const LinearLayer& l, const void* dz, int64_t ld_dz, size_t n) {
+		if (m_planning) return;
 		bias_grad_backward<T>(grad(l.bias_offset), m_bias_partials.data(), static_cast<const T*>(dz), ld_dz, l.out, n,
 		                      m_ctx.stream);
 	}
@@ -821,10 +843,11 @@ private:
 		begin_pass(n);
 		m_slot = m_forward_slots;  // backward slots follow the forward ones of the same n
 		const bool loss_scaled = m_precision == Precision::FP16;
-		if (loss_scaled) NERF_CUDA_CHECK(cudaMemsetAsync(m_grad_staging.data(), 0, m_grad_staging.bytes(), m_ctx.stream));
+		if (loss_scaled && !m_planning)
+			NERF_CUDA_CHECK(cudaMemsetAsync(m_grad_staging.data(), 0, m_grad_staging.bytes(), m_ctx.stream));
 		// dL/draw in the activation type ([n, R] = R x n column-major), times the loss scale for fp16.
 		T* draw = as<T>(m_grad_raw);
-		cast_forward<T>(draw, dL_draw, n * R, loss_scaled ? m_loss_scale.data() : nullptr, m_ctx.stream);
+		if (!m_planning) cast_forward<T>(draw, dL_draw, n * R, loss_scaled ? m_loss_scale.data() : nullptr, m_ctx.stream);
 
 		const int last = s.depth - 1;
 		const void* h_last = m_hidden[last].data();
@@ -876,7 +899,7 @@ private:
 			input_grad<T>("pts_linears dX", l, h_col, W, dz, W, dz_next, 0.0f, &producer, n);
 			std::swap(dz, dz_next);
 		}
-		if (loss_scaled)
+		if (loss_scaled && !m_planning)
 			finish_loss_scaled_backward(m_dL_dparams + m_layout.offset, m_grad_staging.data(), m_layout.n_params,
 			                            m_loss_scale.data(), m_ctx.stream);
 	}
@@ -907,6 +930,7 @@ private:
 	std::map<size_t, Plan> m_plans;
 	Plan* m_current_plan = nullptr;
 	size_t m_slot = 0, m_forward_slots = 0;
+	bool m_planning = false;  // plan GEMMs, launch nothing (plan_max_batch)
 
 	// The current call's pointers.
 	const float* m_params = nullptr;
