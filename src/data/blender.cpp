@@ -68,24 +68,9 @@ BlenderSplit load_blender_split(const std::string& basedir, const std::string& s
 		out.files.push_back(data::join(basedir, frame["file_path"].get<std::string>() + ".png"));
 		out.poses.push_back(data::read_pose_json(frame["transform_matrix"], json_path, (int)i));
 	}
+	// half_res: cv2.resize(INTER_AREA) to (W//2, H//2), done per image as it is read.
 	int H = 0, W = 0;
-	out.rgba = data::load_images(out.files, 4, H, W);
-	out.stored_H = H;
-	out.stored_W = W;
-	if (half_res && !out.files.empty()) {
-		const int h2 = H / 2, w2 = W / 2;
-		NERF_CHECK(h2 > 0 && w2 > 0);
-		const size_t in_floats = (size_t)H * W * 4, out_floats = (size_t)h2 * w2 * 4;
-		std::vector<float> half(out_floats * out.files.size());
-#pragma omp parallel for
-		for (int i = 0; i < (int)out.files.size(); ++i) {
-			const auto small = resize_area(out.rgba.data() + in_floats * i, H, W, 4, h2, w2);
-			std::copy(small.begin(), small.end(), half.begin() + out_floats * i);
-		}
-		out.rgba.swap(half);
-		H = h2;
-		W = w2;
-	}
+	out.rgba = data::load_images(out.files, 4, H, W, half_res ? 2 : 1, &out.stored_H, &out.stored_W);
 	out.H = H;
 	out.W = W;
 	return out;
@@ -94,10 +79,9 @@ BlenderSplit load_blender_split(const std::string& basedir, const std::string& s
 Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd) {
 	data::require_directory(basedir, "Blender scene");
 	Dataset ds;
-	std::vector<float> rgba;
 	double camera_angle_x = 0.0;
 	std::string size_source;
-	int stored_W = 0;
+	int stored_H = 0, stored_W = 0;
 	const char* splits[3] = {"train", "val", "test"};
 	std::vector<int>* indices[3] = {&ds.i_train, &ds.i_val, &ds.i_test};
 	for (int s = 0; s < 3; ++s) {
@@ -114,16 +98,26 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 			ds.H = part.H;
 			ds.W = part.W;
 			size_source = part.files[0];
+			stored_H = part.stored_H;
 			stored_W = part.stored_W;
-		} else if (part.H != ds.H || part.W != ds.W) {
-			NERF_FAIL(part.files[0] << ": image is " << part.W << "x" << part.H << " but " << size_source << " is "
-			                        << ds.W << "x" << ds.H << " (all images of a scene must have one size)");
+		} else if (part.stored_H != stored_H || part.stored_W != stored_W) {
+			NERF_FAIL(part.files[0] << ": image is " << part.stored_W << "x" << part.stored_H << " but " << size_source
+			                        << " is " << stored_W << "x" << stored_H << " (all images of a scene must have one size)");
 		}
 		// The reference takes camera_angle_x from the last split it read.
 		camera_angle_x = part.camera_angle_x;
 		*indices[s] = data::iota_range((int)ds.poses.size(), (int)(ds.poses.size() + part.poses.size()));
 		ds.poses.insert(ds.poses.end(), part.poses.begin(), part.poses.end());
-		rgba.insert(rgba.end(), part.rgba.begin(), part.rgba.end());
+		// run_nerf.py's compositing, split by split so that only one split's RGBA is held at a time.
+		const size_t n_pixels = part.rgba.size() / 4;
+		const size_t offset = ds.images.size();
+		ds.images.resize(offset + 3 * n_pixels);
+		float* dst = ds.images.data() + offset;
+		for (size_t p = 0; p < n_pixels; ++p) {
+			const float* src = part.rgba.data() + 4 * p;
+			const float alpha = src[3];
+			for (int k = 0; k < 3; ++k) dst[3 * p + k] = white_bkgd ? src[k] * alpha + (1.0f - alpha) : src[k];
+		}
 	}
 	if (ds.poses.empty()) NERF_FAIL(basedir << ": the Blender scene has no frames");
 	// As the reference: focal from the stored width, then halved with H and W under half_res.
@@ -136,14 +130,6 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 	ds.ndc = false;
 	ds.render_poses = blender_render_path();
 
-	const size_t n_pixels = (size_t)ds.n_images() * ds.H * ds.W;
-	ds.images.resize(n_pixels * 3);
-	for (size_t p = 0; p < n_pixels; ++p) {
-		const float* src = rgba.data() + 4 * p;
-		float* dst = ds.images.data() + 3 * p;
-		const float alpha = src[3];
-		for (int k = 0; k < 3; ++k) dst[k] = white_bkgd ? src[k] * alpha + (1.0f - alpha) : src[k];
-	}
 	return ds;
 }
 

@@ -16,7 +16,6 @@
 #include "nerf/data/loaders.h"
 
 #include <cmath>
-#include <filesystem>
 
 namespace nerf {
 
@@ -80,20 +79,9 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 			far_raw = json_number(meta, "far", json_path);
 		}
 	}
-	std::vector<float> rgba = data::load_images(paths, 4, ds.H, ds.W);
+	std::vector<float> rgba = data::load_images(paths, 4, ds.H, ds.W, half_res ? 2 : 1);
 	double focal = K[0];
 	if (half_res) {
-		const int h2 = ds.H / 2, w2 = ds.W / 2;
-		const size_t in_floats = (size_t)ds.H * ds.W * 4, out_floats = (size_t)h2 * w2 * 4;
-		std::vector<float> half(out_floats * ds.n_images());
-#pragma omp parallel for
-		for (int i = 0; i < (int)ds.n_images(); ++i) {
-			const auto small = resize_area(rgba.data() + in_floats * i, ds.H, ds.W, 4, h2, w2);
-			std::copy(small.begin(), small.end(), half.begin() + out_floats * i);
-		}
-		rgba.swap(half);
-		ds.H = h2;
-		ds.W = w2;
 		focal *= 0.5;
 		for (int k : {0, 1, 2, 3, 4, 5}) K[k] *= 0.5;  // the first two rows scale with the image
 	}

@@ -69,13 +69,16 @@ Pose read_pose_json(const nlohmann::json& m, const std::string& source, int fram
 	return pose;
 }
 
-std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample) {
+std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample,
+                               int* stored_H_out, int* stored_W_out) {
 	const int n = (int)paths.size();
 	H = W = 0;
 	if (n == 0) return {};
 	if (downsample < 1) downsample = 1;
 	const Image first = load_image(paths[0]);
 	const int stored_H = first.height, stored_W = first.width;
+	if (stored_H_out) *stored_H_out = stored_H;
+	if (stored_W_out) *stored_W_out = stored_W;
 	H = stored_H / downsample;
 	W = stored_W / downsample;
 	if (H <= 0 || W <= 0)
