@@ -145,9 +145,9 @@ void write_linemod_split(const TempDir& dir, const std::string& split, int first
 }
 
 void write_linemod_scene(const TempDir& dir) {
-	write_linemod_split(dir, "train", 0, 2, 0.1, 9.0);
-	write_linemod_split(dir, "val", 2, 3, 0.1, 9.0);
-	write_linemod_split(dir, "test", 5, 2, 3.7, 1.2);  // far < near on purpose: the reference takes min/max
+	write_linemod_split(dir, "train", 0, 2, 0.6, 9.4);
+	write_linemod_split(dir, "val", 2, 3, -5.0, 50.0);  // val's near/far are not read
+	write_linemod_split(dir, "test", 5, 2, 1.7, 8.3);
 }
 
 } // namespace
@@ -165,8 +165,8 @@ TEST_CASE("linemod: per-frame intrinsics, near/far from the test json, splits, h
 	CHECK(ds.focal == Approx(12.5));
 	const float K[9] = {12.5f, 0, 2.9f, 0, 12.25f, 2.1f, 0, 0, 1};
 	for (int k = 0; k < 9; ++k) CHECK(ds.K[k] == Approx(K[k]));
-	CHECK(ds.near == 1.0f);  // floor(min(3.7, 1.2))
-	CHECK(ds.far == 4.0f);   // ceil(max(3.7, 1.2))
+	CHECK(ds.near == 0.0f);   // floor(min(train 0.6, test 1.7))
+	CHECK(ds.far == 10.0f);   // ceil(max(train 9.4, test 8.3))
 	CHECK(ds.poses[3][3] == Approx(0.4));  // val frame 2 = scene frame 4
 	const float v = pattern_value(4, 1, 2, 0), a = pattern_value(4, 1, 2, 3);
 	CHECK(ds.image(3)[(1 * 6 + 2) * 3] == Approx(v * a + 1 - a).margin(1e-6));

@@ -2,9 +2,9 @@
 //
 // The jsons are Blender-style (transforms_{train,val,test}.json, frames with file_path and
 // transform_matrix) with, per frame, a 3x3 "intrinsic_matrix", and top-level "near" and "far".
-// As the reference: focal and K come from the first frame of the last split read (test); near/far are
-// floor(min(near, far)) and ceil(max(near, far)) of transforms_test.json; images keep their stored
-// file_path (no ".png" appended); the render path is the Blender one.
+// As the reference: focal and K come from the first frame of the last split read (test); near is
+// floor(min(train near, test near)) and far ceil(max(train far, test far)) (val's are not read); images
+// keep their stored file_path (no ".png" appended); the render path is the Blender one.
 // Assumptions and deliberate differences:
 //  - file_path is used as written when absolute; a relative one is looked up under basedir first, then
 //    as written (the reference opens it relative to the working directory).
@@ -42,7 +42,7 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 	Dataset ds;
 	std::vector<std::string> paths;
 	std::array<double, 9> K{};
-	double near_raw = 0, far_raw = 0;
+	double train_near = 0, train_far = 0, test_near = 0, test_far = 0;
 	const char* splits[3] = {"train", "val", "test"};
 	std::vector<int>* indices[3] = {&ds.i_train, &ds.i_val, &ds.i_test};
 	for (int s = 0; s < 3; ++s) {
@@ -75,8 +75,11 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 			}
 			if (!ok) NERF_FAIL(json_path << ": frame 0 has no 3x3 numeric \"intrinsic_matrix\"");
 			data::check_finite(K.data(), 9, json_path, "frame 0 intrinsic_matrix");
-			near_raw = json_number(meta, "near", json_path);
-			far_raw = json_number(meta, "far", json_path);
+			test_near = json_number(meta, "near", json_path);
+			test_far = json_number(meta, "far", json_path);
+		} else if (split == "train") {
+			train_near = json_number(meta, "near", json_path);
+			train_far = json_number(meta, "far", json_path);
 		}
 	}
 	std::vector<float> rgba = data::load_images(paths, 4, ds.H, ds.W, half_res ? 2 : 1);
@@ -87,8 +90,8 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 	}
 	ds.focal = (float)focal;
 	for (int k = 0; k < 9; ++k) ds.K[k] = (float)K[k];
-	ds.near = (float)std::floor(std::min(near_raw, far_raw));
-	ds.far = (float)std::ceil(std::max(near_raw, far_raw));
+	ds.near = (float)std::floor(std::min(train_near, test_near));
+	ds.far = (float)std::ceil(std::max(train_far, test_far));
 	ds.ndc = false;
 	ds.render_poses = blender_render_path();
 
