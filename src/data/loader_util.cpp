@@ -32,8 +32,12 @@ void require_directory(const std::string& path, const std::string& what) {
 std::vector<std::string> list_files(const std::string& dir, const std::vector<std::string>& suffixes) {
 	require_directory(dir, "image");
 	std::vector<std::string> names;
-	for (const auto& entry : fs::directory_iterator(dir)) {
-		const std::string name = entry.path().filename().string();
+	std::error_code ec;
+	fs::directory_iterator it(dir, ec);
+	if (ec) NERF_FAIL(dir << ": cannot list folder (" << ec.message() << ")");
+	for (; it != fs::directory_iterator(); it.increment(ec)) {
+		if (ec) NERF_FAIL(dir << ": cannot list folder (" << ec.message() << ")");
+		const std::string name = it->path().filename().string();
 		for (const auto& suffix : suffixes) {
 			if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
 				names.push_back(name);
