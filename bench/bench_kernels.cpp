@@ -54,6 +54,7 @@ struct Options {
 	int render_hw = 0;         ///< 0: the preset's
 	size_t check_rows = 16384;
 	int threads = 0;
+	int flush_mib = -1;  ///< scratch overwritten before each repeat; -1: 256 on CUDA, 0 on the CPU
 	std::string only;  ///< comma-separated substrings of stage names; empty: all
 };
 
@@ -290,7 +291,17 @@ private:
 	}
 
 	std::vector<double> time(const std::function<void()>& fn, bool heavy = false) {
-		return time_repeats(m_dev, m_opt.warmup, heavy ? heavy_repeats() : m_opt.repeats, fn);
+		return time_repeats(m_dev, m_opt.warmup, heavy ? heavy_repeats() : m_opt.repeats, fn, flush_function());
+	}
+
+	/// Overwrites a scratch buffer larger than the last-level cache before a repeat, so that a
+	/// stage reads its inputs from DRAM as it would inside a training step (H100's L2 is 50 MB and
+	/// would otherwise hold e.g. all of composite's inputs between repeats). Untimed.
+	std::function<void()> flush_function() {
+		const int mib = m_opt.flush_mib >= 0 ? m_opt.flush_mib : (m_dev.is_cuda() ? 256 : 0);
+		if (mib == 0) return {};
+		if (m_flush.size() != ((size_t)mib << 20)) m_flush = m_dev.allocate<uint8_t>((size_t)mib << 20);
+		return [this] { m_dev.fill_zero(m_flush.data(), m_flush.size()); };
 	}
 
 	// --------------------------------------------------------------------------------------------
@@ -979,21 +990,30 @@ private:
 
 		// Timed: the training pattern, a forward that keeps activations and then the backward,
 		// each between its own pair of timer marks.
-		auto t_fwd = m_dev.create_timer(), t_bwd = m_dev.create_timer();
-		std::vector<double> ms_fwd, ms_bwd;
-		const int repeats = m_opt.repeats;
-		for (int i = 0; i < m_opt.warmup + repeats; ++i) {
-			t_fwd->start();
+		// All repeats are enqueued before any time is read (see time_repeats).
+		for (int i = 0; i < m_opt.warmup; ++i) {
 			mlp->forward(raw.data(), params.data(), pts.data(), views.data(), n, true);
-			t_fwd->stop();
-			t_bwd->start();
 			mlp->backward(grads.data(), params.data(), dL_draw.data(), n);
-			t_bwd->stop();
-			const double f = t_fwd->elapsed_ms(), b = t_bwd->elapsed_ms();
-			if (i >= m_opt.warmup) {
-				ms_fwd.push_back(f);
-				ms_bwd.push_back(b);
-			}
+		}
+		const auto flush = flush_function();
+		std::vector<std::unique_ptr<Backend::Timer>> t_fwd, t_bwd;
+		for (int i = 0; i < m_opt.repeats; ++i) {
+			t_fwd.push_back(m_dev.create_timer());
+			t_bwd.push_back(m_dev.create_timer());
+		}
+		for (int i = 0; i < m_opt.repeats; ++i) {
+			if (flush) flush();
+			t_fwd[i]->start();
+			mlp->forward(raw.data(), params.data(), pts.data(), views.data(), n, true);
+			t_fwd[i]->stop();
+			t_bwd[i]->start();
+			mlp->backward(grads.data(), params.data(), dL_draw.data(), n);
+			t_bwd[i]->stop();
+		}
+		std::vector<double> ms_fwd, ms_bwd;
+		for (int i = 0; i < m_opt.repeats; ++i) {
+			ms_fwd.push_back(t_fwd[i]->elapsed_ms());
+			ms_bwd.push_back(t_bwd[i]->elapsed_ms());
 		}
 		const std::string net = n_samples == m_sizes.n_coarse ? "coarse" : "fine";
 		// bytes (compulsory) = inputs n (in_pts + in_views) 4 + raw n 16 + parameters 4 P; the
@@ -1078,9 +1098,11 @@ private:
 		run();
 		const auto got_p = download(m_dev, p), got_m = download(m_dev, m), got_v = download(m_dev, v);
 		StageCheck check(stage);
-		// ~8 rounded operations per element (FMA contraction changes a few): 1e-5 relative; the
-		// absolute floors are far below the values' scales (p ~ 0.06, m ~ 1e-3, v ~ 1e-6).
-		const Tolerance tol_p{1e-8, 1e-5}, tol_m{1e-11, 1e-5}, tol_v{1e-14, 1e-5};
+		// ~8 rounded operations per element (FMA contraction changes a few): 1e-5 relative. Where
+		// terms cancel the error is relative to the terms, not the result, hence absolute floors of
+		// a few ulp of the terms: m = b1 m + (1 - b1) g with |terms| <= ~5e-3 (ulp 4.7e-10): 1e-9;
+		// p - update with |p| <= 0.13 (ulp 7.5e-9... 1.5e-8): 3e-8; v's terms are all positive.
+		const Tolerance tol_p{3e-8, 1e-5}, tol_m{1e-9, 1e-5}, tol_v{1e-14, 1e-5};
 		if (m_ref) {
 			Buffer<float> rp = make_buffer(*m_ref, p_host), rm = make_buffer(*m_ref, m_host),
 			              rv = make_buffer(*m_ref, v_host), rg = make_buffer(*m_ref, g_host);
@@ -1232,8 +1254,14 @@ private:
 				if (delta > 0) ++moved;
 			}
 			check.bound("largest first Adam update / lr", largest / lr, 1.0 + 1e-3);
-			check.require(moved > after.size() / 2,
-			              "only " + std::to_string(moved) + " of " + std::to_string(after.size()) + " parameters moved");
+			check.require(moved > 0, "no parameter moved in a training step");
+			// A parameter whose gradient is exactly 0 stays put (Adam's 0 / (0 + eps)); at
+			// initialisation a network whose density is relu-clipped on every sample gets no gradient.
+			size_t moved_coarse = 0;
+			for (size_t i = 0; i < model.coarse_layout().n_params; ++i) moved_coarse += after[i] != params_before[i];
+			std::fprintf(stderr, "  train_step: %zu of %zu coarse and %zu of %zu fine parameters moved in step 1\n",
+			             moved_coarse, (size_t)model.coarse_layout().n_params, moved - moved_coarse,
+			             after.size() - model.coarse_layout().n_params);
 		}
 		const auto ms = time(run, true);
 		// FLOPs: the MLPs' GEMMs, forward and backward, coarse on n Nc samples and fine on
@@ -1315,6 +1343,7 @@ private:
 	std::map<int, std::array<float, 4>> m_train_reference;
 	std::vector<float> m_render_reference;
 	RenderedRays m_last_render;
+	Buffer<uint8_t> m_flush;
 };
 
 int run_main(int argc, char** argv) {
@@ -1330,6 +1359,8 @@ int run_main(int argc, char** argv) {
 	app.add_option("--render_hw", opt.render_hw, "render_image size (default 800; --small: 32)");
 	app.add_option("--check_rows", opt.check_rows, "CUDA: samples of the MLP compared against the CPU backend");
 	app.add_option("--threads", opt.threads, "CPU threads (0: all cores)");
+	app.add_option("--flush_mib", opt.flush_mib,
+	               "MiB overwritten before each repeat to evict caches (default: 256 on CUDA, 0 on the CPU)");
 	app.add_option("--only", opt.only, "comma-separated substrings of stage names to run (default: all)");
 	try {
 		app.parse(argc, argv);

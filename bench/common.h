@@ -43,20 +43,25 @@ inline double median_of(std::vector<double> v) {
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/// Runs fn `warmup` times untimed, then `repeats` times, each between a start/stop pair of the
-/// backend's timer (CUDA events in stream order on CUDA, a steady clock on the CPU).
-inline std::vector<double> time_repeats(Backend& backend, int warmup, int repeats, const std::function<void()>& fn) {
+/// Runs fn `warmup` times untimed, then `repeats` times, each between its own start/stop pair of
+/// the backend's timer (CUDA events in stream order on CUDA, a steady clock on the CPU). All repeats
+/// are enqueued before any time is read, so on CUDA the GPU is not left idle between repeats and a
+/// short kernel is not charged for its launch. before_each (optional, untimed) runs ahead of every
+/// repeat, e.g. to evict the inputs from the L2 cache.
+inline std::vector<double> time_repeats(Backend& backend, int warmup, int repeats, const std::function<void()>& fn,
+                                        const std::function<void()>& before_each = {}) {
 	for (int i = 0; i < warmup; ++i) fn();
 	backend.synchronize();
-	auto timer = backend.create_timer();
-	std::vector<double> ms;
-	ms.reserve(repeats);
+	std::vector<std::unique_ptr<Backend::Timer>> timers;
+	for (int i = 0; i < repeats; ++i) timers.push_back(backend.create_timer());
 	for (int i = 0; i < repeats; ++i) {
-		timer->start();
+		if (before_each) before_each();
+		timers[i]->start();
 		fn();
-		timer->stop();
-		ms.push_back(timer->elapsed_ms());
+		timers[i]->stop();
 	}
+	std::vector<double> ms;
+	for (auto& t : timers) ms.push_back(t->elapsed_ms());
 	return ms;
 }
 
