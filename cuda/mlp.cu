@@ -424,19 +424,20 @@ public:
 	CudaMlp(const MlpContext& ctx, const MlpLayout& layout, size_t max_batch, Precision precision, MlpEpilogue epilogue)
 		: m_ctx(ctx), m_layout(layout), m_max_batch(std::max<size_t>(max_batch, 1)), m_precision(precision),
 		  m_epilogue(epilogue), m_types(data_types(precision)) {
-		const MlpSpec& s = layout.spec;
+		// Layer pointers refer to this object's copy of the layout, never to the caller's.
+		const MlpSpec& s = m_layout.spec;
 		NERF_CHECK(s.depth >= 1 && s.width > 0 && s.in_pts > 0 && (!s.use_viewdirs || s.in_views > 0));
-		NERF_CHECK((int)layout.layers.size() >= s.depth + 1);
-		for (int i = 0; i < s.depth; ++i) m_pts.push_back(&layout.layers[i]);
-		m_views = &layout.layer("views_linears.0");
+		NERF_CHECK((int)m_layout.layers.size() >= s.depth + 1);
+		for (int i = 0; i < s.depth; ++i) m_pts.push_back(&m_layout.layers[i]);
+		m_views = &m_layout.layer("views_linears.0");
 		if (s.use_viewdirs) {
-			m_feature = &layout.layer("feature_linear");
-			m_alpha = &layout.layer("alpha_linear");
-			m_rgb = &layout.layer("rgb_linear");
+			m_feature = &m_layout.layer("feature_linear");
+			m_alpha = &m_layout.layer("alpha_linear");
+			m_rgb = &m_layout.layer("rgb_linear");
 			NERF_CHECK(m_feature->out == s.width && m_alpha->out == 1 && m_rgb->out == 3);
 			NERF_CHECK(m_views->in == s.width + s.in_views && m_rgb->in == m_views->out);
 		} else {
-			m_output = &layout.layer("output_linear");
+			m_output = &m_layout.layer("output_linear");
 			NERF_CHECK(m_output->out == s.raw_width());
 		}
 
@@ -446,7 +447,7 @@ public:
 		if (half) {
 			m_in_pts = b.allocate<char>(N * s.in_pts * act);
 			if (s.use_viewdirs) m_in_views = b.allocate<char>(N * s.in_views * act);
-			m_half_params = b.allocate<char>(layout.n_params * act);
+			m_half_params = b.allocate<char>(m_layout.n_params * act);
 		}
 		// One aux bit-mask and one staged bias-gradient slot per ReLU layer: pts layers, then views.
 		size_t staging = 0;
@@ -472,7 +473,7 @@ public:
 		if (s.use_viewdirs) widest = std::max(widest, m_views->out);
 		m_bias_partials = b.allocate<float>((size_t)kMaxBiasChunks * widest);
 		if (m_precision == Precision::FP16) {
-			m_grad_staging = b.allocate<float>(layout.n_params);
+			m_grad_staging = b.allocate<float>(m_layout.n_params);
 			m_loss_scale = b.allocate<LossScaleState>(1);
 			const LossScaleState initial{kInitialLossScale, 0, 0, 0u};
 			b.upload(m_loss_scale.data(), &initial, sizeof(initial));
