@@ -189,8 +189,10 @@ TrainSummary Trainer::run() {
 			                       {"seconds", elapsed()}};
 			st.metrics << line.dump() << "\n";
 			st.metrics.flush();
-			if (!cfg.quiet)
+			if (!cfg.quiet) {
 				std::printf("[TRAIN] Iter: %ld Loss: %.6f  PSNR: %.3f  (%.1f s)\n", i, loss, st.last_psnr, elapsed());
+				std::fflush(stdout);
+			}
 		}
 		if (out_of_time) break;
 	}

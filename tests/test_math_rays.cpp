@@ -215,7 +215,7 @@ TEST_CASE("ndc_ray with a near plane other than 1", "[math][rays]") {
 	CHECK(d[2] == Approx(2.0).margin(1e-6));  // -2 near / o_z with the shifted o_z = -near
 }
 
-TEST_CASE("ndc_ray: points on the world ray map onto the NDC ray, NDC z in [-1, 1)", "[math][rays]") {
+TEST_CASE("ndc_ray: points on the world ray map onto the NDC ray, NDC z from -1 up to 1", "[math][rays]") {
 	const int H = 60, W = 80;
 	const double focal = 70.0;
 	Camera cam = make_camera(H, W, (float)focal);

@@ -67,7 +67,7 @@ TEST_CASE("random_bits maps (ray, sample, step, stream) to the counter and the s
 	CHECK(std::fabs((double)z - expected_normal) < 2e-6);
 }
 
-TEST_CASE("bits_to_uniform covers [0, 1) with 24-bit resolution", "[math][rng]") {
+TEST_CASE("bits_to_uniform covers 0 to 1 (exclusive) with 24-bit resolution", "[math][rng]") {
 	CHECK(bits_to_uniform(0u) == 0.0f);
 	CHECK(bits_to_uniform(0xffu) == 0.0f);  // the low 8 bits are dropped
 	CHECK(bits_to_uniform(0x100u) == (float)(1.0 / kTwoTo24));
@@ -103,7 +103,7 @@ TEST_CASE("random draws are deterministic and every counter word and the seed ch
 	CHECK(draws - (int)seen.size() <= 3);
 }
 
-TEST_CASE("random_uniform has the moments and histogram of U[0, 1)", "[math][rng]") {
+TEST_CASE("random_uniform has the moments and histogram of U(0, 1)", "[math][rng]") {
 	const int n = 100000;
 	const int n_cells = 16;
 	std::vector<int> histogram(n_cells, 0);
