@@ -16,7 +16,9 @@
 //
 // Backward, per layer: dW (+)= X * dZ^T as one GEMM per input block, accumulating (beta = 1) into
 // the gradient; dX = Wstore * dZ for the hidden input only, with the DRELU_BGRAD epilogue, which
-// applies the producer layer's ReLU mask (aux) and writes that layer's bias gradient; the head
+// applies the producer layer's ReLU mask (aux) and writes that layer's bias gradient (asked for in
+// fp32, so that a sum over the batch cannot overflow fp16; in the output type where only that is
+// offered), which a small kernel then adds to the gradient; the head
 // biases, whose dZ comes from no dReLU, are summed by a deterministic reduction kernel. The two
 // heads reading the last hidden layer (feature, alpha) are two dX GEMMs into one buffer, the second
 // with beta = 1 and the epilogue. The epilogue is assumed to act on alpha*A*B + beta*C (the whole
@@ -219,7 +221,7 @@ void bias_grad_backward(float* dst, float* partials, const T* dz, int64_t ld, in
 	NERF_CHECK_LAUNCH("bias_grad_finalize_kernel", stream);
 }
 
-/// dst[c] += staged[c], the bias gradient a DRELU_BGRAD epilogue wrote in the activation type.
+/// dst[c] += staged[c], the bias gradient a DRELU_BGRAD epilogue wrote (fp32 or the activation type).
 template <typename T> void add_staged_bias_grad(float* dst, const T* staged, int channels, cudaStream_t stream) {
 	if (channels == 0) return;
 	bias_grad_finalize_kernel<T><<<grid_for(channels), kBlockSize, 0, stream>>>(dst, staged, channels, 1);
@@ -389,7 +391,8 @@ private:
 /// A GEMM slot of a plan: the matmul as planned and whether its epilogue is fused into it.
 struct GemmSlot {
 	std::unique_ptr<LtGemm> gemm;
-	cublasLtEpilogue_t wanted = CUBLASLT_EPILOGUE_DEFAULT;  // what the layer asked for
+	GemmSpec requested;                                      // what the layer asked for
+	cublasLtEpilogue_t wanted = CUBLASLT_EPILOGUE_DEFAULT;  // requested.epilogue
 	bool fused = false;                                      // false: DEFAULT GEMM + kernels
 };
 
@@ -465,7 +468,8 @@ public:
 			staging += (size_t)m_views->out;
 			m_grad_views = b.allocate<char>(N * (size_t)m_views->out * act);
 		}
-		m_bias_staging = b.allocate<char>(staging * act);
+		// float-sized slots: the bias gradient is staged in fp32 when cuBLASLt allows, else in T.
+		m_bias_staging = b.allocate<char>(staging * sizeof(float));
 		m_grad_a = b.allocate<char>(N * W * act);
 		m_grad_b = b.allocate<char>(N * W * act);
 		m_grad_raw = b.allocate<char>(N * (size_t)s.raw_width() * act);
@@ -524,6 +528,7 @@ public:
 				os << "  n=" << entry.first << " " << g.label << ": m=" << g.m << " n=" << g.n << " k=" << g.k << " "
 				   << (g.op_a == CUBLAS_OP_T ? "T" : "N") << (g.op_b == CUBLAS_OP_T ? "T" : "N") << " " << type_name(g.a_type)
 				   << "*" << type_name(g.b_type) << "->" << type_name(g.d_type) << " epilogue " << epilogue_name(slot.wanted);
+				if (slot.fused && epilogue_has_bias(g.epilogue)) os << " bias " << type_name(g.bias_type);
 				if (slot.wanted != CUBLASLT_EPILOGUE_DEFAULT)
 					os << (slot.fused ? " (fused)" : m_epilogue == MlpEpilogue::Fused ? " (FALLBACK: kernels)" : " (kernels)");
 				os << "\n";
@@ -608,12 +613,13 @@ private:
 		if (epilogue_has_bias(spec.epilogue)) spec.align_bias = alignment_of(bias);
 		if (epilogue_has_aux(spec.epilogue)) spec.align_aux = alignment_of(aux);
 		bool fits = false;
-		if (slot.gemm && slot.wanted == wanted.epilogue) {
-			// An unfused slot ran its epilogue as kernels: compare it without the epilogue's operands.
+		if (slot.gemm && slot.requested.same_problem(spec)) {
+			// An unfused slot runs its epilogue as kernels: its alignments exclude the epilogue's operands.
 			const GemmSpec effective = slot.fused ? spec : without_epilogue(spec);
-			fits = slot.gemm->spec().same_problem(effective) && effective.alignment_fits(slot.gemm->spec());
+			fits = effective.alignment_fits(slot.gemm->spec());
 		}
 		if (!fits) replan(slot, spec);
+		m_last_bias_type = slot.gemm->spec().bias_type;
 		if (m_planning) return slot.fused || wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
 		slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, slot.fused ? bias : nullptr, slot.fused ? aux : nullptr,
 		               m_lt_workspace.data(), m_ctx.stream);
@@ -627,12 +633,26 @@ private:
 		return spec;
 	}
 	void replan(GemmSlot& slot, const GemmSpec& spec) {
+		slot.requested = spec;
 		slot.wanted = spec.epilogue;
 		slot.gemm = std::make_unique<LtGemm>();
 		const bool want_fused = spec.epilogue != CUBLASLT_EPILOGUE_DEFAULT && m_epilogue == MlpEpilogue::Fused;
-		if (want_fused && slot.gemm->plan(m_ctx.lt, spec, m_types.compute)) {
-			slot.fused = true;
-			return;
+		if (want_fused) {
+			// A bias gradient summed over a whole batch can exceed fp16's range (65504) long before any
+			// element does, so DRELU_BGRAD is first asked for an fp32 bias gradient; where cuBLASLt only
+			// offers the output type for it, that is the second choice (bf16 has the range; for fp16 the
+			// loss scaler then backs off on overflow).
+			GemmSpec wide = spec;
+			wide.bias_type = CUDA_R_32F;
+			if (spec.epilogue == CUBLASLT_EPILOGUE_DRELU_BGRAD && spec.bias_type != CUDA_R_32F &&
+			    slot.gemm->plan(m_ctx.lt, wide, m_types.compute)) {
+				slot.fused = true;
+				return;
+			}
+			if (slot.gemm->plan(m_ctx.lt, spec, m_types.compute)) {
+				slot.fused = true;
+				return;
+			}
 		}
 		slot.fused = false;
 		if (!slot.gemm->plan(m_ctx.lt, without_epilogue(spec), m_types.compute))
@@ -819,13 +839,16 @@ private:
 			g.epilogue = CUBLASLT_EPILOGUE_DRELU_BGRAD;
 			g.bias_type = m_types.act;
 			g.aux_ld = round_up(width, 128);
-			staged = as<T>(m_bias_staging) + producer->staging;
+			staged = m_bias_staging.data() + producer->staging * sizeof(float);
 		}
 		const bool fused = gemm(g, weight(l, col), dz, dx, 1.0f, beta, staged, producer ? producer->mask : nullptr);
 		if (!producer || m_planning) return;
 		float* dL_dbias = grad(producer->layer->bias_offset);
 		if (fused) {
-			add_staged_bias_grad<T>(dL_dbias, static_cast<const T*>(staged), width, m_ctx.stream);
+			if (m_last_bias_type == CUDA_R_32F)
+				add_staged_bias_grad<float>(dL_dbias, static_cast<const float*>(staged), width, m_ctx.stream);
+			else
+				add_staged_bias_grad<T>(dL_dbias, static_cast<const T*>(staged), width, m_ctx.stream);
 			return;
 		}
 		relu_backward<T>(static_cast<T*>(dx), width, static_cast<const T*>(producer->h), width, width, n, m_ctx.stream);
@@ -932,6 +955,7 @@ private:
 	Plan* m_current_plan = nullptr;
 	size_t m_slot = 0, m_forward_slots = 0;
 	bool m_planning = false;  // plan GEMMs, launch nothing (plan_max_batch)
+	cudaDataType_t m_last_bias_type = CUDA_R_32F;  // bias / bias-gradient type of the last gemm() as planned
 
 	// The current call's pointers.
 	const float* m_params = nullptr;
