@@ -185,11 +185,11 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 	return info;
 }
 
-long resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model) {
+CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model) {
 	const std::string path = checkpoint_to_resume(cfg, run_dir);
-	if (path.empty()) return 0;
+	if (path.empty()) return CheckpointInfo{};
 	if (!cfg.quiet) std::printf("Reloading from %s\n", path.c_str());
-	return load_checkpoint(path, model).global_step;
+	return load_checkpoint(path, model);
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

@@ -3,8 +3,11 @@
 // stopped and resumed from a checkpoint at step k continues exactly as if it had not stopped.
 #include "nerf/trainer.h"
 
+#include "nerf/checkpoint.h"
 #include "nerf/common.h"
 #include "nerf/math/rng.h"
+#include "nerf/progress.h"
+#include "nerf/render.h"
 
 #include <nlohmann/json.hpp>
 
@@ -156,11 +159,26 @@ TrainSummary Trainer::run() {
 	const fs::path dir = run_dir();
 	std::error_code ec;
 	fs::create_directories(dir, ec);
-	if (ec) NERF_FAIL(dir.string() << ": cannot create the run folder (" << ec.message() << ")");
+	if (ec) NERF_FAIL(dir.string() << ": cannot create the run folder (" << ec.message() << "); is basedir writable?");
 	{
 		std::ofstream config_out(dir / "config.txt");
 		if (!config_out) NERF_FAIL((dir / "config.txt").string() << ": cannot write (is basedir writable?)");
 		config_out << config_to_string(cfg);
+	}
+	// Reload as the reference's create_nerf: ft_path, else the newest checkpoint here, unless no_reload.
+	// A caller that set the start step itself has loaded its own state.
+	std::string last_checkpoint;
+	if (m_start_step == 0) {
+		const CheckpointInfo resumed = resume_training(cfg, dir.string(), *m_model);
+		last_checkpoint = resumed.path;
+		m_start_step = resumed.global_step;
+	}
+	if (cfg.render_only) {
+		render_only(*m_model, m_data, cfg, dir.string(), m_start_step);
+		TrainSummary summary;
+		summary.steps = m_start_step;
+		summary.device = m_backend.name();
+		return summary;
 	}
 	st.metrics.open(dir / "metrics.jsonl", m_start_step > 0 ? std::ios::app : std::ios::trunc);
 	if (!st.metrics) NERF_FAIL((dir / "metrics.jsonl").string() << ": cannot write");
@@ -169,6 +187,11 @@ TrainSummary Trainer::run() {
 		std::cout << "training on " << m_backend.name() << ": " << m_model->n_params() << " parameters, "
 		          << m_data.i_train.size() << " train views " << m_data.W << "x" << m_data.H << ", steps "
 		          << m_start_step + 1 << ".." << cfg.N_iters << std::endl;
+	// Videos and test sets report through the progress display, not by printing over the bar.
+	Config render_cfg = cfg;
+	render_cfg.quiet = true;
+	const std::string expname = dir.filename().string();
+	Progress progress(m_start_step + 1, cfg.N_iters, cfg.i_print, cfg.quiet);
 	st.started = std::chrono::steady_clock::now();
 	auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - st.started).count(); };
 	long i = m_start_step;
@@ -176,26 +199,57 @@ TrainSummary Trainer::run() {
 		++i;
 		step(i);
 		const bool out_of_time = cfg.max_seconds > 0.0 && elapsed() >= cfg.max_seconds;
-		if (i % cfg.i_print == 0 || i == cfg.N_iters || out_of_time) {
+		const bool last = i == cfg.N_iters || out_of_time;
+		const bool print = i % cfg.i_print == 0 || last;
+		// The reference saves only every i_weights steps; the end of a run is saved too, so that what
+		// was trained can always be rendered and resumed.
+		const bool save = i % cfg.i_weights == 0 || last;
+		const bool video = i % cfg.i_video == 0;
+		const bool testset = i % cfg.i_testset == 0;
+		// Reading the loss waits for the device, so it happens only when the loss is used. A NaN or inf
+		// stops the run before anything is saved from the broken state.
+		if (print || save || video || testset || progress.due(i)) {
 			const auto [mse_fine, mse_coarse] = m_model->read_losses();
 			const double loss = (double)mse_fine + (double)mse_coarse;
-			if (!std::isfinite(loss)) NERF_FAIL("loss is " << loss << " at step " << i << "; stopping");
+			if (!std::isfinite(loss)) {
+				progress.finish();
+				NERF_FAIL("loss is " << loss << " at step " << i << "; stopping. "
+				                     << (last_checkpoint.empty() ? std::string("No checkpoint had been saved yet.")
+				                                                 : "The last good checkpoint is " + last_checkpoint));
+			}
 			st.last_loss = loss;
 			st.last_psnr = mse_to_psnr(mse_fine);
+			progress.update(i, loss, st.last_psnr);
+		}
+		if (print) {
 			nlohmann::json line = {{"step", i},
-			                       {"loss", loss},
+			                       {"loss", st.last_loss},
 			                       {"psnr", st.last_psnr},
 			                       {"lr", learning_rate(cfg.lrate, cfg.lrate_decay, i - 1)},
 			                       {"seconds", elapsed()}};
 			st.metrics << line.dump() << "\n";
 			st.metrics.flush();
-			if (!cfg.quiet) {
-				std::printf("[TRAIN] Iter: %ld Loss: %.6f  PSNR: %.3f  (%.1f s)\n", i, loss, st.last_psnr, elapsed());
-				std::fflush(stdout);
-			}
+		}
+		if (save) {
+			const std::string path = checkpoint_path(dir.string(), i);
+			save_checkpoint(path, *m_model, i);
+			last_checkpoint = path;
+			progress.message("Saved checkpoints at " + path);
+		}
+		if (video) {
+			render_path_videos(*m_model, m_data, render_cfg, dir.string(), expname, i);
+			progress.message("Saved the render path videos " + expname + "_spiral_" + std::to_string(i) + "_{rgb,disp}");
+		}
+		if (testset) {
+			const EvalReport report = render_testset(*m_model, m_data, render_cfg, dir.string(), i);
+			char text[160];
+			std::snprintf(text, sizeof(text), "Saved the %s set at step %ld: mean PSNR %.3f, SSIM %.4f", report.split.c_str(), i,
+			              report.mean_psnr, report.mean_ssim);
+			progress.message(text);
 		}
 		if (out_of_time) break;
 	}
+	progress.finish();
 	TrainSummary summary;
 	summary.steps = i;
 	summary.seconds = elapsed();

@@ -286,3 +286,45 @@ TEST_CASE("checkpoint: train k steps, save, reload in new objects, continue = tr
 	nerf::NerfModel fresh(*backend, cfg);
 	CHECK_FALSE(bitwise_equal(download(fresh, fresh.params()), params));
 }
+
+TEST_CASE("nerf_train killed after a checkpoint resumes in a new process and ends bit for bit as a straight run",
+          "[tools][checkpoint]") {
+	const std::string dir = fresh_dir("ckpt_process_resume");
+	auto run_train = [&](const nerf::Config& cfg) {
+		const std::string config = cfg.basedir + "/" + cfg.expname + ".txt";
+		nerf::Config written = cfg;
+		written.config.clear();
+		write_text(config, nerf::config_to_string(written));
+		const std::string command = std::string(NERF_TOOLS_DIR) + "/nerf_train --config " + config + " > /dev/null 2>&1";
+		return std::system(command.c_str());
+	};
+	nerf::Config straight = tiny_config(dir, "straight");
+	straight.N_iters = 9;
+	straight.i_weights = 4;
+	straight.raw_noise_std = 0.5f;
+	REQUIRE(run_train(straight) == 0);
+
+	nerf::Config killed = straight;
+	killed.expname = "killed";
+	killed.N_iters = 6;  // "killed" after step 6: its last i_weights checkpoint is step 4
+	REQUIRE(run_train(killed) == 0);
+	fs::remove(dir + "/killed/000006.safetensors");
+	killed.N_iters = 9;
+	REQUIRE(run_train(killed) == 0);
+
+	const nerf::SafetensorsFile a = nerf::read_safetensors(dir + "/straight/000009.safetensors");
+	const nerf::SafetensorsFile b = nerf::read_safetensors(dir + "/killed/000009.safetensors");
+	REQUIRE(a.tensors.size() == b.tensors.size());
+	for (const auto& [name, tensor] : a.tensors) {
+		INFO(name);
+		CHECK(bitwise_equal(tensor.data, b.tensors.at(name).data));
+	}
+	CHECK(a.metadata.at("adam_step") == "9");
+	CHECK(b.metadata.at("adam_step") == "9");
+	CHECK(b.metadata.at("global_step") == "9");
+	// The straight run saved at i_weights steps and at its end.
+	CHECK(nerf::list_checkpoints(dir + "/straight").size() == 3);
+	const nerf::SafetensorsFile four = nerf::read_safetensors(dir + "/straight/000004.safetensors");
+	CHECK_FALSE(bitwise_equal(four.tensors.at("network_fn.pts_linears.0.weight").data,
+	                          a.tensors.at("network_fn.pts_linears.0.weight").data));
+}

@@ -51,8 +51,9 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model);
 
 /// The reference's reload at the start of training: loads checkpoint_to_resume(cfg, run_dir) into
-/// the model (printing which one unless cfg.quiet) and returns its global step; 0 when there is none.
-long resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model);
+/// the model (printing which one unless cfg.quiet) and returns its metadata; path "" and global_step 0
+/// when there is none.
+CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model);
 
 /// Reads only the metadata (cheap).
 CheckpointInfo read_checkpoint_info(const std::string& path);

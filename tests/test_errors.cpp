@@ -1,0 +1,160 @@
+// Failures with nothing lost: each one a clear message and exit code 1 from the tool, and the
+// checkpoints on disk still valid afterwards.
+#include "nerf/checkpoint.h"
+#include "nerf/io/safetensors.h"
+
+#include "tools_fixture.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+using nerf_test::fresh_dir;
+using nerf_test::tiny_config;
+using nerf_test::write_text;
+
+namespace {
+
+int run_command(const std::string& command, std::string& output) {
+	output.clear();
+	FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+	REQUIRE(pipe != nullptr);
+	char buf[4096];
+	size_t n;
+	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
+	const int status = ::pclose(pipe);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+std::string tool(const char* name) { return std::string(NERF_TOOLS_DIR) + "/" + name; }
+
+/// The tiny config as a nerf-pytorch config file; returns its path.
+std::string config_file(const nerf::Config& cfg, const std::string& dir) {
+	const std::string path = dir + "/config.txt";
+	nerf::Config written = cfg;
+	written.config.clear();
+	write_text(path, nerf::config_to_string(written));
+	return path;
+}
+
+/// A checkpoint of an untrained tiny model.
+std::string make_checkpoint(const nerf::Config& cfg, const std::string& path) {
+	auto backend = nerf::create_cpu_backend(1);
+	nerf::NerfModel model(*backend, cfg);
+	nerf::save_checkpoint(path, model, 3);
+	return path;
+}
+
+/// Loads a checkpoint into a fresh model of its own config: proves that it is whole.
+long load_ok(const std::string& path) {
+	const nerf::Config cfg = nerf::config_from_checkpoint(path);
+	auto backend = nerf::create_cpu_backend(1);
+	nerf::NerfModel model(*backend, cfg);
+	return nerf::load_checkpoint(path, model).global_step;
+}
+
+size_t count_temporary_files(const std::string& dir) {
+	size_t n = 0;
+	for (const auto& e : fs::directory_iterator(dir))
+		if (e.path().filename().string().find(".tmp.") != std::string::npos) ++n;
+	return n;
+}
+
+} // namespace
+
+TEST_CASE("nerf_train: an unwritable basedir is a clear error, exit 1", "[tools][errors]") {
+	const std::string dir = fresh_dir("err_basedir");
+	nerf::Config cfg = tiny_config("/proc/nerfcore-no-such-dir", "run");
+	cfg.N_iters = 2;
+	std::string out;
+	CHECK(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
+	CHECK_THAT(out, Catch::Contains("nerf_train: error") && Catch::Contains("/proc/nerfcore-no-such-dir"));
+}
+
+TEST_CASE("nerf_train: disk full while saving a checkpoint keeps the previous one, exit 1", "[tools][errors]") {
+	const std::string dir = fresh_dir("err_diskfull");
+	nerf::Config cfg = tiny_config(dir, "run");
+	cfg.N_iters = 6;
+	cfg.i_weights = 2;
+	std::string out;
+	// The second checkpoint write (step 4) fails half way, as on a full disk.
+	CHECK(run_command("NERF_TEST_FAIL_WRITE=2 " + tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
+	CHECK_THAT(out, Catch::Contains("000004.safetensors") && Catch::Contains("No space left on device"));
+	CHECK(load_ok(dir + "/run/000002.safetensors") == 2);
+	CHECK_FALSE(fs::exists(dir + "/run/000004.safetensors"));
+	CHECK(count_temporary_files(dir + "/run") == 0);
+	// The run resumes from the good checkpoint and finishes.
+	cfg.quiet = false;
+	REQUIRE(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 0);
+	CHECK_THAT(out, Catch::Contains("Reloading from " + dir + "/run/000002.safetensors"));
+	CHECK_THAT(out, Catch::Contains("Saved checkpoints at " + dir + "/run/000006.safetensors"));
+	CHECK(load_ok(dir + "/run/000006.safetensors") == 6);
+}
+
+TEST_CASE("nerf_train: a NaN loss stops with the step, the last good checkpoint kept, exit 1", "[tools][errors]") {
+	const std::string dir = fresh_dir("err_nan");
+	nerf::Config cfg = tiny_config(dir, "run");
+	cfg.N_iters = 6;
+	cfg.i_weights = 1;
+	// Adam's first step moves every parameter by ~lrate: 1e38 overflows the next forward pass to inf - inf.
+	cfg.lrate = 1e38f;
+	std::string out;
+	CHECK(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
+	CHECK_THAT(out, Catch::Contains("at step 2") && Catch::Contains("000001.safetensors"));
+	CHECK(load_ok(dir + "/run/000001.safetensors") == 1);
+	CHECK_FALSE(fs::exists(dir + "/run/000002.safetensors"));
+}
+
+TEST_CASE("nerf_train: a corrupt checkpoint to resume from is named, exit 1, and left alone", "[tools][errors]") {
+	const std::string dir = fresh_dir("err_corrupt_resume");
+	nerf::Config cfg = tiny_config(dir, "run");
+	cfg.N_iters = 4;
+	fs::create_directories(dir + "/run");
+	const std::string ckpt = make_checkpoint(cfg, dir + "/run/000003.safetensors");
+	fs::resize_file(ckpt, fs::file_size(ckpt) / 2);
+	const auto size = fs::file_size(ckpt);
+	std::string out;
+	CHECK(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
+	CHECK_THAT(out, Catch::Contains(ckpt) && Catch::Contains("truncated"));
+	CHECK(fs::file_size(ckpt) == size);
+}
+
+TEST_CASE("nerf_train: resuming with a different architecture names the tensor and shapes, exit 1", "[tools][errors]") {
+	const std::string dir = fresh_dir("err_arch_resume");
+	nerf::Config cfg = tiny_config(dir, "run");
+	fs::create_directories(dir + "/run");
+	make_checkpoint(cfg, dir + "/run/000003.safetensors");
+	cfg.netwidth = 48;
+	cfg.N_iters = 4;
+	std::string out;
+	CHECK(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
+	CHECK_THAT(out, Catch::Contains("network_fn.pts_linears.0.weight") && Catch::Contains("[32, 27]") &&
+	                    Catch::Contains("[48, 27]"));
+}
+
+TEST_CASE("nerf_render: corrupt checkpoint and architecture mismatch, exit 1", "[tools][errors]") {
+	const std::string dir = fresh_dir("err_render");
+	nerf::Config cfg = tiny_config(dir, "run");
+	const std::string good = make_checkpoint(cfg, dir + "/good.safetensors");
+	std::string out;
+
+	const std::string bad = dir + "/bad.safetensors";
+	fs::copy_file(good, bad);
+	fs::resize_file(bad, fs::file_size(bad) - 64);
+	CHECK(run_command(tool("nerf_render") + " --ckpt " + bad + " --quiet --threads 1 --out " + dir + "/o1", out) == 1);
+	CHECK_THAT(out, Catch::Contains("nerf_render: error") && Catch::Contains(bad) && Catch::Contains("truncated"));
+
+	write_text(dir + "/wider.txt", "netwidth = 64\n");
+	CHECK(run_command(tool("nerf_render") + " --ckpt " + good + " --config " + dir + "/wider.txt --quiet --out " + dir + "/o2",
+	                  out) == 1);
+	CHECK_THAT(out, Catch::Contains("network_fn.pts_linears.0.weight") && Catch::Contains("[32, 27] in the checkpoint") &&
+	                    Catch::Contains("[64, 27] in the configured model"));
+
+	CHECK(run_command(tool("nerf_render") + " --ckpt " + dir + "/none.safetensors", out) == 1);
+	CHECK_THAT(out, Catch::Contains("none.safetensors"));
+	CHECK(run_command(tool("nerf_render") + " --ckpt " + good + " --path render --eval", out) == 1);
+	CHECK_THAT(out, Catch::Contains("--eval needs ground truth"));
+}
