@@ -133,7 +133,7 @@ TEST_CASE("safetensors: an unwritable folder fails with the path", "[tools][chec
 	                  Catch::Contains("/proc/nerfcore-nope/a.safetensors") && Catch::Contains("cannot create"));
 }
 
-TEST_CASE("checkpoint: nerf-pytorch names, shapes and metadata; load restores everything", "[tools][checkpoint]") {
+TEST_CASE("checkpoint: nerf-pytorch names, shapes and metadata, and load restores everything", "[tools][checkpoint]") {
 	const std::string dir = fresh_dir("ckpt_names");
 	nerf::Config cfg = tiny_config(dir, "run");
 	auto backend = nerf::create_cpu_backend(1);
