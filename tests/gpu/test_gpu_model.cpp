@@ -57,12 +57,17 @@ TEST_CASE("gpu model: one training step matches the CPU (fp32)", "[gpu][model]")
 		const std::pair<float, float> loss_cpu = cpu.model().read_losses(), loss_gpu = gpu.model().read_losses();
 		std::printf("step %ld: fine loss cpu %.9g gpu %.9g, coarse loss cpu %.9g gpu %.9g\n", step, loss_cpu.first,
 		            loss_gpu.first, loss_cpu.second, loss_gpu.second);
-		// The loss is a mean over N_rand rays of the whole forward pipeline (rays, samples, MLP,
-		// compositing, resampling): the stage tolerances (<= 2e-5 relative) carry over to it.
-		CHECK(loss_gpu.first == Approx(loss_cpu.first).epsilon(1e-4));
-		CHECK(loss_gpu.second == Approx(loss_cpu.second).epsilon(1e-4));
-		// This step's gradients (the model zeroes them each step), normwise per network: the MLP's
-		// fp32 bound (2e-5) on top of the compositing backward's (1.6e-5): 1e-4.
+		// Step 1's loss is the whole forward pipeline (rays, samples, MLP, compositing, resampling),
+		// continuous in its inputs, so the stage tolerances (<= 2e-5 relative) carry over: 1e-4. Step 2
+		// starts from parameters after one Adam update, whose first step moves each parameter by
+		// ~lr sign(g): a gradient within rounding of 0 may move its parameter the other way: 1e-3.
+		const double loss_tol = step == 1 ? 1e-4 : 1e-3;
+		CHECK(loss_gpu.first == Approx(loss_cpu.first).epsilon(loss_tol));
+		CHECK(loss_gpu.second == Approx(loss_cpu.second).epsilon(loss_tol));
+		// This step's gradients (the model zeroes them each step), normwise per network. ReLU is
+		// piecewise: a pre-activation within rounding of 0 takes the other branch and moves one
+		// sample's gradient (~6e-3 normwise in a numpy emulation of the fp32 MLP, see
+		// test_gpu_mlp.cpp): 2e-2, as the fp32 MLP test.
 		const std::vector<float> g_cpu = to_host(*b.cpu, cpu.model().grads(), n_params);
 		const std::vector<float> g_gpu = to_host(*b.gpu, gpu.model().grads(), n_params);
 		const MlpLayout* layouts[2] = {&cpu.model().coarse_layout(), cpu.model().fine_layout()};
@@ -71,7 +76,7 @@ TEST_CASE("gpu model: one training step matches the CPU (fp32)", "[gpu][model]")
 			const std::vector<float> ref(g_cpu.begin() + layout->offset, g_cpu.begin() + layout->offset + layout->n_params);
 			const std::vector<float> got(g_gpu.begin() + layout->offset, g_gpu.begin() + layout->offset + layout->n_params);
 			check_close("step " + std::to_string(step) + (layout->offset == 0 ? " coarse grads" : " fine grads"), ref, got,
-			            normwise(ref, 1e-4));
+			            normwise(ref, 2e-2));
 		}
 	}
 }
