@@ -365,6 +365,7 @@ public:
 		if (epilogue_has_aux(m_spec.epilogue)) set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux);
 		NERF_CUBLAS_CHECK(cublasLtMatmul(lt, m_desc, &alpha, a, m_a, b, m_b, &beta, d, m_d, d, m_d, &m_heuristic.algo,
 		                                 workspace, kLtWorkspaceBytes, stream));
+		NERF_CHECK_LAUNCH(m_spec.label, stream);  // a GEMM is a launch too (and syncs with NERF_SYNC_LAUNCHES)
 	}
 
 	const GemmSpec& spec() const { return m_spec; }
