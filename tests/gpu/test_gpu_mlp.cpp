@@ -330,4 +330,31 @@ TEST_CASE("gpu mlp: fp16 loss scaling skips a non-finite backward and halves the
 	CHECK(clean.clean_steps == 1);
 }
 
+TEST_CASE("gpu mlp: fp16 loss scale doubles after 2000 clean backward passes", "[gpu][mlp][slow]") {
+	std::unique_ptr<Backend> gpu = create_cuda_backend(0);
+	const size_t n = 256;
+	const Network net = make_network(false, 13);
+	const MlpSpec& s = net.fine.spec;
+	std::unique_ptr<Mlp> mlp = gpu->create_mlp(net.fine, n, Precision::FP16);
+	Buffer<float> d_params = to_backend(*gpu, net.params);
+	Buffer<float> d_pts = to_backend(*gpu, uniform(n * s.in_pts, -1.0f, 1.0f, 151));
+	Buffer<float> d_dL = to_backend(*gpu, uniform(n * s.raw_width(), -1e-2f, 1e-2f, 152));
+	Buffer<float> d_raw = gpu->allocate<float>(n * s.raw_width());
+	Buffer<float> d_grads = gpu->allocate<float>(net.total);
+	gpu->fill_zero(d_grads.data(), d_grads.bytes());
+	for (int step = 1; step <= 2000; ++step) {
+		mlp->forward(d_raw.data(), d_params.data(), d_pts.data(), nullptr, n, true);
+		mlp->backward(d_grads.data(), d_params.data(), d_dL.data(), n);
+		if (step == 1999) {
+			const LossScaleInfo before = cuda_mlp_loss_scale(*mlp);
+			CHECK(before.scale == 65536.0f);
+			CHECK(before.clean_steps == 1999);
+		}
+	}
+	const LossScaleInfo after = cuda_mlp_loss_scale(*mlp);
+	CHECK(after.scale == 131072.0f);
+	CHECK(after.clean_steps == 0);
+	CHECK(after.skipped_steps == 0);
+}
+
 #endif  // NERF_WITH_CUDA
