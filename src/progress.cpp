@@ -75,7 +75,8 @@ std::string Progress::bar_text(int columns) const {
 	                         number_text("%.1f", rate) + " it/s, ETA " + format_duration(eta) + ", loss " +
 	                         number_text("%.4g", m_loss) + ", PSNR " + number_text("%.2f", m_psnr) + "]";
 	const std::string percent = number_text("%3.0f%%", 100.0 * done / total);
-	const int bar_width = std::max(10, columns - (int)tail.size() - (int)percent.size() - 4);
+	// A fixed width (not "what the text leaves") keeps the bar from jittering as the numbers change.
+	const int bar_width = std::clamp(columns - 80, 10, 40);
 	const int filled = (int)((double)bar_width * done / total);
 	return percent + " |" + std::string(filled, '#') + std::string(bar_width - filled, ' ') + "|" + tail;
 }
@@ -92,14 +93,16 @@ void Progress::update(long step, double loss, double psnr) {
 	m_step = step;
 	m_loss = loss;
 	m_psnr = psnr;
-	if (m_mode == Mode::Lines) {
-		if (step % m_print_every == 0 || step == m_last) {
-			const double rate = steps_per_second();
-			std::fprintf(m_out, "[TRAIN] Iter: %ld/%ld  Loss: %.6g  PSNR: %.3f  %.2f it/s  ETA %s\n", step, m_last, loss,
-			             psnr, rate, format_duration(rate > 0 ? (m_last - step) / rate : NAN).c_str());
-			std::fflush(m_out);
-		}
-	} else if (m_mode == Mode::Bar) {
+	if (m_mode == Mode::Quiet) return;
+	// Every print_every steps a line that stays (above the bar on a terminal), as the reference's tqdm.write.
+	if (step % m_print_every == 0 || step == m_last) {
+		const double rate = steps_per_second();
+		char line[256];
+		std::snprintf(line, sizeof(line), "[TRAIN] Iter: %ld/%ld  Loss: %.6g  PSNR: %.3f  %.2f it/s  ETA %s", step, m_last,
+		              loss, psnr, rate, format_duration(rate > 0 ? (m_last - step) / rate : NAN).c_str());
+		message(line);
+	}
+	if (m_mode == Mode::Bar) {
 		const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_last_draw).count();
 		if (!m_drawn || since >= kRedrawSeconds || step == m_last) draw();
 	}

@@ -105,6 +105,9 @@ TEST_CASE("progress: the bar redraws in place with rate, ETA, loss and PSNR", "[
 	free(buffer);
 	CHECK(text.rfind("\r", 0) == 0);
 	CHECK(text.find("\ra log line\x1b[K\n") != std::string::npos);
+	// print_every steps leave a line above the bar, as tqdm.write does in the reference.
+	CHECK(text.find("\r[TRAIN] Iter: 100/100  Loss: 0.25  PSNR: 6.020") != std::string::npos);
+	CHECK(text.find("Iter: 1/100") == std::string::npos);
 	CHECK(text.find("100%") != std::string::npos);
 	CHECK(text.find("100/100") != std::string::npos);
 	CHECK(text.find("loss 0.25, PSNR 6.02") != std::string::npos);
