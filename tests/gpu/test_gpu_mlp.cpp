@@ -5,8 +5,9 @@
 // must stay untouched.
 //
 // Two kinds of network:
-// * An exact one (make_exact_network): one +-1 per weight row, half-integer / integer biases and
-//   integer inputs keep every activation a small multiple of 1/2, and dL/draw a small multiple of
+// * An exact one (make_exact_network): one +-1 per hidden-layer weight row (the heads sum disjoint
+//   column sets), half-integer / integer biases and integer inputs keep every activation a small
+//   multiple of 1/2 (|h| <= 10.5), and dL/draw a small multiple of
 //   2^-16, so every GEMM, epilogue and reduction is exact in fp32, tf32, fp16 (after the 2^16 loss
 //   scale) and bf16 alike, and no pre-activation is ever 0. CPU and GPU must agree bit for bit, in
 //   every precision, fused or not: any layout, sub-block, epilogue or accumulation error shows.
