@@ -56,6 +56,7 @@ struct Options {
 	int threads = 0;
 	int flush_mib = -1;  ///< scratch overwritten before each repeat; -1: 256 on CUDA, 0 on the CPU
 	std::string only;  ///< comma-separated substrings of stage names; empty: all
+	std::vector<std::string> precisions;  ///< CUDA MLP precisions; empty: all four
 };
 
 /// The sizes of one run: the lego config's, or small ones for CPU smoke runs.
@@ -159,8 +160,10 @@ class KernelBench {
 public:
 	KernelBench(Backend& dev, std::unique_ptr<Backend> ref, Options opt, Sizes sizes)
 	    : m_dev(dev), m_ref(std::move(ref)), m_opt(std::move(opt)), m_sizes(std::move(sizes)) {
-		if (m_dev.is_cuda()) m_precisions.assign(std::begin(kAllPrecisions), std::end(kAllPrecisions));
-		else m_precisions = {Precision::FP32};
+		if (!m_dev.is_cuda()) m_precisions = {Precision::FP32};  // the CPU backend is fp32 only
+		else if (m_opt.precisions.empty()) m_precisions.assign(std::begin(kAllPrecisions), std::end(kAllPrecisions));
+		else
+			for (const std::string& name : m_opt.precisions) m_precisions.push_back(parse_precision(name));
 	}
 
 	void run() {
@@ -1380,6 +1383,8 @@ int run_main(int argc, char** argv) {
 	app.add_option("--render_hw", opt.render_hw, "render_image size (default 800; --small: 32)");
 	app.add_option("--check_rows", opt.check_rows, "CUDA: samples of the MLP compared against the CPU backend");
 	app.add_option("--threads", opt.threads, "CPU threads (0: all cores)");
+	app.add_option("--precisions", opt.precisions, "CUDA: MLP precisions to run (default fp32,tf32,fp16,bf16)")
+	    ->delimiter(',');
 	app.add_option("--flush_mib", opt.flush_mib,
 	               "MiB overwritten before each repeat to evict caches (default: 256 on CUDA, 0 on the CPU)");
 	app.add_option("--only", opt.only, "comma-separated substrings of stage names to run (default: all)");
