@@ -228,6 +228,7 @@ EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& c
                           long step) {
 	const std::string split = data.i_test.empty() ? "val" : "test";
 	const std::vector<int> views = split_views(data, split);
+	if (views.empty()) NERF_FAIL("the dataset has neither test nor val views to render for the test set (i_testset)");
 	std::vector<Pose> poses;
 	std::vector<const float*> targets;
 	for (int v : views) {
