@@ -198,7 +198,8 @@ public:
 
 	void print_table(std::ostream& os) const {
 		char line[512];
-		os << "device: " << m_dev.name() << "   commit: " << NERF_BENCH_COMMIT << "\n";
+		os << "device: " << m_dev.name() << "   host: " << host_cpu_description() << "   commit: " << NERF_BENCH_COMMIT
+		   << "\n";
 		std::snprintf(line, sizeof line, "peak bandwidth (copy of %.0f MiB, best repeat): %.1f GB/s\n",
 		              (double)m_sizes.copy_bytes / (1 << 20), m_peak_gbps);
 		os << line;
@@ -228,6 +229,8 @@ public:
 	nlohmann::json to_json(const std::string& command_line) const {
 		nlohmann::json j;
 		j["device"] = m_dev.name();
+		j["host"] = host_cpu_description();
+		j["threads"] = m_opt.threads;
 		j["commit"] = NERF_BENCH_COMMIT;
 		j["command"] = command_line;
 		j["preset"] = m_opt.small ? "small" : "lego";

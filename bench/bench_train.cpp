@@ -174,7 +174,7 @@ void plot_curve(const std::string& path, const std::vector<CurvePoint>& curve, c
 	const double ys = tick_step(y_max - y_min, 6), xs = tick_step(x_max, 8);
 	y_min = std::floor(y_min / ys) * ys;
 	y_max = std::ceil(y_max / ys) * ys;
-	x_max = std::ceil(x_max / xs) * xs;
+	x_max = std::max(1.0, std::ceil(x_max / xs - 0.01)) * xs;  // a run that overshoots its budget by < 1% keeps the axis
 	auto px = [&](double s) { return left + s / x_max * pw; };
 	auto py = [&](double psnr) { return top + (1.0 - (psnr - y_min) / (y_max - y_min)) * ph; };
 
@@ -348,6 +348,7 @@ int run_main(int argc, char** argv) {
 	{
 		nlohmann::json j;
 		j["device"] = backend->name();
+		j["host"] = host_cpu_description();
 		j["commit"] = NERF_BENCH_COMMIT;
 		j["command"] = join_command_line(argc, argv);
 		j["config"] = config_to_string(cfg);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -34,6 +35,21 @@ inline std::string join_command_line(int argc, const char* const* argv) {
 		line += argv[i];
 	}
 	return line;
+}
+
+/// The host CPU's model name (Linux /proc/cpuinfo) and its hardware threads, for reports.
+inline std::string host_cpu_description() {
+	std::ifstream cpuinfo("/proc/cpuinfo");
+	std::string line, model = "unknown CPU";
+	int threads = 0;
+	while (std::getline(cpuinfo, line)) {
+		if (line.rfind("processor", 0) == 0) ++threads;
+		if (line.rfind("model name", 0) == 0 && model == "unknown CPU") {
+			const size_t colon = line.find(':');
+			if (colon != std::string::npos && colon + 2 <= line.size()) model = line.substr(colon + 2);
+		}
+	}
+	return model + ", " + std::to_string(threads) + " hardware threads";
 }
 
 inline double median_of(std::vector<double> v) {
