@@ -203,6 +203,20 @@ TEST_CASE("nerf_render --eval reproduces the PSNR that nerf_train reported for t
 	CHECK(read_json(dir + "/val/eval_summary.json")["mean_psnr"].get<double>() ==
 	      Approx(train_summary["final_val_psnr"].get<double>()).epsilon(1e-6));
 
+	// Sizes: render_factor divides H, W and focal; --W alone keeps the dataset's H and scales focal.
+	REQUIRE(run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path test --render_factor 2 --no_depth --quiet --threads 1 --out " +
+	                        dir + "/half",
+	                    output) == 0);
+	CHECK(nerf::load_image(dir + "/half/001.png").width == data.W / 2);
+	CHECK_FALSE(fs::exists(dir + "/half/001_depth.exr"));
+	REQUIRE(run_command(tool("nerf_render") + " --ckpt " + ckpt + " --path val --W 24 --quiet --threads 1 --out " + dir + "/wide",
+	                    output) == 0);
+	const nerf::Image wide = nerf::load_image(dir + "/wide/000.png");
+	CHECK(wide.width == 24);
+	CHECK(wide.height == data.H);
+	CHECK(run_command(tool("nerf_render") + " --help", output) == 0);
+	CHECK_THAT(output, Catch::Contains("--ckpt") && Catch::Contains("--eval"));
+
 	// A poses file: no dataset, a size of our choosing.
 	const std::string poses = dir + "/poses.json";
 	nlohmann::json frames = nlohmann::json::array();
