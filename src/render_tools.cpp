@@ -207,9 +207,9 @@ std::string write_video(const std::string& path, const std::vector<std::vector<f
 	return path;
 }
 
-void render_path_videos(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
-                        const std::string& expname, long step) {
-	if (data.render_poses.empty()) return;
+std::string render_path_videos(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
+                               const std::string& expname, long step) {
+	if (data.render_poses.empty()) return "";
 	const Camera cam = dataset_camera(data, cfg.render_factor);
 	RenderViewsOptions options;
 	options.quiet = cfg.quiet;
@@ -222,6 +222,7 @@ void render_path_videos(NerfModel& model, const Dataset& data, const Config& cfg
 	const std::string rgb = write_video(base + "rgb.mp4", frames.rgb, frames.width, frames.height, 3);
 	write_video(base + "disp.mp4", normalise_disparity(frames.disp), frames.width, frames.height, 1);
 	if (!cfg.quiet) std::printf("Done, saving videos %s, %s\n", rgb.c_str(), (base + "disp").c_str());
+	return rgb;
 }
 
 EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,

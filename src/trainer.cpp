@@ -237,8 +237,12 @@ TrainSummary Trainer::run() {
 			progress.message("Saved checkpoints at " + path);
 		}
 		if (video) {
-			render_path_videos(*m_model, m_data, render_cfg, dir.string(), expname, i);
-			progress.message("Saved the render path videos " + expname + "_spiral_" + std::to_string(i) + "_{rgb,disp}");
+			const std::string rgb = render_path_videos(*m_model, m_data, render_cfg, dir.string(), expname, i);
+			if (!rgb.empty()) {
+				std::string disp = rgb;
+				disp.replace(disp.rfind("_rgb"), 4, "_disp");
+				progress.message("Saved videos " + rgb + ", " + disp);
+			}
 		}
 		if (testset) {
 			const EvalReport report = render_testset(*m_model, m_data, render_cfg, dir.string(), i);

@@ -70,7 +70,8 @@ std::string write_video(const std::string& path, const std::vector<std::vector<f
 std::vector<std::vector<float>> normalise_disparity(const std::vector<std::vector<float>>& disp);
 
 /// i_video: the dataset's render path as {run_dir}/{expname}_spiral_{step:06d}_rgb.mp4 and _disp.mp4.
-void render_path_videos(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
+/// Returns what was written for the rgb video ("" when the dataset has no render path).
+std::string render_path_videos(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
                         const std::string& expname, long step);
 
 /// i_testset: the test split (val when test is empty) to {run_dir}/testset_{step:06d}/ with metrics.json.
