@@ -1256,7 +1256,7 @@ private:
 		if (!m_ref) {
 			// Invariants of one step from a fresh model: losses are MSEs of colours in [0, 1], so
 			// finite and within (0, 1]; Adam's first update moves every parameter by at most lr
-			// (|m_hat / sqrt(v_hat)| = |g| / (|g| + eps) <= 1) and moves most of them.
+			// (|m_hat / sqrt(v_hat)| = |g| / (|g| + eps) <= 1) and moves some of them.
 			params_before.resize(model.n_params());
 			m_dev.download(params_before.data(), model.params(), params_before.size() * sizeof(float));
 		}
@@ -1390,6 +1390,9 @@ int run_main(int argc, char** argv) {
 	    ->delimiter(',');
 	app.add_option("--flush_mib", opt.flush_mib,
 	               "MiB overwritten before each repeat to evict caches (default: 256 on CUDA, 0 on the CPU)");
+	std::string sabotage;
+	app.add_option("--sabotage", sabotage, "test hook: make every check of this stage fail (the bench must exit 1)")
+	    ->group("");
 	app.add_option("--only", opt.only, "comma-separated substrings of stage names to run (default: all)");
 	try {
 		app.parse(argc, argv);
@@ -1401,6 +1404,7 @@ int run_main(int argc, char** argv) {
 		if (warmup_opt->count() == 0) opt.warmup = 1;
 	}
 	NERF_CHECK(opt.repeats >= 1 && opt.warmup >= 0);
+	StageCheck::sabotaged_stage() = sabotage;
 
 	std::unique_ptr<Backend> dev = create_backend(opt.device, opt.threads);
 	Sizes sizes = opt.small ? small_sizes(dev->is_cuda()) : lego_sizes(dev->is_cuda());

@@ -143,9 +143,22 @@ class StageCheck {
 public:
 	explicit StageCheck(std::string stage) : m_stage(std::move(stage)) {}
 
+	/// Test hook (bench_kernels --sabotage STAGE): every check of that stage is given a wrong
+	/// result, to show that a mismatch is reported and ends the program with exit code 1.
+	static std::string& sabotaged_stage() {
+		static std::string stage;
+		return stage;
+	}
+
 	/// Compares two arrays; `what` names the output.
-	void arrays(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref,
+	void arrays(const std::string& what, const std::vector<float>& got_in, const std::vector<float>& ref,
 	            const Tolerance& tol) {
+		std::vector<float> got = got_in;
+		if (sabotaged()) {
+			// Every element off by twice its bound (plus a margin), so no outlier allowance hides it.
+			for (size_t i = 0; i < got.size() && i < ref.size(); ++i)
+				got[i] = ref[i] + (float)(2.0 * (tol.atol + tol.rtol * std::fabs(ref[i])) + 1e-3 * (1.0 + std::fabs(ref[i])));
+		}
 		if (got.size() != ref.size())
 			fail(what + ": size " + std::to_string(got.size()) + " vs reference " + std::to_string(ref.size()));
 		const CompareResult r = compare_arrays(got.data(), ref.data(), got.size(), tol);
@@ -167,12 +180,14 @@ public:
 
 	/// A scalar condition; `detail` says what was measured.
 	void require(bool ok, const std::string& detail) {
+		if (sabotaged()) ok = false;
 		if (!ok) fail(detail);
 		++m_checks;
 	}
 
 	/// A measured error against its bound (error <= bound passes).
 	void bound(const std::string& what, double error, double bound_value) {
+		if (sabotaged()) error = 2.0 * bound_value + 1e-3;
 		if (!(error <= bound_value)) {
 			char msg[256];
 			std::snprintf(msg, sizeof msg, "%s: error %.3g exceeds bound %.3g", what.c_str(), error, bound_value);
@@ -194,6 +209,8 @@ public:
 	}
 
 private:
+	bool sabotaged() const { return !sabotaged_stage().empty() && sabotaged_stage() == m_stage; }
+
 	std::string m_stage;
 	int m_checks = 0;
 	double m_worst = 0.0;
