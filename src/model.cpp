@@ -229,7 +229,7 @@ std::pair<float, float> NerfModel::read_losses() {
 }
 
 RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const float* poses, const Camera& cam,
-                               const RenderSettings& settings, int chunk, uint32_t step) {
+                               const RenderSettings& settings, int chunk, uint32_t step, bool retraw) {
 	NERF_CHECK(chunk > 0);
 	Backend& b = *m_backend;
 	const int S = settings.N_samples, F = m_has_fine ? settings.N_importance : 0;
@@ -244,8 +244,11 @@ RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const f
 		out.rgb0.resize(3 * n_rays);
 		out.disp0.resize(n_rays);
 		out.acc0.resize(n_rays);
+		out.depth0.resize(n_rays);
 		out.z_std.resize(n_rays);
 	}
+	const size_t raw_per_ray = (size_t)(S + F) * raw_stride;
+	if (retraw) out.raw.resize(n_rays * raw_per_ray);
 	const size_t chunk_rays = std::min<size_t>((size_t)chunk, std::max<size_t>(n_rays, 1));
 	std::vector<float> z_fine_host(F > 0 ? chunk_rays * F : 0);
 	for (size_t begin = 0; begin < n_rays; begin += chunk_rays) {
@@ -267,6 +270,7 @@ RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const f
 			b.download(out.rgb0.data() + 3 * begin, ws.rgb_coarse.data(), 3 * count * sizeof(float));
 			b.download(out.disp0.data() + begin, ws.disp.data(), count * sizeof(float));
 			b.download(out.acc0.data() + begin, ws.acc.data(), count * sizeof(float));
+			b.download(out.depth0.data() + begin, ws.depth.data(), count * sizeof(float));
 			PdfSpec pdf{!settings.perturb, m_cfg.seed, step};
 			b.resample(ws.z_all.data(), ws.z_fine.data(), ws.z_coarse.data(), ws.weights_coarse.data(), count, S, F,
 			           ray_offset, pdf);
@@ -293,6 +297,9 @@ RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const f
 		b.download(out.disp.data() + begin, ws.disp.data(), count * sizeof(float));
 		b.download(out.acc.data() + begin, ws.acc.data(), count * sizeof(float));
 		b.download(out.depth.data() + begin, ws.depth.data(), count * sizeof(float));
+		if (retraw)
+			b.download(out.raw.data() + begin * raw_per_ray, F > 0 ? ws.raw_fine.data() : ws.raw_coarse.data(),
+			           count * raw_per_ray * sizeof(float));
 	}
 	return out;
 }

@@ -27,8 +27,9 @@ struct RenderSettings {
 /// Host-side results of rendering a set of rays (each [n_rays] or [n_rays, 3]).
 struct RenderedRays {
 	std::vector<float> rgb, disp, acc, depth;  ///< fine (or coarse when N_importance == 0)
-	std::vector<float> rgb0, disp0, acc0;      ///< coarse, only when N_importance > 0
-	std::vector<float> z_std;                  ///< std of the fine samples, only when N_importance > 0
+	std::vector<float> rgb0, disp0, acc0, depth0;  ///< coarse, only when N_importance > 0
+	std::vector<float> z_std;  ///< std of the fine samples, only when N_importance > 0
+	std::vector<float> raw;    ///< [n_rays, samples, raw_width] of the last network, only with retraw
 };
 
 class NerfModel {
@@ -63,8 +64,9 @@ public:
 	std::pair<float, float> read_losses();
 
 	/// Renders rays (pixel ids + poses in backend memory) in chunks of `chunk` rays, no gradients.
+	/// retraw also returns the raw network outputs (the reference's retraw), which is large.
 	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const float* poses, const Camera& cam,
-	                    const RenderSettings& settings, int chunk, uint32_t step = 0);
+	                    const RenderSettings& settings, int chunk, uint32_t step = 0, bool retraw = false);
 	/// Renders a whole H x W image for one camera-to-world pose (host), rays in chunks of `chunk`.
 	RenderedRays render_image(const Pose& pose, const Camera& cam, const RenderSettings& settings, int chunk);
 
