@@ -13,10 +13,22 @@
 
 namespace nerf_test {
 
-/// A fresh empty folder under the system's temp dir.
+/// This process's scratch folder, removed when the process ends. Per process, because ctest runs
+/// test cases in parallel processes and other checkouts may run the same tests on this machine.
+struct ScratchRoot {
+	std::filesystem::path path =
+	    std::filesystem::temp_directory_path() / ("nerfcore-test-" + std::to_string(::getpid()));
+	~ScratchRoot() {
+		std::error_code ec;
+		std::filesystem::remove_all(path, ec);
+	}
+};
+inline ScratchRoot scratch_root;
+
+/// A fresh empty folder in this process's scratch folder.
 inline std::string fresh_dir(const std::string& name) {
 	namespace fs = std::filesystem;
-	const fs::path dir = fs::temp_directory_path() / ("nerfcore-test-" + std::to_string(::getpid())) / name;
+	const fs::path dir = scratch_root.path / name;
 	fs::remove_all(dir);
 	fs::create_directories(dir);
 	return dir.string();
