@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -25,7 +27,8 @@ struct SmallRun {
 	nerf::Dataset data;
 
 	explicit SmallRun(const std::string& name) {
-		root = fs::temp_directory_path() / ("nerfcore_e2e_" + name);
+		// The pid keeps concurrent runs of the suite (ctest -j, several build trees) apart.
+		root = fs::temp_directory_path() / ("nerfcore_e2e_" + name + "_" + std::to_string(::getpid()));
 		fs::remove_all(root);
 		nerf::SceneOptions scene;
 		scene.size = 32;

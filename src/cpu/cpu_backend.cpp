@@ -26,6 +26,10 @@ namespace {
 
 constexpr size_t kAlignment = 64;
 
+// Below this many per-element operations a parallel region costs more than it saves (fork/join is
+// microseconds; on a shared machine a descheduled thread turns it into milliseconds).
+constexpr size_t kMinParallelWork = 1 << 15;
+
 class CpuTimer final : public Backend::Timer {
 public:
 	void start() override { m_start = std::chrono::steady_clock::now(); }
@@ -87,7 +91,7 @@ public:
 
 	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
 	                   size_t n_rays, const Camera& cam) override {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_rays * 64 >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r)
 			pixel_ray(rays_o + 3 * r, rays_d + 3 * r, viewdirs + 3 * r, pixel_ids[r], poses, cam);
 	}
@@ -99,7 +103,7 @@ public:
 
 	void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
 	                        const StratifiedSpec& spec) override {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_rays * n_samples >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r)
 			nerf::stratified_samples(z + (size_t)r * n_samples, n_samples, ray_offset + (uint32_t)r, spec);
 	}
@@ -107,7 +111,7 @@ public:
 	void encode_points(float* enc, const float* rays_o, const float* rays_d, const float* z, size_t n_rays,
 	                   int n_samples, const EncodingSpec& spec) override {
 		const int width = encoded_width(spec);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_rays * n_samples * width >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r) {
 			const float* o = rays_o + 3 * r;
 			const float* d = rays_d + 3 * r;
@@ -122,7 +126,7 @@ public:
 
 	void encode_views(float* enc, const float* viewdirs, size_t n_rays, int n_samples, const EncodingSpec& spec) override {
 		const int width = encoded_width(spec);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_rays * width >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r) {
 			float* first = enc + (size_t)r * n_samples * width;
 			positional_encode(first, viewdirs + 3 * r, spec);
@@ -132,7 +136,7 @@ public:
 
 	void composite_forward(const CompositeOutputs& out, const float* raw, const float* z, const float* rays_d,
 	                       size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_rays * n_samples * 16 >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r) {
 			const RayOutputs ray = composite_ray(out.weights ? out.weights + (size_t)r * n_samples : nullptr,
 			                                     raw + (size_t)r * n_samples * spec.raw_stride, z + (size_t)r * n_samples,
@@ -147,7 +151,7 @@ public:
 
 	void composite_backward(float* dL_draw, const float* dL_drgb, const float* raw, const float* z, const float* rays_d,
 	                        size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
-#pragma omp parallel
+#pragma omp parallel if (n_rays * n_samples * 32 >= kMinParallelWork)
 		{
 			std::vector<float> alpha_scratch(n_samples);
 #pragma omp for schedule(static)
@@ -163,7 +167,7 @@ public:
 	void resample(float* z_all, float* z_fine, const float* z_coarse, const float* weights, size_t n_rays, int n_coarse,
 	              int n_fine, uint32_t ray_offset, const PdfSpec& spec) override {
 		NERF_CHECK(n_coarse >= 3);
-#pragma omp parallel
+#pragma omp parallel if (n_rays * (n_coarse + n_fine) * 8 >= kMinParallelWork)
 		{
 			std::vector<float> mids(n_coarse - 1), cdf(n_coarse - 1), sorted_fine(n_fine);
 #pragma omp for schedule(static)
@@ -195,7 +199,7 @@ public:
 	}
 
 	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) override {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
 		for (long i = 0; i < (long)n; ++i) adam_update(params + i, m + i, v + i, grads[i], spec);
 	}
 
