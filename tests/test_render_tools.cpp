@@ -75,6 +75,28 @@ TEST_CASE("write_video: PNG frames when there is no ffmpeg", "[tools][render]") 
 	CHECK_FALSE(fs::exists(dir + "/clip_rgb/003.png"));
 }
 
+TEST_CASE("without ffmpeg on PATH nerf_render writes both videos as PNG frames with one warning", "[tools][render]") {
+	const std::string dir = fresh_dir("video_warn");
+	nerf::Config cfg = tiny_config(dir, "run");
+	auto backend = nerf::create_cpu_backend(1);
+	nerf::NerfModel model(*backend, cfg);
+	nerf::save_checkpoint(dir + "/000001.safetensors", model, 1);
+	std::string output;
+	const int rc = run_command("PATH=/nonexistent " + tool("nerf_render") + " --ckpt " + dir +
+	                               "/000001.safetensors --render_factor 2 --video --no_depth --quiet --threads 1 --out " + dir + "/out",
+	                           output);
+	INFO(output);
+	REQUIRE(rc == 0);
+	const std::string warning = "warning: ffmpeg is not on PATH";
+	const size_t first = output.find(warning);
+	CHECK(first != std::string::npos);
+	CHECK(output.find(warning, first + 1) == std::string::npos);
+	CHECK(fs::exists(dir + "/out/video_rgb/039.png"));
+	CHECK(fs::exists(dir + "/out/video_disp/039.png"));
+	CHECK_FALSE(fs::exists(dir + "/out/video_rgb.mp4"));
+	CHECK(nerf::load_image(dir + "/out/video_disp/000.png").channels == 1);
+}
+
 TEST_CASE("write_video: an mp4 through ffmpeg, odd sizes padded", "[tools][render]") {
 	if (nerf::find_ffmpeg().empty()) {
 		WARN("ffmpeg is not on PATH: skipping the mp4 test");
