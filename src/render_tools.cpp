@@ -142,15 +142,21 @@ std::string find_ffmpeg() {
 	return "";
 }
 
+namespace {
+// A ray that met no density has depth = acc = 0, and disp = 1 / max(1e-10, 0/0) = 1e10. In the
+// reference 0/0 is NaN, torch.max propagates it, and to8b turns it into 0 (black); here such rays are
+// also black, and they stay out of the maximum, which would otherwise turn every other pixel black.
+bool is_empty_ray_disparity(float d) { return !std::isfinite(d) || d >= 1e9f; }
+} // namespace
+
 std::vector<std::vector<float>> normalise_disparity(const std::vector<std::vector<float>>& disp) {
 	float max_disp = 0.0f;
 	for (const auto& frame : disp)
 		for (float d : frame)
-			if (std::isfinite(d)) max_disp = std::max(max_disp, d);
+			if (!is_empty_ray_disparity(d)) max_disp = std::max(max_disp, d);
 	std::vector<std::vector<float>> out = disp;
-	if (max_disp > 0.0f)
-		for (auto& frame : out)
-			for (float& d : frame) d /= max_disp;
+	for (auto& frame : out)
+		for (float& d : frame) d = is_empty_ray_disparity(d) || max_disp <= 0.0f ? 0.0f : d / max_disp;
 	return out;
 }
 

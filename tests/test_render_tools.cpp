@@ -51,13 +51,16 @@ std::string probe_video(const std::string& path) {
 
 } // namespace
 
-TEST_CASE("disparity video frames are disp / max(disp) over all frames", "[tools][render]") {
-	const std::vector<std::vector<float>> disp = {{0.5f, 1.0f}, {2.0f, 0.0f}};
+TEST_CASE("disparity video frames are disp / max(disp) over all frames, empty rays black", "[tools][render]") {
+	const std::vector<std::vector<float>> disp = {{0.5f, 1.0f, 1e10f}, {2.0f, 0.0f, NAN}};
 	const auto n = nerf::normalise_disparity(disp);
 	CHECK(n[0][0] == 0.25f);
 	CHECK(n[0][1] == 0.5f);
 	CHECK(n[1][0] == 1.0f);
 	CHECK(n[1][1] == 0.0f);
+	// Empty rays (no density: 1 / max(1e-10, 0/0)) are black and do not set the maximum.
+	CHECK(n[0][2] == 0.0f);
+	CHECK(n[1][2] == 0.0f);
 }
 
 TEST_CASE("write_video: PNG frames when there is no ffmpeg", "[tools][render]") {

@@ -66,7 +66,9 @@ std::string find_ffmpeg();
 std::string write_video(const std::string& path, const std::vector<std::vector<float>>& frames, int width, int height,
                         int channels, int fps = 30, const std::string& ffmpeg = find_ffmpeg());
 
-/// Disparity frames normalised as the reference's video: disp / max(disp) over all frames.
+/// Disparity frames normalised as the reference's video: disp / max(disp) over all frames. Rays that
+/// met no density (disp = 1e10 from 1 / max(1e-10, 0/0), NaN in the reference) are 0 and do not count
+/// towards the maximum.
 std::vector<std::vector<float>> normalise_disparity(const std::vector<std::vector<float>>& disp);
 
 /// i_video: the dataset's render path as {run_dir}/{expname}_spiral_{step:06d}_rgb.mp4 and _disp.mp4.
