@@ -14,7 +14,6 @@
 #include "nerf/config.h"
 #include "nerf/dataset.h"
 #include "nerf/io/image.h"
-#include "nerf/scene.h"
 #include "nerf/trainer.h"
 
 #include <CLI/CLI.hpp>
@@ -275,14 +274,6 @@ int run_main(int argc, char** argv) {
 		if (!builtin_dir.empty()) cfg.datadir = builtin_dir;
 		NERF_CHECK(cfg.dataset_type == "builtin" || cfg.dataset_type == "blender");
 		cfg.dataset_type = "builtin";
-	}
-	if (cfg.dataset_type == "builtin") {
-		// As nerf_train: the procedural scene is written once, then read like any Blender scene.
-		if (!builtin_scene_matches(cfg.datadir, SceneOptions{})) {
-			std::fprintf(stderr, "writing the built-in scene to %s\n", cfg.datadir.c_str());
-			write_builtin_scene(cfg.datadir, SceneOptions{});
-		}
-		cfg.dataset_type = "blender";
 	}
 	const double budget_s = cfg.max_seconds > 0.0 ? cfg.max_seconds : 3600.0;
 	if (out_prefix.empty()) out_prefix = "bench_train_" + (cfg.expname.empty() ? std::string("run") : cfg.expname);

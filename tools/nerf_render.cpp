@@ -7,7 +7,6 @@
 #include "nerf/dataset.h"
 #include "nerf/model.h"
 #include "nerf/render.h"
-#include "nerf/scene.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -80,13 +79,6 @@ PosesFile read_poses_file(const std::string& path, const Options& opt) {
 	return p;
 }
 
-nerf::Dataset load_data(nerf::Config cfg) {
-	if (cfg.dataset_type == "builtin") {
-		if (!nerf::builtin_scene_exists(cfg.datadir)) nerf::write_builtin_scene(cfg.datadir, nerf::SceneOptions{});
-		cfg.dataset_type = "blender";
-	}
-	return nerf::load_dataset(cfg);
-}
 
 nerf::Camera pinhole(int H, int W, float focal) {
 	nerf::Camera cam;
@@ -161,7 +153,7 @@ int run(const Options& opt) {
 		settings = nerf::RenderSettings::from_config(cfg, bounds, false);
 		split = fs::path(opt.path).stem().string();
 	} else {
-		data = load_data(cfg);
+		data = nerf::load_dataset(cfg);
 		cam = nerf::dataset_camera(data, cfg.render_factor);
 		if (custom_size) {
 			const int W = opt.W > 0 ? opt.W : cam.W, H = opt.H > 0 ? opt.H : cam.H;

@@ -2,25 +2,15 @@
 #include "nerf/backend.h"
 #include "nerf/config.h"
 #include "nerf/dataset.h"
-#include "nerf/scene.h"
 #include "nerf/trainer.h"
 
 #include <cstdio>
 #include <exception>
-#include <iostream>
 
 int main(int argc, char** argv) {
 	try {
 		nerf::Config cfg;
 		if (!nerf::parse_config(argc, argv, cfg, "nerf_train: train a NeRF (nerf-pytorch's run_nerf.py options)")) return 0;
-		if (cfg.dataset_type == "builtin") {
-			// The procedural scene is written once into datadir, then read like any Blender scene.
-			if (!nerf::builtin_scene_exists(cfg.datadir)) {
-				if (!cfg.quiet) std::cout << "writing the built-in scene to " << cfg.datadir << std::endl;
-				nerf::write_builtin_scene(cfg.datadir, nerf::SceneOptions{});
-			}
-			cfg.dataset_type = "blender";
-		}
 		const nerf::Dataset data = nerf::load_dataset(cfg);
 		std::unique_ptr<nerf::Backend> backend = nerf::create_backend(cfg.device, cfg.threads);
 		nerf::Trainer trainer(cfg, data, *backend);
