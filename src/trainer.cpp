@@ -198,6 +198,13 @@ TrainSummary Trainer::run() {
 	while (i < cfg.N_iters) {
 		++i;
 		step(i);
+		if (i == m_start_step + 1) {
+			// Every workspace exists after the first step, so this is the run's peak (bar rendering chunks).
+			char text[128];
+			std::snprintf(text, sizeof(text), "peak %s memory after the first step: %.1f MiB", m_backend.name().c_str(),
+			              (double)m_backend.peak_bytes() / (1024.0 * 1024.0));
+			progress.message(text);
+		}
 		const bool out_of_time = cfg.max_seconds > 0.0 && elapsed() >= cfg.max_seconds;
 		const bool last = i == cfg.N_iters || out_of_time;
 		const bool print = i % cfg.i_print == 0 || last;
@@ -265,6 +272,7 @@ TrainSummary Trainer::run() {
 	                      {"final_val_psnr", summary.final_val_psnr},
 	                      {"final_loss", summary.final_loss},
 	                      {"device", summary.device},
+	                      {"peak_memory_bytes", m_backend.peak_bytes()},
 	                      {"n_params", m_model->n_params()}};
 	std::ofstream summary_out(dir / "summary.json");
 	if (!summary_out) NERF_FAIL((dir / "summary.json").string() << ": cannot write");
