@@ -484,6 +484,7 @@ public:
 			b.upload(m_loss_scale.data(), &initial, sizeof(initial));
 		}
 		m_lt_workspace = b.allocate<char>(kLtWorkspaceBytes);
+		m_relu_mask_written.assign((size_t)s.depth, false);
 		plan_max_batch();
 	}
 
@@ -704,8 +705,9 @@ private:
 
 	/// y (l.out x n, ld_y, type y_type) = act(sum_blocks W[:, block] x_block + bias). The last block's
 	/// GEMM carries the epilogue; when it could not, the bias(+ReLU) kernel follows.
+	/// Returns whether the epilogue ran fused, i.e. for a ReLU layer whether relu_mask was written.
 	template <typename T>
-	void linear_forward(const char* label, const LinearLayer& l, const InputBlock* blocks, int n_blocks, void* y, int64_t ld_y,
+	bool linear_forward(const char* label, const LinearLayer& l, const InputBlock* blocks, int n_blocks, void* y, int64_t ld_y,
 	                    cudaDataType_t y_type, Activation act, void* relu_mask, size_t n) {
 		const bool y_is_act = y_type == m_types.act;
 		// ReLU layers write activations with the activation-type bias; fp32 heads use the fp32 master bias.
@@ -732,13 +734,14 @@ private:
 			                       last ? relu_mask : nullptr);
 			if (last) epilogue_done = done;
 		}
-		if (epilogue_done || m_planning) return;
+		if (epilogue_done || m_planning) return epilogue_done;
 		const bool relu = act == Activation::Relu;
 		if (y_is_act)
 			bias_act_forward<T, T>(static_cast<T*>(y), ld_y, static_cast<const T*>(bias), l.out, n, relu, m_ctx.stream);
 		else
 			bias_act_forward<float, float>(static_cast<float*>(y), ld_y, static_cast<const float*>(bias), l.out, n, relu,
 			                               m_ctx.stream);
+		return false;
 	}
 
 	void forward_chunk(float* raw, const float* enc_pts, const float* enc_views, size_t n) {
@@ -774,8 +777,8 @@ private:
 				blocks[n_blocks++] = {m_hidden[i - 1].data(), W, W, 0};
 			}
 			NERF_CHECK(l.in == blocks[n_blocks - 1].weight_col + blocks[n_blocks - 1].width);
-			linear_forward<T>("pts_linears fwd", l, blocks, n_blocks, m_hidden[i].data(), W, m_types.act, Activation::Relu,
-			                  m_relu_mask[i].data(), n);
+			m_relu_mask_written[i] = linear_forward<T>("pts_linears fwd", l, blocks, n_blocks, m_hidden[i].data(), W,
+			                                           m_types.act, Activation::Relu, m_relu_mask[i].data(), n);
 		}
 		const void* last = m_hidden[s.depth - 1].data();
 		const InputBlock from_last{last, W, W, 0};
@@ -784,8 +787,8 @@ private:
 			linear_forward<T>("feature_linear fwd", *m_feature, &from_last, 1, m_feature_out.data(), W, m_types.act,
 			                  Activation::None, nullptr, n);
 			const InputBlock view_blocks[2] = {{m_feature_out.data(), W, W, 0}, {views, s.in_views, s.in_views, W}};
-			linear_forward<T>("views_linears.0 fwd", *m_views, view_blocks, 2, m_views_out.data(), m_views->out, m_types.act,
-			                  Activation::Relu, m_views_mask.data(), n);
+			m_views_mask_written = linear_forward<T>("views_linears.0 fwd", *m_views, view_blocks, 2, m_views_out.data(),
+			                                         m_views->out, m_types.act, Activation::Relu, m_views_mask.data(), n);
 			const InputBlock from_views{m_views_out.data(), m_views->out, m_views->out, 0};
 			linear_forward<T>("rgb_linear fwd", *m_rgb, &from_views, 1, raw, 4, CUDA_R_32F, Activation::None, nullptr, n);
 		} else {
@@ -816,7 +819,7 @@ private:
 	struct ReluProducer {
 		const LinearLayer* layer;
 		const void* h;       // its post-ReLU output [n, layer->out]
-		const void* mask;    // its aux bit-mask
+		const void* mask;    // its aux bit-mask; null when its forward epilogue fell back to kernels (mask unwritten)
 		size_t staging;      // its slot in the bias-gradient staging buffer
 	};
 
@@ -835,17 +838,19 @@ private:
 		g.ldb = ld_dz;
 		g.ldd = width;
 		void* staged = nullptr;
-		if (producer) {
-			NERF_CHECK(producer->layer->out == width);
+		if (producer) NERF_CHECK(producer->layer->out == width);
+		// DRELU_BGRAD reads the mask the producer's RELU_AUX_BIAS wrote; without it, dReLU runs as kernels on h.
+		const bool use_mask = producer && producer->mask;
+		if (use_mask) {
 			g.epilogue = CUBLASLT_EPILOGUE_DRELU_BGRAD;
 			g.bias_type = m_types.act;
 			g.aux_ld = round_up(width, 128);
 			staged = m_bias_staging.data() + producer->staging * sizeof(float);
 		}
-		const bool fused = gemm(g, weight(l, col), dz, dx, 1.0f, beta, staged, producer ? producer->mask : nullptr);
+		const bool fused = gemm(g, weight(l, col), dz, dx, 1.0f, beta, staged, use_mask ? producer->mask : nullptr);
 		if (!producer || m_planning) return;
 		float* dL_dbias = grad(producer->layer->bias_offset);
-		if (fused) {
+		if (use_mask && fused) {
 			if (m_last_bias_type == CUDA_R_32F)
 				add_staged_bias_grad<float>(dL_dbias, static_cast<const float*>(staged), width, m_ctx.stream);
 			else
@@ -862,6 +867,8 @@ private:
 		                      m_ctx.stream);
 	}
 
+	const void* mask_if_written(int i) const { return m_relu_mask_written[i] ? m_relu_mask[i].data() : nullptr; }
+
 	template <typename T> void backward_impl(T, const float* dL_draw, size_t n) {
 		const MlpSpec& s = m_layout.spec;
 		const int W = s.width, R = s.raw_width();
@@ -876,7 +883,7 @@ private:
 
 		const int last = s.depth - 1;
 		const void* h_last = m_hidden[last].data();
-		const ReluProducer last_producer{m_pts[last], h_last, m_relu_mask[last].data(), m_bias_staging_offset[last]};
+		const ReluProducer last_producer{m_pts[last], h_last, mask_if_written(last), m_bias_staging_offset[last]};
 		// dz of the current pts layer lands in grad_b; the next one down in grad_a; they swap.
 		void* dz = m_grad_b.data();
 		void* dz_next = m_grad_a.data();
@@ -887,7 +894,8 @@ private:
 			// rgb head
 			weight_grad<T>("rgb_linear dW", *m_rgb, 0, Wv, m_views_out.data(), Wv, drgb, R, n);
 			bias_grad<T>(*m_rgb, drgb, R, n);
-			const ReluProducer views_producer{m_views, m_views_out.data(), m_views_mask.data(), m_views_staging_offset};
+			const ReluProducer views_producer{m_views, m_views_out.data(), m_views_mask_written ? m_views_mask.data() : nullptr,
+			                                  m_views_staging_offset};
 			input_grad<T>("rgb_linear dX", *m_rgb, 0, Wv, drgb, R, m_grad_views.data(), 0.0f, &views_producer, n);
 			// views layer: input cat([feature, gamma(d)])
 			weight_grad<T>("views_linears.0 dW[feature]", *m_views, 0, W, m_feature_out.data(), W, m_grad_views.data(), Wv, n);
@@ -919,7 +927,7 @@ private:
 				h_col = s.in_pts;
 			}
 			weight_grad<T>("pts_linears dW", l, h_col, W, m_hidden[i - 1].data(), W, dz, W, n);
-			const ReluProducer producer{m_pts[i - 1], m_hidden[i - 1].data(), m_relu_mask[i - 1].data(),
+			const ReluProducer producer{m_pts[i - 1], m_hidden[i - 1].data(), mask_if_written(i - 1),
 			                            m_bias_staging_offset[i - 1]};
 			input_grad<T>("pts_linears dX", l, h_col, W, dz, W, dz_next, 0.0f, &producer, n);
 			std::swap(dz, dz_next);
@@ -942,6 +950,9 @@ private:
 	Buffer<char> m_in_pts, m_in_views;  // half casts of the inputs (half precisions only)
 	std::vector<Buffer<char>> m_hidden, m_relu_mask;
 	Buffer<char> m_feature_out, m_views_out, m_views_mask;
+	// Whether the pending forward's fused epilogue wrote each ReLU mask (a per-GEMM fallback does not).
+	std::vector<bool> m_relu_mask_written;
+	bool m_views_mask_written = false;
 	// Backward scratch.
 	Buffer<char> m_grad_a, m_grad_b, m_grad_views, m_grad_raw, m_bias_staging;
 	std::vector<size_t> m_bias_staging_offset;
