@@ -1,5 +1,6 @@
 // The built-in procedural scene: the files it writes, its cameras, and that every pixel is the
 // ray nerf-pytorch's get_rays would cast for it.
+#include "test_data_helpers.h"
 #include "nerf/common.h"
 #include "nerf/io/image.h"
 #include "nerf/scene.h"
@@ -20,22 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder under the system temp dir, removed when the test ends.
-struct TempDir {
-	fs::path path;
-	explicit TempDir(const std::string& tag) {
-		static int counter = 0;
-		path = fs::temp_directory_path() /
-		       ("nerf_test_scene_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-		fs::remove_all(path);
-		fs::create_directories(path);
-	}
-	~TempDir() {
-		std::error_code ec;
-		fs::remove_all(path, ec);
-	}
-	std::string str() const { return path.string(); }
-};
+using data_test::TempDir;  // shared with the loader tests
 
 nerf::SceneOptions tiny_options() {
 	nerf::SceneOptions opts;
