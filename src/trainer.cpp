@@ -35,6 +35,8 @@ struct Trainer::State {
 	long cached_epoch = -1;
 	// no_batching: this step's ids, made on the host and uploaded.
 	std::vector<uint32_t> step_ids_host;
+	std::vector<uint32_t> coord_order;  // identity permutation of the sampling window, between steps
+	std::vector<size_t> coord_swaps;
 	Buffer<uint32_t> step_ids;
 	std::chrono::steady_clock::time_point started;
 	double seconds_before_start = 0.0;
@@ -120,17 +122,25 @@ void Trainer::step(long i) {
 		if ((size_t)cfg.N_rand > n_coords)
 			NERF_FAIL("N_rand = " << cfg.N_rand << " exceeds the " << n_coords << " pixels available per image"
 			                      << (i < cfg.precrop_iters ? " in the precrop window" : ""));
-		// Partial Fisher-Yates over coordinate indices; the swaps are kept in a small map-free way by
-		// materialising the index list once per step (cheap next to a training step).
-		std::vector<uint32_t> coords(n_coords);
-		std::iota(coords.begin(), coords.end(), 0u);
+		// Partial Fisher-Yates over coordinate indices (sampling without replacement, as np.random.choice
+		// with replace=False). The index list is kept between steps and restored by undoing the swaps in
+		// reverse, so a step costs O(N_rand), not O(H W).
+		std::vector<uint32_t>& coords = st.coord_order;
+		if (coords.size() != n_coords) {
+			coords.resize(n_coords);
+			std::iota(coords.begin(), coords.end(), 0u);
+		}
+		std::vector<size_t>& swaps = st.coord_swaps;
+		swaps.resize(cfg.N_rand);
 		for (int k = 0; k < cfg.N_rand; ++k) {
 			const float u = random_uniform(cfg.seed, rng_step, (uint32_t)k, 1, RngStream::PixelChoice);
 			const size_t j = k + std::min((size_t)(u * (double)(n_coords - k)), n_coords - k - 1);
 			std::swap(coords[k], coords[j]);
+			swaps[k] = j;
 			const uint32_t row = row0 + coords[k] / cols, col = col0 + coords[k] % cols;
 			st.step_ids_host[k] = (uint32_t)image * m_data.H * m_data.W + row * m_data.W + col;
 		}
+		for (int k = cfg.N_rand - 1; k >= 0; --k) std::swap(coords[k], coords[swaps[k]]);
 		m_backend.upload(st.step_ids.data(), st.step_ids_host.data(), cfg.N_rand * sizeof(uint32_t));
 		ids = st.step_ids.data();
 		n_rays = cfg.N_rand;
