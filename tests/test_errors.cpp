@@ -18,18 +18,8 @@ using nerf_test::write_text;
 
 namespace {
 
-int run_command(const std::string& command, std::string& output) {
-	output.clear();
-	FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-	REQUIRE(pipe != nullptr);
-	char buf[4096];
-	size_t n;
-	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-	const int status = ::pclose(pipe);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-std::string tool(const char* name) { return std::string(NERF_TOOLS_DIR) + "/" + name; }
+using nerf_test::run_command;
+using nerf_test::tool;
 
 /// The tiny config as a nerf-pytorch config file; returns its path.
 std::string config_file(const nerf::Config& cfg, const std::string& dir) {

@@ -25,19 +25,8 @@ namespace {
 
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_text(path)); }
 
-/// Runs a command, returns its exit status (0..255) and its combined output.
-int run_command(const std::string& command, std::string& output) {
-	output.clear();
-	FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-	REQUIRE(pipe != nullptr);
-	char buf[4096];
-	size_t n;
-	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-	const int status = ::pclose(pipe);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-std::string tool(const char* name) { return std::string(NERF_TOOLS_DIR) + "/" + name; }
+using nerf_test::run_command;
+using nerf_test::tool;
 
 /// ffprobe's "width,height,frames" of a video's first stream.
 std::string probe_video(const std::string& path) {

@@ -9,9 +9,28 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 namespace nerf_test {
+
+/// Runs a shell command; returns its exit status (0..255, 128 when it did not exit normally) and
+/// its combined stdout and stderr.
+inline int run_command(const std::string& command, std::string& output) {
+	output.clear();
+	FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+	if (!pipe) return 127;
+	char buf[4096];
+	size_t n;
+	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
+	const int status = ::pclose(pipe);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/// Path of a built tool (nerf_train, nerf_render, ...).
+inline std::string tool(const char* name) { return std::string(NERF_TOOLS_DIR) + "/" + name; }
 
 /// This process's scratch folder, removed when the process ends. Per process, because ctest runs
 /// test cases in parallel processes and other checkouts may run the same tests on this machine.
