@@ -9,6 +9,9 @@
 #      steps/s and val PSNR, then a short run per precision (fp32 tf32 fp16 bf16) for steps/s.
 # Every section runs even if an earlier one failed; the exit status is non-zero if any failed.
 # Budgets (seconds) can be changed through the environment: TRAIN_SECONDS, PRECISION_SECONDS.
+# Data does not travel from ../shared: before the device call, on the workstation,
+#   mkdir -p .gpu_data && cp -r ../shared/data/nerf_synthetic/lego_400 .gpu_data/
+# and name .gpu_data in the device tool's carry (the folder is git-ignored; lego_400 is 25 MB).
 set -euo pipefail
 
 TRAIN_SECONDS=${TRAIN_SECONDS:-60}
