@@ -121,7 +121,7 @@ const std::vector<OptionSpec>& option_table() {
 		{"device", &Config::device, "compute device", none, none, {"auto", "cpu", "cuda"}},
 		{"precision", &Config::precision, "GPU math precision (the CPU is always fp32)", none, none,
 		 {"fp32", "tf32", "fp16", "bf16"}},
-		{"cuda_graph", &Config::cuda_graph, "capture the training step as a CUDA graph", none, none, {}},
+		{"cuda_graph", &Config::cuda_graph, "capture the training step as a CUDA graph (not implemented yet: ignored with a warning)", none, none, {}},
 		{"quiet", &Config::quiet, "print less", none, none, {}},
 		{"n_val_eval", &Config::n_val_eval, "validation views used for the final PSNR (0: all)", at_least(0), none, {}},
 		{"threads", &Config::threads, "CPU threads (0: all cores)", at_least(0), none, {}},

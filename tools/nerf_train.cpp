@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
 	try {
 		nerf::Config cfg;
 		if (!nerf::parse_config(argc, argv, cfg, "nerf_train: train a NeRF (nerf-pytorch's run_nerf.py options)")) return 0;
+		if (cfg.cuda_graph)
+			std::fprintf(stderr, "nerf_train: warning: --cuda_graph is not implemented yet; training without graph capture\n");
 		const nerf::Dataset data = nerf::load_dataset(cfg);
 		std::unique_ptr<nerf::Backend> backend = nerf::create_backend(cfg.device, cfg.threads);
 		nerf::Trainer trainer(cfg, data, *backend);
