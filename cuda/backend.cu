@@ -10,6 +10,7 @@
 #include "launchers.cuh"
 #include "mlp.cuh"
 
+#include "nerf/allocation_tracker.h"
 #include "nerf/cuda_backend.h"
 
 #include <algorithm>
@@ -63,9 +64,9 @@ public:
 		if (m_stream) NERF_CUDA_LOG(cudaStreamSynchronize(m_stream));
 		if (m_lt) cublasLtDestroy(m_lt);
 		if (m_stream) NERF_CUDA_LOG(cudaStreamDestroy(m_stream));
-		if (!m_sizes.empty())
-			std::fprintf(stderr, "nerfcore: cuda backend destroyed with %zu live allocations (%zu bytes)\n", m_sizes.size(),
-			             m_current);
+		if (m_allocations.live_allocations() > 0)
+			std::fprintf(stderr, "nerfcore: cuda backend destroyed with %zu live allocations (%zu bytes)\n",
+			             m_allocations.live_allocations(), m_allocations.current_bytes());
 	}
 
 	std::string name() const override { return m_name; }
@@ -78,25 +79,16 @@ public:
 		if (err != cudaSuccess) {
 			(void)cudaGetLastError();  // cudaMalloc's error is not sticky; clear it for later launch checks
 			NERF_FAIL("cuda backend: cudaMalloc of " << bytes << " bytes failed (" << cudaGetErrorString(err) << "); "
-			                                         << m_current << " bytes in use");
+			                                         << m_allocations.current_bytes() << " bytes in use");
 		}
-		std::lock_guard<std::mutex> lock(m_mutex);
-		m_sizes[p] = bytes;
-		m_current += bytes;
-		m_peak = std::max(m_peak, m_current);
+		m_allocations.add(p, bytes);
 		return p;
 	}
 	void free_bytes(void* p) noexcept override {
 		if (!p) return;
-		{
-			std::lock_guard<std::mutex> lock(m_mutex);
-			auto it = m_sizes.find(p);
-			if (it == m_sizes.end()) {
-				std::fprintf(stderr, "nerfcore: cuda backend asked to free %p, which it did not allocate\n", p);
-				return;
-			}
-			m_current -= it->second;
-			m_sizes.erase(it);
+		if (!m_allocations.remove(p)) {
+			std::fprintf(stderr, "nerfcore: cuda backend asked to free %p, which it did not allocate\n", p);
+			return;
 		}
 		// cudaFree waits for the device, so memory still used by queued work is not reused early.
 		NERF_CUDA_LOG(cudaFree(p));
@@ -122,8 +114,8 @@ public:
 	}
 	void synchronize() override { NERF_CUDA_CHECK(cudaStreamSynchronize(m_stream)); }
 	std::unique_ptr<Timer> create_timer() override { return std::make_unique<CudaTimer>(m_stream); }
-	size_t current_bytes() const override { return m_current; }
-	size_t peak_bytes() const override { return m_peak; }
+	size_t current_bytes() const override { return m_allocations.current_bytes(); }
+	size_t peak_bytes() const override { return m_allocations.peak_bytes(); }
 
 	// --- stages ---
 	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
@@ -195,9 +187,7 @@ private:
 	std::string m_name;
 	cudaStream_t m_stream = nullptr;
 	cublasLtHandle_t m_lt = nullptr;
-	std::mutex m_mutex;
-	std::unordered_map<void*, size_t> m_sizes;
-	size_t m_current = 0, m_peak = 0;
+	AllocationTracker m_allocations;
 	static constexpr size_t m_workspace_floor = 1u << 20;
 	Buffer<char> m_workspace;
 };

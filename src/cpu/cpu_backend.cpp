@@ -3,6 +3,7 @@
 // with OpenMP. Results do not depend on the thread count except where noted (the loss sum).
 #include "cpu_backend.h"
 
+#include "nerf/allocation_tracker.h"
 #include "nerf/common.h"
 
 #include <Eigen/Core>
@@ -12,9 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #ifdef _OPENMP
@@ -60,22 +59,12 @@ public:
 		const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
 		void* p = std::aligned_alloc(kAlignment, rounded ? rounded : kAlignment);
 		if (!p) NERF_FAIL("cpu backend: out of memory allocating " << bytes << " bytes");
-		std::lock_guard<std::mutex> lock(m_mutex);
-		m_sizes[p] = bytes;
-		m_current += bytes;
-		m_peak = std::max(m_peak, m_current);
+		m_allocations.add(p, bytes);
 		return p;
 	}
 	void free_bytes(void* p) noexcept override {
 		if (!p) return;
-		{
-			std::lock_guard<std::mutex> lock(m_mutex);
-			auto it = m_sizes.find(p);
-			if (it != m_sizes.end()) {
-				m_current -= it->second;
-				m_sizes.erase(it);
-			}
-		}
+		m_allocations.remove(p);
 		std::free(p);
 	}
 	void upload(void* dst, const void* src, size_t bytes) override { copy_bytes(dst, src, bytes); }
@@ -86,8 +75,8 @@ public:
 	}
 	void synchronize() override {}
 	std::unique_ptr<Timer> create_timer() override { return std::make_unique<CpuTimer>(); }
-	size_t current_bytes() const override { return m_current; }
-	size_t peak_bytes() const override { return m_peak; }
+	size_t current_bytes() const override { return m_allocations.current_bytes(); }
+	size_t peak_bytes() const override { return m_allocations.peak_bytes(); }
 
 	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
 	                   size_t n_rays, const Camera& cam) override {
@@ -212,9 +201,7 @@ private:
 		if (bytes) std::memmove(dst, src, bytes);
 	}
 
-	std::mutex m_mutex;
-	std::unordered_map<void*, size_t> m_sizes;
-	size_t m_current = 0, m_peak = 0;
+	AllocationTracker m_allocations;
 };
 
 } // namespace
