@@ -5,7 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -183,4 +185,40 @@ TEST_CASE("PyTorch default Linear init bounds", "[mlp]") {
 		// U(-b, b) has variance b^2 / 3; the layers are large enough for 15% agreement (alpha_linear: 257 values).
 		CHECK(mean_sq == Approx(bound * bound / 3.0).epsilon(0.15));
 	}
+}
+
+TEST_CASE("CPU MLP at an offset in the flat buffer (the fine network) equals the same MLP at offset 0", "[mlp]") {
+	MlpSpec spec;
+	spec.depth = 3;
+	spec.width = 8;
+	spec.in_pts = 5;
+	spec.in_views = 3;
+	spec.use_viewdirs = true;
+	spec.skips = {1};
+	const size_t offset = 1000;
+	const MlpLayout at_zero = nerf::make_mlp_layout(spec, 0), shifted = nerf::make_mlp_layout(spec, offset);
+	const size_t n = 2500;  // several row blocks
+	std::vector<float> params(offset + at_zero.n_params, 7.0f);
+	nerf::init_mlp_params_host(params.data(), at_zero, 3);
+	std::copy(params.begin(), params.begin() + at_zero.n_params, params.begin() + offset);
+	std::vector<float> pts(n * 5), views(n * 3), upstream(n * 4);
+	for (size_t i = 0; i < pts.size(); ++i) pts[i] = std::sin(0.37f * i);
+	for (size_t i = 0; i < views.size(); ++i) views[i] = std::cos(0.11f * i);
+	for (size_t i = 0; i < upstream.size(); ++i) upstream[i] = std::sin(1.3f * i + 0.5f);
+
+	auto backend = nerf::create_cpu_backend(2);
+	auto run = [&](const MlpLayout& layout, std::vector<float>& raw, std::vector<float>& grads) {
+		auto mlp = backend->create_mlp(layout, n, nerf::Precision::FP32);
+		raw.assign(n * 4, 0.0f);
+		grads.assign(params.size(), 0.0f);
+		mlp->forward(raw.data(), params.data(), pts.data(), views.data(), n, true);
+		mlp->backward(grads.data(), params.data(), upstream.data(), n);
+	};
+	std::vector<float> raw0, grads0, raw1, grads1;
+	run(at_zero, raw0, grads0);
+	run(shifted, raw1, grads1);
+	CHECK(std::memcmp(raw0.data(), raw1.data(), raw0.size() * sizeof(float)) == 0);
+	CHECK(std::memcmp(grads0.data(), grads1.data() + offset, at_zero.n_params * sizeof(float)) == 0);
+	// Nothing outside the shifted network's slice is touched.
+	for (size_t k = 0; k < offset; ++k) REQUIRE(grads1[k] == 0.0f);
 }

@@ -40,7 +40,15 @@ struct Block {
 
 class CpuMlp final : public Mlp {
 public:
-	CpuMlp(const MlpLayout& layout, size_t max_batch) : m_layout(layout), m_max_batch(std::max<size_t>(max_batch, 1)) {}
+	CpuMlp(const MlpLayout& layout, size_t max_batch)
+	    : m_layout(layout), m_local(layout), m_max_batch(std::max<size_t>(max_batch, 1)) {
+		// Blocks work on this network's slice of the flat buffers, so their offsets start at 0.
+		for (LinearLayer& l : m_local.layers) {
+			l.weight_offset -= layout.offset;
+			l.bias_offset -= layout.offset;
+		}
+		m_local.offset = 0;
+	}
 	const MlpLayout& layout() const override { return m_layout; }
 
 	void forward(float* raw, const float* params, const float* enc_pts, const float* enc_views, size_t n,
@@ -58,7 +66,7 @@ public:
 				const size_t first = pass_begin + block.begin;
 				block.enc_pts = enc_pts + first * s.in_pts;
 				block.enc_views = enc_views ? enc_views + first * s.in_views : nullptr;
-				forward_block(block, raw + first * s.raw_width(), params);
+				forward_block(block, raw + first * s.raw_width(), params + m_layout.offset);
 			}
 		}
 		m_forward_n = keep_for_backward ? n : 0;  // an inference pass leaves no valid context
@@ -71,8 +79,7 @@ public:
 		for (long b = 0; b < (long)m_blocks.size(); ++b) {
 			Block& block = m_blocks[b];
 			block.grads.assign(m_layout.n_params, 0.0f);
-			// The block's buffer is indexed like the flat buffer shifted by the network's offset.
-			backward_block(block, block.grads.data() - m_layout.offset, params, dL_draw + block.begin * s.raw_width());
+			backward_block(block, block.grads.data(), params + m_layout.offset, dL_draw + block.begin * s.raw_width());
 		}
 		float* out = dL_dparams + m_layout.offset;
 		const long n_params = (long)m_layout.n_params;
@@ -97,17 +104,17 @@ private:
 	}
 
 	void backward_block(Block& block, float* dL_dparams, const float* params, const float* dL_draw) {
-		const MlpSpec& s = m_layout.spec;
+		const MlpSpec& s = m_local.spec;
 		const Eigen::Index rows = (Eigen::Index)block.count;
 		const int W = s.width;
 		ConstMatMap pts(block.enc_pts, rows, s.in_pts);
 		RowMatrix dL_dh(rows, W);
 		const RowMatrix& last = block.hidden[s.depth - 1];
 		if (s.use_viewdirs) {
-			const LinearLayer& l_rgb = m_layout.layer("rgb_linear");
-			const LinearLayer& l_views = m_layout.layer("views_linears.0");
-			const LinearLayer& l_feat = m_layout.layer("feature_linear");
-			const LinearLayer& l_alpha = m_layout.layer("alpha_linear");
+			const LinearLayer& l_rgb = m_local.layer("rgb_linear");
+			const LinearLayer& l_views = m_local.layer("views_linears.0");
+			const LinearLayer& l_feat = m_local.layer("feature_linear");
+			const LinearLayer& l_alpha = m_local.layer("alpha_linear");
 			ConstMatMap dL_draw_all(dL_draw, rows, 4);
 			RowMatrix dL_drgb = dL_draw_all.leftCols(3);
 			RowMatrix dL_dalpha = dL_draw_all.rightCols(1);
@@ -127,13 +134,13 @@ private:
 			dL_dh.noalias() = dL_dfeature * weight(params, l_feat);
 			dL_dh.noalias() += dL_dalpha * weight(params, l_alpha);
 		} else {
-			const LinearLayer& l_out = m_layout.layer("output_linear");
+			const LinearLayer& l_out = m_local.layer("output_linear");
 			ConstMatMap dL_dout(dL_draw, rows, s.output_ch);
 			accumulate_linear_grads(dL_dparams, l_out, dL_dout, last);
 			dL_dh.noalias() = dL_dout * weight(params, l_out);
 		}
 		for (int i = s.depth - 1; i >= 0; --i) {
-			const LinearLayer& l = m_layout.layers[i];
+			const LinearLayer& l = m_local.layers[i];
 			RowMatrix dL_dpre = through_relu(dL_dh, block.hidden[i]);
 			MatMap dW(dL_dparams + l.weight_offset, l.out, l.in);
 			accumulate_bias_grad(dL_dparams + l.bias_offset, dL_dpre);
@@ -173,13 +180,13 @@ private:
 	}
 
 	void forward_block(Block& block, float* raw, const float* params) {
-		const MlpSpec& s = m_layout.spec;
+		const MlpSpec& s = m_local.spec;
 		const Eigen::Index rows = (Eigen::Index)block.count;
 		const int W = s.width;
 		ConstMatMap pts(block.enc_pts, rows, s.in_pts);
 		block.hidden.resize(s.depth);
 		for (int i = 0; i < s.depth; ++i) {
-			const LinearLayer& l = m_layout.layers[i];
+			const LinearLayer& l = m_local.layers[i];
 			RowMatrix& h = block.hidden[i];
 			h.resize(rows, W);
 			if (i == 0) {
@@ -196,10 +203,10 @@ private:
 		const RowMatrix& last = block.hidden[s.depth - 1];
 		if (s.use_viewdirs) {
 			NERF_CHECK(block.enc_views != nullptr);
-			const LinearLayer& l_alpha = m_layout.layer("alpha_linear");
-			const LinearLayer& l_feat = m_layout.layer("feature_linear");
-			const LinearLayer& l_views = m_layout.layer("views_linears.0");
-			const LinearLayer& l_rgb = m_layout.layer("rgb_linear");
+			const LinearLayer& l_alpha = m_local.layer("alpha_linear");
+			const LinearLayer& l_feat = m_local.layer("feature_linear");
+			const LinearLayer& l_views = m_local.layer("views_linears.0");
+			const LinearLayer& l_rgb = m_local.layer("rgb_linear");
 			ConstMatMap views(block.enc_views, rows, s.in_views);
 			RowMatrix& feature = block.feature;
 			RowMatrix& views_hidden = block.views_hidden;
@@ -217,14 +224,15 @@ private:
 			out.rightCols(1).noalias() = last * weight(params, l_alpha).transpose();
 			out.rightCols(1).array() += params[l_alpha.bias_offset];
 		} else {
-			const LinearLayer& l_out = m_layout.layer("output_linear");
+			const LinearLayer& l_out = m_local.layer("output_linear");
 			MatMap out(raw, rows, s.output_ch);
 			out.noalias() = last * weight(params, l_out).transpose();
 			out.rowwise() += bias(params, l_out);
 		}
 	}
 
-	MlpLayout m_layout;
+	MlpLayout m_layout;  // offsets into the flat buffer shared by both networks
+	MlpLayout m_local;   // the same, relative to this network's first parameter
 	size_t m_max_batch;
 	size_t m_forward_n = 0;        // samples of the pending forward (0: none)
 	std::vector<Block> m_blocks;
