@@ -7,8 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libeigen3-dev libcli11-dev libstb-dev libtinyexr-dev catch2
-          nlohmann-json3-dev ffmpeg)
+# Build tools and ffmpeg (videos), then the libraries (tools/library_packages.txt, shared with the GPU bundle).
+packages=(build-essential cmake pkg-config ffmpeg)
+while read -r p; do
+	[ -n "$p" ] && [ "${p#\#}" = "$p" ] && packages+=("$p")
+done < tools/library_packages.txt
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
