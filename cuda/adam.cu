@@ -1,6 +1,8 @@
-// Adam (torch.optim.Adam, no weight decay) over the whole flat parameter buffer in one kernel:
-// one thread per parameter calls nerf::adam_update (include/nerf/math/optim.h) with the
-// host-prepared bias corrections (adam_prepare), so CPU and GPU apply the same rounded constants.
+// Adam (torch.optim.Adam, no weight decay) over one network's slice of the flat parameter buffer:
+// a one-thread kernel decides whether the step is skipped (the network's fp16 overflow flag, set on
+// the device) and computes the bias corrections from the device-side step count (adam_begin_step);
+// then one thread per parameter calls nerf::adam_update. Both are the shared math of
+// include/nerf/math/optim.h, so CPU and GPU agree bit for bit, and a skipped step costs no host sync.
 #include "common.cuh"
 #include "launchers.cuh"
 
@@ -11,14 +13,20 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // CUDA kernels
 
-__global__ void adam_step_kernel(float* __restrict__ params,       // [n]
-                                 float* __restrict__ m,            // [n]
-                                 float* __restrict__ v,            // [n]
-                                 const float* __restrict__ grads,  // [n]
+__global__ void adam_begin_step_kernel(AdamCounter* __restrict__ counter, const uint32_t* __restrict__ skip_flag,
+                                       AdamSpec spec) {
+	adam_begin_step(counter, spec, skip_flag);
+}
+
+__global__ void adam_step_kernel(float* __restrict__ params,              // [n]
+                                 float* __restrict__ m,                   // [n]
+                                 float* __restrict__ v,                   // [n]
+                                 const float* __restrict__ grads,         // [n]
+                                 const AdamCounter* __restrict__ counter,  // written by adam_begin_step_kernel
                                  size_t n, AdamSpec spec) {
 	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	if (i >= n) return;
-	adam_update(params + i, m + i, v + i, grads[i], spec);
+	if (i >= n || counter->skip_current) return;
+	adam_update(params + i, m + i, v + i, grads[i], spec, counter->current);
 }
 
 } // namespace
@@ -27,13 +35,13 @@ __global__ void adam_step_kernel(float* __restrict__ params,       // [n]
 // kernel launchers
 
 void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
-               cudaStream_t stream) {
+               AdamCounter* counter, const uint32_t* skip_flag, cudaStream_t stream) {
+	NERF_CHECK(counter);
+	adam_begin_step_kernel<<<1, 1, 0, stream>>>(counter, skip_flag, spec);
+	NERF_CHECK_LAUNCH("adam_begin_step_kernel", stream);
 	if (n == 0) return;
 	NERF_CHECK(params && m && v && grads);
-	NERF_CHECK(spec.step >= 1);
-	// adam_prepare fills step_size; a zero here means the caller forgot it and nothing would move.
-	NERF_CHECK(spec.step_size != 0.0f || spec.lr == 0.0f);
-	adam_step_kernel<<<grid_for(n), kBlockSize, 0, stream>>>(params, m, v, grads, n, spec);
+	adam_step_kernel<<<grid_for(n), kBlockSize, 0, stream>>>(params, m, v, grads, counter, n, spec);
 	NERF_CHECK_LAUNCH("adam_step_kernel", stream);
 }
 

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -22,29 +23,51 @@ namespace nerf {
 namespace cuda {
 namespace {
 
+/// Owners of CUDA handles, so that a constructor that throws half-way releases what it made.
+struct EventDeleter {
+	void operator()(CUevent_st* e) const { NERF_CUDA_LOG(cudaEventDestroy(e)); }
+};
+using UniqueEvent = std::unique_ptr<CUevent_st, EventDeleter>;
+UniqueEvent make_event() {
+	cudaEvent_t e = nullptr;
+	NERF_CUDA_CHECK(cudaEventCreate(&e));
+	return UniqueEvent(e);
+}
+struct StreamDeleter {
+	void operator()(CUstream_st* s) const {
+		NERF_CUDA_LOG(cudaStreamSynchronize(s));
+		NERF_CUDA_LOG(cudaStreamDestroy(s));
+	}
+};
+using UniqueStream = std::unique_ptr<CUstream_st, StreamDeleter>;
+struct LtDeleter {
+	void operator()(cublasLtContext* lt) const { cublasLtDestroy(lt); }
+};
+using UniqueLt = std::unique_ptr<cublasLtContext, LtDeleter>;
+
 class CudaTimer final : public Backend::Timer {
 public:
-	explicit CudaTimer(cudaStream_t stream) : m_stream(stream) {
-		NERF_CUDA_CHECK(cudaEventCreate(&m_start));
-		NERF_CUDA_CHECK(cudaEventCreate(&m_stop));
-	}
-	~CudaTimer() override {
-		NERF_CUDA_LOG(cudaEventDestroy(m_start));
-		NERF_CUDA_LOG(cudaEventDestroy(m_stop));
-	}
-	void start() override { NERF_CUDA_CHECK(cudaEventRecord(m_start, m_stream)); }
-	void stop() override { NERF_CUDA_CHECK(cudaEventRecord(m_stop, m_stream)); }
+	explicit CudaTimer(cudaStream_t stream) : m_stream(stream), m_start(make_event()), m_stop(make_event()) {}
+	void start() override { NERF_CUDA_CHECK(cudaEventRecord(m_start.get(), m_stream)); }
+	void stop() override { NERF_CUDA_CHECK(cudaEventRecord(m_stop.get(), m_stream)); }
 	double elapsed_ms() override {
-		NERF_CUDA_CHECK(cudaEventSynchronize(m_stop));
+		NERF_CUDA_CHECK(cudaEventSynchronize(m_stop.get()));
 		float ms = 0.0f;
-		NERF_CUDA_CHECK(cudaEventElapsedTime(&ms, m_start, m_stop));
+		NERF_CUDA_CHECK(cudaEventElapsedTime(&ms, m_start.get(), m_stop.get()));
 		return ms;
 	}
 
 private:
 	cudaStream_t m_stream;
-	cudaEvent_t m_start = nullptr, m_stop = nullptr;
+	UniqueEvent m_start, m_stop;
 };
+
+/// One device per process: every CUDA backend of a process uses the device the first one made
+/// current (cudaSetDevice is per thread and nerfcore calls it once, at construction), so a second
+/// backend on another device is refused instead of silently running on the wrong one.
+std::mutex g_device_mutex;
+int g_device = -1;
+int g_backends = 0;
 
 class CudaBackend final : public Backend {
 public:
@@ -52,18 +75,28 @@ public:
 		int count = 0;
 		NERF_CUDA_CHECK(cudaGetDeviceCount(&count));
 		if (device < 0 || device >= count) NERF_FAIL("CUDA device " << device << " requested but " << count << " present");
-		NERF_CUDA_CHECK(cudaSetDevice(device));
+		{
+			std::lock_guard<std::mutex> lock(g_device_mutex);
+			if (g_backends > 0 && g_device != device)
+				NERF_FAIL("a CUDA backend on device " << g_device << " exists; nerfcore uses one CUDA device per process "
+				                                      << "(device " << device << " requested)");
+			NERF_CUDA_CHECK(cudaSetDevice(device));
+			g_device = device;
+			++g_backends;
+		}
+		m_registered = true;
 		cudaDeviceProp prop{};
 		NERF_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
 		m_name = std::string("cuda (") + prop.name + ")";
-		NERF_CUDA_CHECK(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking));
-		NERF_CUBLAS_CHECK(cublasLtCreate(&m_lt));
+		cudaStream_t stream = nullptr;
+		NERF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+		m_stream.reset(stream);
+		cublasLtHandle_t lt = nullptr;
+		NERF_CUBLAS_CHECK(cublasLtCreate(&lt));
+		m_lt.reset(lt);
 	}
 	~CudaBackend() override {
 		m_workspace.reset();
-		if (m_stream) NERF_CUDA_LOG(cudaStreamSynchronize(m_stream));
-		if (m_lt) cublasLtDestroy(m_lt);
-		if (m_stream) NERF_CUDA_LOG(cudaStreamDestroy(m_stream));
 		if (m_allocations.live_allocations() > 0)
 			std::fprintf(stderr, "nerfcore: cuda backend destroyed with %zu live allocations (%zu bytes)\n",
 			             m_allocations.live_allocations(), m_allocations.current_bytes());
@@ -97,71 +130,72 @@ public:
 	// reuse host_src at once; the copy itself stays in stream order.
 	void upload(void* dst, const void* host_src, size_t bytes) override {
 		if (bytes == 0) return;
-		NERF_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, m_stream));
+		NERF_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, m_stream.get()));
 	}
 	void download(void* host_dst, const void* src, size_t bytes) override {
 		if (bytes == 0) return;
-		NERF_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, m_stream));
-		NERF_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+		NERF_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, m_stream.get()));
+		NERF_CUDA_CHECK(cudaStreamSynchronize(m_stream.get()));
 	}
 	void copy(void* dst, const void* src, size_t bytes) override {
 		if (bytes == 0) return;
-		NERF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, m_stream));
+		NERF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, m_stream.get()));
 	}
 	void fill_zero(void* dst, size_t bytes) override {
 		if (bytes == 0) return;
-		NERF_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, m_stream));
+		NERF_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, m_stream.get()));
 	}
-	void synchronize() override { NERF_CUDA_CHECK(cudaStreamSynchronize(m_stream)); }
-	std::unique_ptr<Timer> create_timer() override { return std::make_unique<CudaTimer>(m_stream); }
+	void synchronize() override { NERF_CUDA_CHECK(cudaStreamSynchronize(m_stream.get())); }
+	std::unique_ptr<Timer> create_timer() override { return std::make_unique<CudaTimer>(m_stream.get()); }
 	size_t current_bytes() const override { return m_allocations.current_bytes(); }
 	size_t peak_bytes() const override { return m_allocations.peak_bytes(); }
 
 	// --- stages ---
 	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
 	                   size_t n_rays, const Camera& cam) override {
-		cuda::generate_rays(rays_o, rays_d, viewdirs, pixel_ids, poses, n_rays, cam, m_stream);
+		cuda::generate_rays(rays_o, rays_d, viewdirs, pixel_ids, poses, n_rays, cam, m_stream.get());
 	}
 	void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) override {
-		cuda::gather_pixels(target, images, pixel_ids, n_rays, m_stream);
+		cuda::gather_pixels(target, images, pixel_ids, n_rays, m_stream.get());
 	}
 	void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
 	                        const StratifiedSpec& spec) override {
-		cuda::stratified_samples(z, n_rays, n_samples, ray_offset, spec, m_stream);
+		cuda::stratified_samples(z, n_rays, n_samples, ray_offset, spec, m_stream.get());
 	}
 	void encode_points(float* enc, const float* rays_o, const float* rays_d, const float* z, size_t n_rays,
 	                   int n_samples, const EncodingSpec& spec) override {
-		cuda::encode_points(enc, rays_o, rays_d, z, n_rays, n_samples, spec, m_stream);
+		cuda::encode_points(enc, rays_o, rays_d, z, n_rays, n_samples, spec, m_stream.get());
 	}
 	void encode_views(float* enc, const float* viewdirs, size_t n_rays, int n_samples, const EncodingSpec& spec) override {
-		cuda::encode_views(enc, viewdirs, n_rays, n_samples, spec, m_stream);
+		cuda::encode_views(enc, viewdirs, n_rays, n_samples, spec, m_stream.get());
 	}
 	void composite_forward(const CompositeOutputs& out, const float* raw, const float* z, const float* rays_d,
 	                       size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
-		cuda::composite_forward(out, raw, z, rays_d, n_rays, n_samples, ray_offset, spec, m_stream);
+		cuda::composite_forward(out, raw, z, rays_d, n_rays, n_samples, ray_offset, spec, m_stream.get());
 	}
 	void composite_backward(float* dL_draw, const float* dL_drgb, const float* raw, const float* z, const float* rays_d,
 	                        size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
 		if (n_rays == 0) return;
 		NERF_CHECK(n_samples > 0);
 		float* alphas = static_cast<float*>(workspace(n_rays * (size_t)n_samples * sizeof(float)));
-		cuda::composite_backward(dL_draw, alphas, dL_drgb, raw, z, rays_d, n_rays, n_samples, ray_offset, spec, m_stream);
+		cuda::composite_backward(dL_draw, alphas, dL_drgb, raw, z, rays_d, n_rays, n_samples, ray_offset, spec, m_stream.get());
 	}
 	void resample(float* z_all, float* z_fine, const float* z_coarse, const float* weights, size_t n_rays, int n_coarse,
 	              int n_fine, uint32_t ray_offset, const PdfSpec& spec) override {
 		NERF_CHECK(n_coarse >= 3 && n_fine >= 0);
 		if (n_rays == 0) return;
 		float* scratch = static_cast<float*>(workspace(resample_scratch_floats(n_rays, n_coarse, n_fine) * sizeof(float)));
-		cuda::resample(z_all, z_fine, scratch, z_coarse, weights, n_rays, n_coarse, n_fine, ray_offset, spec, m_stream);
+		cuda::resample(z_all, z_fine, scratch, z_coarse, weights, n_rays, n_coarse, n_fine, ray_offset, spec, m_stream.get());
 	}
 	void mse_loss(float* loss, float* dL_drgb, const float* rgb, const float* target, size_t n_rays,
 	              float grad_scale) override {
 		if (n_rays == 0) return;
 		double* partials = static_cast<double*>(workspace(mse_loss_scratch_doubles(n_rays) * sizeof(double)));
-		cuda::mse_loss(loss, dL_drgb, partials, rgb, target, n_rays, grad_scale, m_stream);
+		cuda::mse_loss(loss, dL_drgb, partials, rgb, target, n_rays, grad_scale, m_stream.get());
 	}
-	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) override {
-		cuda::adam_step(params, m, v, grads, n, spec, m_stream);
+	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
+	               AdamCounter* counter, const uint32_t* skip_flag) override {
+		cuda::adam_step(params, m, v, grads, n, spec, counter, skip_flag, m_stream.get());
 	}
 
 	std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision precision) override {
@@ -169,7 +203,7 @@ public:
 	}
 	std::unique_ptr<Mlp> create_mlp_with(const MlpLayout& layout, size_t max_batch, Precision precision,
 	                                     MlpEpilogue epilogue) {
-		return make_mlp(MlpContext{this, m_stream, m_lt}, layout, max_batch, precision, epilogue);
+		return make_mlp(MlpContext{this, m_stream.get(), m_lt.get()}, layout, max_batch, precision, epilogue);
 	}
 
 private:
@@ -183,10 +217,21 @@ private:
 		return m_workspace.data();
 	}
 
+	/// Releases this backend's claim on the process's device last (declared first: destroyed last).
+	struct DeviceClaim {
+		bool* registered;
+		~DeviceClaim() {
+			if (!*registered) return;
+			std::lock_guard<std::mutex> lock(g_device_mutex);
+			--g_backends;
+		}
+	};
+	bool m_registered = false;
+	DeviceClaim m_claim{&m_registered};
 	int m_device;
 	std::string m_name;
-	cudaStream_t m_stream = nullptr;
-	cublasLtHandle_t m_lt = nullptr;
+	UniqueLt m_lt;
+	UniqueStream m_stream;  // destroyed first: its deleter waits for queued work before anything else goes
 	AllocationTracker m_allocations;
 	static constexpr size_t m_workspace_floor = 1u << 20;
 	Buffer<char> m_workspace;

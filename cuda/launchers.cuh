@@ -60,7 +60,7 @@ void mse_loss(float* loss, float* dL_drgb, double* partial_scratch, const float*
 // --- adam.cu ---
 /// params, m, v: [n] updated in place; grads: [n].
 void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
-               cudaStream_t stream);
+               AdamCounter* counter, const uint32_t* skip_flag, cudaStream_t stream);
 
 } // namespace cuda
 } // namespace nerf

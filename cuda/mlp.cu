@@ -3,54 +3,64 @@
 // Layout. Activations are row-per-sample [N, C], which cuBLAS sees as column-major C x N (ld = C).
 // A PyTorch weight [out, in] row-major is column-major in x out (ld = in), so a layer is
 //   Y (out x N) = op_T(Wstore) (out x in) * X (in x N)          (Wstore: the weight as stored)
-// and a column block W[:, c0:c0+w] is the strided view (Wstore + c0, w x out, ld = in). The skip input
-// cat([gamma(x), h]) and the views input cat([feature, gamma(d)]) are never materialised: the layer
-// is two GEMMs into the same output, the second with beta = 1 carrying the epilogue.
+// and a column block W[:, c0:c0+w] is the strided view (Wstore + c0, w x out, ld = in).
 //
-// Forward, per layer, one cuBLASLt matmul per input block with a fused epilogue on the last one:
-// RELU_AUX_BIAS for the ReLU layers (pts_linears.*, views_linears.0; the aux bit-mask is the ReLU
-// mask that backward needs) and BIAS for the linear heads (feature, alpha, rgb, output). The heads
-// write fp32 straight into raw [N, raw_width] (rgb rows 0..2 and alpha row 3, ld = 4).
-// Forward keeps every activation (buffers sized for max_batch) and, for fp32/tf32, the caller's
-// enc_pts / enc_views pointers, which must stay valid until backward (as on the CPU backend).
+// Every GEMM that carries an epilogue runs with beta = 0: cuBLASLt's header does not say whether an
+// epilogue acts on alpha*A*B + beta*C or on alpha*A*B alone, so nothing may depend on it. Hence:
+// * Concatenated inputs are real buffers ("concat buffers"): the skip input cat([gamma(x), h]) and the
+//   views input cat([feature, gamma(d)]). Each block starts at an aligned row (8 elements), so a
+//   buffer is [block 1 | zero pad | block 2 | zero pad] with an aligned leading dimension; the layer
+//   that produces h (or feature) writes straight into its block, gamma(x) / gamma(d) are cast or
+//   copied in, and the consuming layer is one GEMM over the whole padded width with a packed copy of
+//   its weight (zero columns at the pads), rebuilt from the fp32 master weights at each forward.
+//   gamma(x) is staged once, aligned, in the first skip buffer (or its own buffer without a skip).
+// * The two heads reading the last hidden layer (feature, alpha) are differentiated together: dL/dh =
+//   [W_feature; W_alpha]^T [dfeature; dalpha], one GEMM over a stacked weight (packed at backward)
+//   and a stacked gradient buffer, carrying the last layer's DRELU_BGRAD.
 //
-// Backward, per layer: dW (+)= X * dZ^T as one GEMM per input block, accumulating (beta = 1) into
-// the gradient; dX = Wstore * dZ for the hidden input only, with the DRELU_BGRAD epilogue, which
-// applies the producer layer's ReLU mask (aux) and writes that layer's bias gradient (asked for in
-// fp32, so that a sum over the batch cannot overflow fp16; in the output type where only that is
-// offered), which a small kernel then adds to the gradient; the head
-// biases, whose dZ comes from no dReLU, are summed by a deterministic reduction kernel. The two
-// heads reading the last hidden layer (feature, alpha) are two dX GEMMs into one buffer, the second
-// with beta = 1 and the epilogue. The epilogue is assumed to act on alpha*A*B + beta*C (the whole
-// accumulator, as the cuBLASLt docs describe D = epilogue(alpha AB + beta C)); the fused == unfused
-// GPU test checks exactly that.
+// Forward, per layer, one cuBLASLt matmul with a fused epilogue: RELU_AUX_BIAS for the ReLU layers
+// (pts_linears.*, views_linears.0; the aux bit-mask is the ReLU mask that backward needs) and BIAS
+// for the linear heads (feature, alpha, rgb, output). The heads write fp32 straight into raw
+// [N, raw_width] (rgb rows 0..2 and alpha row 3, ld = 4). Forward keeps every activation (buffers
+// sized for max_batch).
+//
+// Backward, per layer: dW (+)= X * dZ^T as one GEMM per input block (no epilogue, accumulating with
+// beta = 1 into the true, unpadded gradient layout); dX = Wstore * dZ for the hidden input only, with
+// the DRELU_BGRAD epilogue, which applies the producer layer's ReLU mask (aux) and writes that layer's
+// bias gradient in the output (activation) type, as cublasLt.h specifies for the bias gradient
+// (CUBLASLT_MATMUL_DESC_BIAS_POINTER), which a small kernel then adds to the fp32 gradient. For fp16
+// that sum over the batch can overflow: it is then non-finite, the loss scaler sees it and skips the
+// step. The head biases, whose dZ comes from no dReLU, are summed in fp32 by a deterministic
+// reduction kernel.
 //
 // Unfused path (MlpEpilogue::Unfused, and the per-GEMM fallback): DEFAULT epilogue GEMMs followed by
-// bias(+ReLU), dReLU (mask = stored post-ReLU activation > 0) and bias-reduction kernels. When
-// cublasLtMatmulAlgoGetHeuristic finds no algorithm for a fused epilogue with some type combination
-// or alignment, that one GEMM is planned with DEFAULT and its epilogue runs as those kernels;
-// describe_cuda_mlp lists which.
+// bias(+ReLU), dReLU (mask = stored post-ReLU activation > 0) and bias-reduction kernels. Any failure
+// of a fused GEMM falls back: a descriptor attribute or heuristic query that fails with any status, a
+// heuristic with no usable algorithm, or a launch that every candidate algorithm refused. That GEMM
+// is then planned with DEFAULT and its epilogue runs as those kernels; describe_cuda_mlp lists which.
 //
-// Plans. Matmul descriptors, layouts and the heuristic's algorithm are built once per batch size and
-// cached: for max_batch at construction (a dry forward + backward that launches nothing), for any
-// other n (an inference tail chunk) at its first call; a call only sets the bias / aux pointers and
-// launches. Operand alignment is planned from the pointers seen; a later
-// pointer with a smaller alignment re-plans that GEMM once. One cuBLASLt workspace per Mlp.
+// Plans. Matmul descriptors, layouts and the heuristic's candidate algorithms are built once per batch
+// size and cached: for max_batch at construction (a dry forward + backward that launches nothing), for
+// any other n (an inference tail chunk) at its first call; a call only sets the bias / aux pointers
+// and launches. Operand alignment is planned from the pointers seen; a later pointer with a smaller
+// alignment re-plans that GEMM once. One cuBLASLt workspace per Mlp.
 //
 // Precision:
 //   FP32  CUBLAS_COMPUTE_32F, fp32 everything (bit-faithful mode).
 //   TF32  CUBLAS_COMPUTE_32F_FAST_TF32, fp32 storage (the GPU default).
 //   FP16 / BF16: activations, their gradients and a copy of this network's weights and biases in
 //     half precision, cast from the fp32 master parameters at each forward; fp32 accumulation
-//     (CUBLAS_COMPUTE_32F); the heads write raw in fp32 with the fp32 bias; weight and bias
-//     gradients are produced in fp32 (dW GEMMs output fp32, bias reductions sum in fp32).
-//   FP16 dynamic loss scaling, inside the Mlp (the caller never sees it):
+//     (CUBLAS_COMPUTE_32F); the heads write raw in fp32 with the fp32 bias; weight gradients are
+//     produced in fp32 (dW GEMMs output fp32), head bias reductions sum in fp32.
+//   FP16 dynamic loss scaling, inside the Mlp (the caller sees only overflow_flag()):
 //     backward scales dL_draw by S while casting it to fp16, writes this network's gradients into an
 //     fp32 staging buffer, checks it for non-finite values, and then either adds staging / S to
-//     dL_dparams or, on overflow, adds nothing (this network's gradient for the step is zero, i.e.
-//     the step is skipped for it) and halves S (never below 1). After 2000 clean backward passes in
-//     a row S doubles. S starts at 65536 (PyTorch GradScaler's init_scale). S, the clean-step count
-//     and the overflow flag live in device memory and are updated by kernels, so there is no host sync.
+//     dL_dparams or, on overflow, adds nothing, raises the overflow flag (read by Adam, which then
+//     leaves this network's parameters, moments and step count alone, as GradScaler skips
+//     optimizer.step()) and halves S (never below 1). After 2000 clean backward passes in a row S
+//     doubles. S starts at 65536 (PyTorch GradScaler's init_scale). S, the clean-step count and the
+//     flag live in device memory and are updated by kernels, so there is no host sync; the flag is
+//     cleared at the start of the next backward.
 //   BF16 has fp32's exponent range and needs no loss scaling.
 //
 // Gradient contract: dL_dparams ACCUMULATES (+=); every activation gradient is scratch.
@@ -61,6 +71,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -74,12 +85,14 @@ constexpr size_t kLtWorkspaceBytes = 32u << 20;  // cuBLAS's recommendation for 
 constexpr int kMaxBiasChunks = 128;               // row chunks of the bias-gradient reduction
 constexpr int kLossScaleGrowthInterval = 2000;
 constexpr float kInitialLossScale = 65536.0f;
+constexpr int kMaxAlgorithms = 8;                 // heuristic candidates kept per GEMM
+constexpr int kRowAlignment = 8;                  // elements: 16 bytes of fp16, 32 of fp32
 
 struct LossScaleState {
 	float scale;
 	int clean_steps;
 	int skipped_steps;
-	unsigned int overflow;  // set by the finite check, cleared by the update
+	uint32_t overflow;  // set by the finite check, read by Adam, cleared when the next backward starts
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -95,14 +108,32 @@ template <> __device__ inline float from_float<float>(float x) { return x; }
 template <> __device__ inline __half from_float<__half>(float x) { return __float2half_rn(x); }
 template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
-/// out = T(in * scale), scale = loss_scale->scale or 1.
-template <typename T>
-__global__ void cast_fwd_kernel(T* __restrict__ out, const float* __restrict__ in, size_t n,
-                                const LossScaleState* __restrict__ loss_scale) {
+/// dst[r, j] = T(src[r, j] * scale) for r < rows, j < n, both column-major with their own leading
+/// dimensions; scale = loss_scale->scale or 1. Casts, copies, and stages blocks into concat buffers.
+template <typename T, typename S>
+__global__ void copy_rows_kernel(T* __restrict__ dst, int64_t ld_dst, const S* __restrict__ src, int64_t ld_src, int rows,
+                                 size_t n, const LossScaleState* __restrict__ loss_scale) {
 	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	if (i >= n) return;
+	if (i >= (size_t)rows * n) return;
+	const size_t j = i / (size_t)rows;
+	const int r = (int)(i - j * (size_t)rows);
 	const float scale = loss_scale ? loss_scale->scale : 1.0f;
-	out[i] = from_float<T>(in[i] * scale);
+	dst[(size_t)r + j * (size_t)ld_dst] = from_float<T>(to_float<S>(src[(size_t)r + j * (size_t)ld_src]) * scale);
+}
+
+/// A padded copy of a weight [out, in] (fp32 master) as [out, ld] in T: columns 0..w1-1 are the
+/// weight's first w1 columns, columns off2..off2+(in-w1)-1 the rest, every other column 0.
+template <typename T>
+__global__ void pack_weight_kernel(T* __restrict__ dst, const float* __restrict__ weight, int out, int in, int w1, int off2,
+                                   int ld) {
+	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)out * ld) return;
+	const int row = (int)(i / (size_t)ld);
+	const int c = (int)(i - (size_t)row * ld);
+	int source = -1;
+	if (c < w1) source = c;
+	else if (c >= off2 && c - off2 < in - w1) source = w1 + (c - off2);
+	dst[i] = from_float<T>(source >= 0 ? weight[(size_t)row * in + source] : 0.0f);
 }
 
 /// y[c, j] = act(y[c, j] + bias[c]) on a column-major channels x n block with leading dimension ld.
@@ -117,7 +148,6 @@ __global__ void bias_act_fwd_kernel(T* __restrict__ y, int64_t ld, const B* __re
 	const float value = to_float<T>(*y_cj) + to_float<B>(bias[c]);
 	*y_cj = from_float<T>(relu ? fmaxf(value, 0.0f) : value);
 }
-
 /// dL_dz = dL_dh where the layer's post-ReLU output h > 0, else 0 (relu'(0) = 0, as PyTorch).
 template <typename T>
 __global__ void relu_bwd_kernel(T* __restrict__ grad, int64_t ld_grad, const T* __restrict__ h, int64_t ld_h, int channels,
@@ -182,16 +212,31 @@ __global__ void update_loss_scale_kernel(LossScaleState* state) {
 		state->scale *= 2.0f;
 		state->clean_steps = 0;
 	}
-	state->overflow = 0u;
 }
 
 // ---------------------------------------------------------------------------------------------
 // kernel launchers (templated on the activation type T: float, __half or __nv_bfloat16)
 
-template <typename T> void cast_forward(T* out, const float* in, size_t n, const LossScaleState* scale, cudaStream_t stream) {
-	if (n == 0) return;
-	cast_fwd_kernel<T><<<grid_for(n), kBlockSize, 0, stream>>>(out, in, n, scale);
-	NERF_CHECK_LAUNCH("cast_fwd_kernel", stream);
+/// dst[r, j] = T(src[r, j] * scale) for a rows x n block (see copy_rows_kernel); scale may be null.
+template <typename T, typename S>
+void copy_rows(T* dst, int64_t ld_dst, const S* src, int64_t ld_src, int rows, size_t n, const LossScaleState* scale,
+               cudaStream_t stream) {
+	if (n == 0 || rows == 0) return;
+	copy_rows_kernel<T, S><<<grid_for((size_t)rows * n), kBlockSize, 0, stream>>>(dst, ld_dst, src, ld_src, rows, n, scale);
+	NERF_CHECK_LAUNCH("copy_rows_kernel", stream);
+}
+
+/// n contiguous values cast (or copied) from fp32.
+template <typename T> void cast_contiguous(T* dst, const float* src, size_t n, cudaStream_t stream) {
+	NERF_CHECK(n <= 0x7fffffffu);
+	copy_rows<T, float>(dst, (int64_t)n, src, (int64_t)n, (int)n, 1, nullptr, stream);
+}
+
+template <typename T>
+void pack_weight(T* dst, const float* weight, int out, int in, int w1, int off2, int ld, cudaStream_t stream) {
+	if (out == 0 || ld == 0) return;
+	pack_weight_kernel<T><<<grid_for((size_t)out * ld), kBlockSize, 0, stream>>>(dst, weight, out, in, w1, off2, ld);
+	NERF_CHECK_LAUNCH("pack_weight_kernel", stream);
 }
 
 template <typename T, typename B>
@@ -303,7 +348,8 @@ struct GemmSpec {
 	}
 };
 
-/// One planned cuBLASLt matmul: descriptors and the algorithm, made once, run many times.
+/// One planned cuBLASLt matmul: descriptors and the heuristic's candidate algorithms, made once, run
+/// many times.
 class LtGemm {
 public:
 	LtGemm() = default;
@@ -311,31 +357,75 @@ public:
 	LtGemm& operator=(const LtGemm&) = delete;
 	~LtGemm() { release(); }
 
-	/// Plans `spec`; false when cuBLASLt has no algorithm for it (e.g. an epilogue unsupported for the types).
+	/// Plans `spec`; false when cuBLASLt refuses it in any way (a descriptor attribute, the heuristic
+	/// query, or no candidate in a usable state), e.g. an epilogue it does not offer for these types or
+	/// this alignment: the caller then falls back.
 	bool plan(cublasLtHandle_t lt, const GemmSpec& spec, cublasComputeType_t compute) {
 		release();
 		m_spec = spec;
-		NERF_CUBLAS_CHECK(cublasLtMatmulDescCreate(&m_desc, compute, CUDA_R_32F));
-		set_desc(CUBLASLT_MATMUL_DESC_TRANSA, spec.op_a);
-		set_desc(CUBLASLT_MATMUL_DESC_TRANSB, spec.op_b);
+		if (try_plan(lt, spec, compute)) return true;
+		release();
+		return false;
+	}
+
+	/// D = alpha op(A) op(B) + beta D on `stream`; bias / aux as the epilogue needs (else null). Tries
+	/// the candidates from the last one that worked; false when every one was refused (nothing was
+	/// enqueued then, and the error state is cleared).
+	bool run(cublasLtHandle_t lt, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
+	         const void* aux, void* workspace, cudaStream_t stream) {
+		if (m_algos.empty()) return false;
+		if (epilogue_has_bias(m_spec.epilogue) && !set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias)) return false;
+		if (epilogue_has_aux(m_spec.epilogue) && !set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux)) return false;
+		for (size_t attempt = 0; attempt < m_algos.size(); ++attempt) {
+			const size_t index = (m_working + attempt) % m_algos.size();
+			const cublasStatus_t status = cublasLtMatmul(lt, m_desc, &alpha, a, m_a, b, m_b, &beta, d, m_d, d, m_d,
+			                                             &m_algos[index].algo, workspace, kLtWorkspaceBytes, stream);
+			const cudaError_t launch = cudaGetLastError();  // a refused kernel launch; clears it
+			if (status == CUBLAS_STATUS_SUCCESS && launch == cudaSuccess) {
+				m_working = index;
+				NERF_CHECK_LAUNCH(m_spec.label, stream);  // syncs and checks with NERF_SYNC_LAUNCHES
+				return true;
+			}
+		}
+		return false;
+	}
+
+	const GemmSpec& spec() const { return m_spec; }
+	size_t candidates() const { return m_algos.size(); }
+	size_t working() const { return m_working; }
+
+private:
+	template <typename V> bool set_desc(cublasLtMatmulDescAttributes_t attr, const V& value) {
+		return cublasLtMatmulDescSetAttribute(m_desc, attr, &value, sizeof(value)) == CUBLAS_STATUS_SUCCESS;
+	}
+
+	bool try_plan(cublasLtHandle_t lt, const GemmSpec& spec, cublasComputeType_t compute) {
+		if (cublasLtMatmulDescCreate(&m_desc, compute, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) {
+			m_desc = nullptr;
+			return false;
+		}
 		const uint32_t epilogue = spec.epilogue;
-		set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
-		if (epilogue_has_bias(spec.epilogue)) {
+		bool ok = set_desc(CUBLASLT_MATMUL_DESC_TRANSA, spec.op_a) && set_desc(CUBLASLT_MATMUL_DESC_TRANSB, spec.op_b) &&
+		          set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
+		if (ok && epilogue_has_bias(spec.epilogue)) {
 			const int32_t bias_type = spec.bias_type;
-			set_desc(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
-			set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, stand_in_pointer(spec.align_bias));
+			ok = set_desc(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type) &&
+			     set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, stand_in_pointer(spec.align_bias));
 		}
-		if (epilogue_has_aux(spec.epilogue)) {
-			set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, spec.aux_ld);
-			set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, stand_in_pointer(spec.align_aux));
-		}
+		if (ok && epilogue_has_aux(spec.epilogue))
+			ok = set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, spec.aux_ld) &&
+			     set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, stand_in_pointer(spec.align_aux));
+		if (!ok) return false;
 		const bool a_n = spec.op_a == CUBLAS_OP_N, b_n = spec.op_b == CUBLAS_OP_N;
-		NERF_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&m_a, spec.a_type, a_n ? spec.m : spec.k, a_n ? spec.k : spec.m, spec.lda));
-		NERF_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&m_b, spec.b_type, b_n ? spec.k : spec.n, b_n ? spec.n : spec.k, spec.ldb));
-		NERF_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&m_d, spec.d_type, spec.m, spec.n, spec.ldd));
+		if (cublasLtMatrixLayoutCreate(&m_a, spec.a_type, a_n ? spec.m : spec.k, a_n ? spec.k : spec.m, spec.lda) !=
+		        CUBLAS_STATUS_SUCCESS ||
+		    cublasLtMatrixLayoutCreate(&m_b, spec.b_type, b_n ? spec.k : spec.n, b_n ? spec.n : spec.k, spec.ldb) !=
+		        CUBLAS_STATUS_SUCCESS ||
+		    cublasLtMatrixLayoutCreate(&m_d, spec.d_type, spec.m, spec.n, spec.ldd) != CUBLAS_STATUS_SUCCESS)
+			return false;
 
 		cublasLtMatmulPreference_t pref = nullptr;
-		NERF_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+		if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return false;
 		const uint64_t workspace = kLtWorkspaceBytes;
 		const uint32_t aligns[4] = {spec.align_a, spec.align_b, spec.align_d, spec.align_d};
 		const cublasLtMatmulPreferenceAttributes_t align_attrs[4] = {
@@ -345,35 +435,19 @@ public:
 		                                                             &workspace, sizeof(workspace));
 		for (int i = 0; i < 4 && status == CUBLAS_STATUS_SUCCESS; ++i)
 			status = cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t));
+		cublasLtMatmulHeuristicResult_t results[kMaxAlgorithms] = {};
 		int found = 0;
 		if (status == CUBLAS_STATUS_SUCCESS)
-			status = cublasLtMatmulAlgoGetHeuristic(lt, m_desc, m_a, m_b, m_d, m_d, pref, 1, &m_heuristic, &found);
+			status = cublasLtMatmulAlgoGetHeuristic(lt, m_desc, m_a, m_b, m_d, m_d, pref, kMaxAlgorithms, results, &found);
 		cublasLtMatmulPreferenceDestroy(pref);
-		// NOT_SUPPORTED (or no result) means this combination has no kernel: the caller falls back.
-		if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && found == 0)) {
-			release();
-			return false;
-		}
-		NERF_CUBLAS_CHECK(status);
-		return true;
+		if (status != CUBLAS_STATUS_SUCCESS) return false;
+		// A result whose state is not SUCCESS is a slot the heuristic could not fill: not an algorithm.
+		for (int i = 0; i < found && i < kMaxAlgorithms; ++i)
+			if (results[i].state == CUBLAS_STATUS_SUCCESS) m_algos.push_back(results[i]);
+		m_working = 0;
+		return !m_algos.empty();
 	}
 
-	/// D = alpha op(A) op(B) + beta D on `stream`; bias / aux as the epilogue needs (else null).
-	void run(cublasLtHandle_t lt, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
-	         const void* aux, void* workspace, cudaStream_t stream) {
-		if (epilogue_has_bias(m_spec.epilogue)) set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-		if (epilogue_has_aux(m_spec.epilogue)) set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux);
-		NERF_CUBLAS_CHECK(cublasLtMatmul(lt, m_desc, &alpha, a, m_a, b, m_b, &beta, d, m_d, d, m_d, &m_heuristic.algo,
-		                                 workspace, kLtWorkspaceBytes, stream));
-		NERF_CHECK_LAUNCH(m_spec.label, stream);  // a GEMM is a launch too (and syncs with NERF_SYNC_LAUNCHES)
-	}
-
-	const GemmSpec& spec() const { return m_spec; }
-
-private:
-	template <typename V> void set_desc(cublasLtMatmulDescAttributes_t attr, const V& value) {
-		NERF_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(m_desc, attr, &value, sizeof(value)));
-	}
 	void release() {
 		if (m_d) cublasLtMatrixLayoutDestroy(m_d);
 		if (m_b) cublasLtMatrixLayoutDestroy(m_b);
@@ -381,12 +455,15 @@ private:
 		if (m_desc) cublasLtMatmulDescDestroy(m_desc);
 		m_a = m_b = m_d = nullptr;
 		m_desc = nullptr;
+		m_algos.clear();
+		m_working = 0;
 	}
 
 	GemmSpec m_spec;
 	cublasLtMatmulDesc_t m_desc = nullptr;
 	cublasLtMatrixLayout_t m_a = nullptr, m_b = nullptr, m_d = nullptr;
-	cublasLtMatmulHeuristicResult_t m_heuristic{};
+	std::vector<cublasLtMatmulHeuristicResult_t> m_algos;
+	size_t m_working = 0;
 };
 
 /// A GEMM slot of a plan: the matmul as planned and whether its epilogue is fused into it.
@@ -420,6 +497,22 @@ DataTypes data_types(Precision p) {
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+/// A column-major block of activations in the activation type: C x N with leading dimension ld.
+struct ActView {
+	void* p = nullptr;
+	int64_t ld = 0;
+};
+
+/// A concatenated layer input [block 1 | pad | block 2 | pad] (see the top of the file) and the
+/// packed copy of the consuming layer's weight, [out, ld] with zero columns at the pads.
+struct ConcatInput {
+	int w1 = 0, w2 = 0;  // the blocks' widths (the layer's in = w1 + w2)
+	int off2 = 0;        // block 2's first row: w1 rounded up to kRowAlignment
+	int ld = 0;          // off2 + w2 rounded up: the GEMM's K
+	Buffer<char> x;      // [max_batch, ld], pads zero
+	Buffer<char> packed_weight;
+};
+
 // ---------------------------------------------------------------------------------------------
 // the MLP
 
@@ -447,33 +540,46 @@ public:
 
 		Backend& b = *ctx.backend;
 		const size_t N = m_max_batch, W = (size_t)s.width, act = m_types.act_bytes;
-		const bool half = is_half();
-		if (half) {
-			m_in_pts = b.allocate<char>(N * s.in_pts * act);
-			if (s.use_viewdirs) m_in_views = b.allocate<char>(N * s.in_views * act);
-			m_half_params = b.allocate<char>(m_layout.n_params * act);
+		if (is_half()) m_half_params = b.allocate<char>(m_layout.n_params * act);
+		// Concat buffers: one per skip layer (gamma(x) staged in the first), one for the views layer.
+		m_skip.resize((size_t)s.depth);
+		for (int i = 1; i < s.depth; ++i) {
+			if (!layer_takes_skip(s, i)) continue;
+			NERF_CHECK(m_pts[i]->in == s.in_pts + s.width);
+			init_concat(m_skip[i], s.in_pts, s.width, m_pts[i]->out);
+			if (m_first_skip < 0) m_first_skip = i;
 		}
-		// One aux bit-mask and one staged bias-gradient slot per ReLU layer: pts layers, then views.
+		if (m_first_skip < 0) {
+			m_in_pts_ld = round_up(s.in_pts, kRowAlignment);
+			m_in_pts = b.allocate<char>(N * (size_t)m_in_pts_ld * act);
+		}
+		// One aux bit-mask and one staged bias-gradient slot per ReLU layer: pts layers, then views. A
+		// layer feeding a skip layer writes into that layer's concat buffer instead of a buffer of its own.
 		size_t staging = 0;
 		for (int i = 0; i < s.depth; ++i) {
-			m_hidden.push_back(b.allocate<char>(N * W * act));
+			m_hidden.push_back(feeds_skip(i) ? Buffer<char>() : b.allocate<char>(N * W * act));
 			m_relu_mask.push_back(b.allocate<char>(N * (size_t)round_up(m_pts[i]->out, 128) / 8));
 			m_bias_staging_offset.push_back(staging);
 			staging += (size_t)m_pts[i]->out;
 		}
 		if (s.use_viewdirs) {
-			m_feature_out = b.allocate<char>(N * W * act);
+			init_concat(m_views_in, s.width, s.in_views, m_views->out);
 			m_views_out = b.allocate<char>(N * (size_t)m_views->out * act);
 			m_views_mask = b.allocate<char>(N * (size_t)round_up(m_views->out, 128) / 8);
 			m_views_staging_offset = staging;
 			staging += (size_t)m_views->out;
 			m_grad_views = b.allocate<char>(N * (size_t)m_views->out * act);
+			// [W_feature; W_alpha] and [dfeature; dalpha], padded to an aligned K with zeros that stay zero.
+			m_heads_k = (int)round_up(s.width + 1, kRowAlignment);
+			m_heads_weight = b.allocate<char>((size_t)m_heads_k * W * act);
+			m_heads_grad = b.allocate<char>(N * (size_t)m_heads_k * act);
+			b.fill_zero(m_heads_weight.data(), m_heads_weight.bytes());
+			b.fill_zero(m_heads_grad.data(), m_heads_grad.bytes());
 		}
-		// float-sized slots: the bias gradient is staged in fp32 when cuBLASLt allows, else in T.
-		m_bias_staging = b.allocate<char>(staging * sizeof(float));
+		m_bias_staging = b.allocate<char>(staging * act);  // DRELU_BGRAD writes the activation type
 		m_grad_a = b.allocate<char>(N * W * act);
 		m_grad_b = b.allocate<char>(N * W * act);
-		m_grad_raw = b.allocate<char>(N * (size_t)s.raw_width() * act);
+		if (is_half()) m_grad_raw = b.allocate<char>(N * (size_t)s.raw_width() * act);  // fp32 reads dL_draw as is
 		int widest = std::max(s.width, s.raw_width());
 		if (s.use_viewdirs) widest = std::max(widest, m_views->out);
 		m_bias_partials = b.allocate<float>((size_t)kMaxBiasChunks * widest);
@@ -500,7 +606,7 @@ public:
 		if (keep_for_backward && n > m_max_batch)
 			NERF_FAIL("Mlp::forward: n = " << n << " samples exceeds max_batch = " << m_max_batch << " with keep_for_backward");
 		m_params = params;
-		if (is_half()) dispatch([&](auto zero) { cast_params(zero); });
+		dispatch([&](auto zero) { prepare_weights(zero); });
 		for (size_t begin = 0; begin < n; begin += m_max_batch) {
 			const size_t count = std::min(m_max_batch, n - begin);
 			forward_chunk(raw + begin * s.raw_width(), enc_pts + begin * s.in_pts,
@@ -514,9 +620,15 @@ public:
 		if (n != m_pending_n || n == 0)
 			NERF_FAIL("Mlp::backward(n = " << n << ") without a matching forward(keep_for_backward = true) (pending n = "
 			                                << m_pending_n << ")");
-		NERF_CHECK(params == m_params);  // the half weight copies and activations belong to that forward
+		NERF_CHECK(params == m_params);  // the weight copies and activations belong to that forward
 		m_dL_dparams = dL_dparams;
 		dispatch([&](auto zero) { backward_impl(zero, dL_draw, n); });
+	}
+
+	const uint32_t* overflow_flag() const override {
+		if (m_precision != Precision::FP16) return nullptr;
+		return reinterpret_cast<const uint32_t*>(reinterpret_cast<const char*>(m_loss_scale.data()) +
+		                                         offsetof(LossScaleState, overflow));
 	}
 
 	std::string describe() const {
@@ -533,10 +645,21 @@ public:
 				if (slot.fused && epilogue_has_bias(g.epilogue)) os << " bias " << type_name(g.bias_type);
 				if (slot.wanted != CUBLASLT_EPILOGUE_DEFAULT)
 					os << (slot.fused ? " (fused)" : m_epilogue == MlpEpilogue::Fused ? " (FALLBACK: kernels)" : " (kernels)");
-				os << "\n";
+				os << " algo " << slot.gemm->working() + 1 << "/" << slot.gemm->candidates() << "\n";
 			}
 		}
 		return os.str();
+	}
+
+	std::map<std::string, MlpEpilogueUse> fusion() const {
+		std::map<std::string, MlpEpilogueUse> uses;
+		for (const auto& entry : m_plans)
+			for (const GemmSlot& slot : entry.second.slots) {
+				if (!slot.gemm || slot.wanted == CUBLASLT_EPILOGUE_DEFAULT) continue;
+				MlpEpilogueUse& use = uses[epilogue_name(slot.wanted)];
+				(slot.fused ? use.fused : use.kernels) += 1;
+			}
+		return uses;
 	}
 
 	LossScaleInfo loss_scale() const {
@@ -563,6 +686,34 @@ private:
 	}
 
 	// --- where things are ---
+	void init_concat(ConcatInput& c, int w1, int w2, int out) {
+		Backend& b = *m_ctx.backend;
+		c.w1 = w1;
+		c.w2 = w2;
+		c.off2 = (int)round_up(w1, kRowAlignment);
+		c.ld = (int)round_up(c.off2 + w2, kRowAlignment);
+		c.x = b.allocate<char>(m_max_batch * (size_t)c.ld * m_types.act_bytes);
+		b.fill_zero(c.x.data(), c.x.bytes());  // the pads: read by the GEMM against zero weight columns
+		c.packed_weight = b.allocate<char>((size_t)out * c.ld * m_types.act_bytes);
+	}
+	/// Whether pts_linears.(i+1) takes cat([gamma(x), h_i]).
+	bool feeds_skip(int i) const { return i + 1 < m_layout.spec.depth && layer_takes_skip(m_layout.spec, i + 1); }
+	char* offset_rows(const Buffer<char>& b, int rows) const {
+		return const_cast<char*>(b.data()) + (size_t)rows * m_types.act_bytes;
+	}
+	/// The post-ReLU output of pts layer i.
+	ActView hidden_out(int i) const {
+		if (feeds_skip(i)) {
+			const ConcatInput& c = m_skip[(size_t)i + 1];
+			return {offset_rows(c.x, c.off2), c.ld};
+		}
+		return {const_cast<char*>(m_hidden[(size_t)i].data()), m_layout.spec.width};
+	}
+	/// gamma(x) in the activation type, aligned: the first skip buffer's block 1, or its own buffer.
+	ActView pts_in() const {
+		if (m_first_skip >= 0) return {const_cast<char*>(m_skip[(size_t)m_first_skip].x.data()), m_skip[(size_t)m_first_skip].ld};
+		return {const_cast<char*>(m_in_pts.data()), m_in_pts_ld};
+	}
 	/// The weight of layer l, from column `col` on: the half copy or the fp32 master.
 	const void* weight(const LinearLayer& l, int col) const {
 		if (is_half()) return m_half_params.data() + (l.weight_offset - m_layout.offset + col) * m_types.act_bytes;
@@ -581,8 +732,21 @@ private:
 	template <typename T> static T* as(Buffer<char>& b) { return reinterpret_cast<T*>(b.data()); }
 	template <typename T> static const T* as(const Buffer<char>& b) { return reinterpret_cast<const T*>(b.data()); }
 
-	template <typename T> void cast_params(T) {
-		cast_forward<T>(as<T>(m_half_params), m_params + m_layout.offset, m_layout.n_params, nullptr, m_ctx.stream);
+	/// The weights this forward reads besides the fp32 masters: the half copy of the network and the
+	/// packed weights of the concat layers, from the current parameters.
+	template <typename T> void prepare_weights(T) {
+		const MlpSpec& s = m_layout.spec;
+		if (is_half())
+			cast_contiguous<T>(as<T>(m_half_params), m_params + m_layout.offset, m_layout.n_params, m_ctx.stream);
+		for (int i = 1; i < s.depth; ++i) {
+			if (!layer_takes_skip(s, i)) continue;
+			ConcatInput& c = m_skip[(size_t)i];
+			const LinearLayer& l = *m_pts[i];
+			pack_weight<T>(as<T>(c.packed_weight), m_params + l.weight_offset, l.out, l.in, c.w1, c.off2, c.ld, m_ctx.stream);
+		}
+		if (s.use_viewdirs)
+			pack_weight<T>(as<T>(m_views_in.packed_weight), m_params + m_views->weight_offset, m_views->out, m_views->in,
+			               m_views_in.w1, m_views_in.off2, m_views_in.ld, m_ctx.stream);
 	}
 
 	// --- plans ---
@@ -605,6 +769,8 @@ private:
 	/// pointer alignment demands), then only launched. Returns whether the epilogue ran fused.
 	bool gemm(const GemmSpec& wanted, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
 	          const void* aux) {
+		// An epilogue may only ever see alpha * A * B (see the top of the file).
+		NERF_CHECK(wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT || beta == 0.0f);
 		std::vector<GemmSlot>& slots = m_current_plan->slots;
 		if (m_slot == slots.size()) slots.emplace_back();
 		GemmSlot& slot = slots[m_slot++];
@@ -621,11 +787,20 @@ private:
 			fits = effective.alignment_fits(slot.gemm->spec());
 		}
 		if (!fits) replan(slot, spec);
-		m_last_bias_type = slot.gemm->spec().bias_type;
-		if (m_planning) return slot.fused || wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
-		slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, slot.fused ? bias : nullptr, slot.fused ? aux : nullptr,
-		               m_lt_workspace.data(), m_ctx.stream);
-		return slot.fused || wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
+		const bool plain = wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
+		if (m_planning) return slot.fused || plain;
+		if (slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, slot.fused ? bias : nullptr, slot.fused ? aux : nullptr,
+		                   m_lt_workspace.data(), m_ctx.stream))
+			return slot.fused || plain;
+		if (slot.fused) {
+			// Every candidate refused the fused launch: this GEMM runs unfused from now on.
+			plan_unfused(slot, spec);
+			if (slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, nullptr, nullptr, m_lt_workspace.data(), m_ctx.stream))
+				return plain;
+		}
+		NERF_FAIL("cuBLASLt could not launch " << spec.label << " with any of its algorithms (m=" << spec.m << " n="
+		                                       << spec.n << " k=" << spec.k << ", " << type_name(spec.a_type) << " -> "
+		                                       << type_name(spec.d_type) << ")");
 	}
 	static GemmSpec without_epilogue(GemmSpec spec) {
 		spec.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
@@ -639,23 +814,13 @@ private:
 		slot.wanted = spec.epilogue;
 		slot.gemm = std::make_unique<LtGemm>();
 		const bool want_fused = spec.epilogue != CUBLASLT_EPILOGUE_DEFAULT && m_epilogue == MlpEpilogue::Fused;
-		if (want_fused) {
-			// A bias gradient summed over a whole batch can exceed fp16's range (65504) long before any
-			// element does, so DRELU_BGRAD is first asked for an fp32 bias gradient; where cuBLASLt only
-			// offers the output type for it, that is the second choice (bf16 has the range; for fp16 the
-			// loss scaler then backs off on overflow).
-			GemmSpec wide = spec;
-			wide.bias_type = CUDA_R_32F;
-			if (spec.epilogue == CUBLASLT_EPILOGUE_DRELU_BGRAD && spec.bias_type != CUDA_R_32F &&
-			    slot.gemm->plan(m_ctx.lt, wide, m_types.compute)) {
-				slot.fused = true;
-				return;
-			}
-			if (slot.gemm->plan(m_ctx.lt, spec, m_types.compute)) {
-				slot.fused = true;
-				return;
-			}
+		if (want_fused && slot.gemm->plan(m_ctx.lt, spec, m_types.compute)) {
+			slot.fused = true;
+			return;
 		}
+		plan_unfused(slot, spec);
+	}
+	void plan_unfused(GemmSlot& slot, const GemmSpec& spec) {
 		slot.fused = false;
 		if (!slot.gemm->plan(m_ctx.lt, without_epilogue(spec), m_types.compute))
 			NERF_FAIL("cuBLASLt has no algorithm for " << spec.label << " (m=" << spec.m << " n=" << spec.n << " k=" << spec.k
@@ -677,7 +842,6 @@ private:
 		m_planning = false;
 		m_params = nullptr;
 		m_dL_dparams = nullptr;
-		m_pending_pts = m_pending_views = nullptr;
 	}
 
 	void begin_pass(size_t n) {
@@ -695,51 +859,37 @@ private:
 	}
 
 	// --- forward ---
-	struct InputBlock {
-		const void* x;   // column-major width x n, leading dimension ld
-		int64_t ld;
-		int width;
-		int weight_col;  // the block's first column in the layer's weight
-	};
 	enum class Activation { None, Relu };
 
-	/// y (l.out x n, ld_y, type y_type) = act(sum_blocks W[:, block] x_block + bias). The last block's
-	/// GEMM carries the epilogue; when it could not, the bias(+ReLU) kernel follows.
-	/// Returns whether the epilogue ran fused, i.e. for a ReLU layer whether relu_mask was written.
+	/// y (l.out x n, type y_type) = act(W x + bias), W: the weight as stored from `w` (leading
+	/// dimension lda, k input columns), x: k x n. One GEMM with the epilogue; when it could not carry
+	/// it, the bias(+ReLU) kernel follows. Returns whether the epilogue ran fused, i.e. for a ReLU
+	/// layer whether relu_mask was written.
 	template <typename T>
-	bool linear_forward(const char* label, const LinearLayer& l, const InputBlock* blocks, int n_blocks, void* y, int64_t ld_y,
+	bool linear_forward(const char* label, const LinearLayer& l, const void* w, int64_t lda, int k, ActView x, ActView y,
 	                    cudaDataType_t y_type, Activation act, void* relu_mask, size_t n) {
 		const bool y_is_act = y_type == m_types.act;
 		// ReLU layers write activations with the activation-type bias; fp32 heads use the fp32 master bias.
 		const void* bias = y_is_act ? bias_act(l) : static_cast<const void*>(m_params + l.bias_offset);
-		bool epilogue_done = true;
-		for (int bi = 0; bi < n_blocks; ++bi) {
-			const InputBlock& blk = blocks[bi];
-			GemmSpec g = base_spec(label, y_type);
-			g.op_a = CUBLAS_OP_T;
-			g.op_b = CUBLAS_OP_N;
-			g.m = (uint64_t)l.out;
-			g.n = n;
-			g.k = (uint64_t)blk.width;
-			g.lda = l.in;
-			g.ldb = blk.ld;
-			g.ldd = ld_y;
-			const bool last = bi == n_blocks - 1;
-			if (last) {
-				g.epilogue = act == Activation::Relu ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_BIAS;
-				g.bias_type = y_is_act ? m_types.act : CUDA_R_32F;
-				if (act == Activation::Relu) g.aux_ld = round_up(l.out, 128);
-			}
-			const bool done = gemm(g, weight(l, blk.weight_col), blk.x, y, 1.0f, bi == 0 ? 0.0f : 1.0f, last ? bias : nullptr,
-			                       last ? relu_mask : nullptr);
-			if (last) epilogue_done = done;
-		}
-		if (epilogue_done || m_planning) return epilogue_done;
 		const bool relu = act == Activation::Relu;
+		GemmSpec g = base_spec(label, y_type);
+		g.op_a = CUBLAS_OP_T;
+		g.op_b = CUBLAS_OP_N;
+		g.m = (uint64_t)l.out;
+		g.n = n;
+		g.k = (uint64_t)k;
+		g.lda = lda;
+		g.ldb = x.ld;
+		g.ldd = y.ld;
+		g.epilogue = relu ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_BIAS;
+		g.bias_type = y_is_act ? m_types.act : CUDA_R_32F;
+		if (relu) g.aux_ld = round_up(l.out, 128);
+		const bool fused = gemm(g, w, x.p, y.p, 1.0f, 0.0f, bias, relu ? relu_mask : nullptr);
+		if (fused || m_planning) return fused;
 		if (y_is_act)
-			bias_act_forward<T, T>(static_cast<T*>(y), ld_y, static_cast<const T*>(bias), l.out, n, relu, m_ctx.stream);
+			bias_act_forward<T, T>(static_cast<T*>(y.p), y.ld, static_cast<const T*>(bias), l.out, n, relu, m_ctx.stream);
 		else
-			bias_act_forward<float, float>(static_cast<float*>(y), ld_y, static_cast<const float*>(bias), l.out, n, relu,
+			bias_act_forward<float, float>(static_cast<float*>(y.p), y.ld, static_cast<const float*>(bias), l.out, n, relu,
 			                               m_ctx.stream);
 		return false;
 	}
@@ -751,114 +901,114 @@ private:
 	template <typename T> void forward_chunk_typed(T, float* raw, const float* enc_pts, const float* enc_views, size_t n) {
 		const MlpSpec& s = m_layout.spec;
 		begin_pass(n);
-		const int W = s.width;
-		const void* pts = enc_pts;
-		const void* views = enc_views;
-		if (is_half()) {
-			if (!m_planning) cast_forward<T>(as<T>(m_in_pts), enc_pts, n * s.in_pts, nullptr, m_ctx.stream);
-			pts = m_in_pts.data();
-			if (s.use_viewdirs) {
-				if (!m_planning) cast_forward<T>(as<T>(m_in_views), enc_views, n * s.in_views, nullptr, m_ctx.stream);
-				views = m_in_views.data();
-			}
+		const int W = s.width, P = s.in_pts;
+		const ActView pts = pts_in();
+		if (!m_planning) {
+			// Stage the encoded inputs (cast for half precisions) into their aligned blocks.
+			copy_rows<T, float>(static_cast<T*>(pts.p), pts.ld, enc_pts, P, P, n, nullptr, m_ctx.stream);
+			for (int i = 1; i < s.depth; ++i)
+				if (layer_takes_skip(s, i) && i != m_first_skip)
+					copy_rows<T, T>(as<T>(m_skip[(size_t)i].x), m_skip[(size_t)i].ld, static_cast<const T*>(pts.p), pts.ld, P,
+					                n, nullptr, m_ctx.stream);
+			if (s.use_viewdirs)
+				copy_rows<T, float>(reinterpret_cast<T*>(offset_rows(m_views_in.x, m_views_in.off2)), m_views_in.ld, enc_views,
+				                    s.in_views, s.in_views, n, nullptr, m_ctx.stream);
 		}
-		m_pending_pts = pts;
-		m_pending_views = views;
 		for (int i = 0; i < s.depth; ++i) {
 			const LinearLayer& l = *m_pts[i];
-			InputBlock blocks[2];
-			int n_blocks = 0;
-			if (i == 0) {
-				blocks[n_blocks++] = {pts, s.in_pts, s.in_pts, 0};
-			} else if (layer_takes_skip(s, i)) {
-				blocks[n_blocks++] = {pts, s.in_pts, s.in_pts, 0};
-				blocks[n_blocks++] = {m_hidden[i - 1].data(), W, W, s.in_pts};
+			void* mask = m_relu_mask[(size_t)i].data();
+			if (layer_takes_skip(s, i)) {
+				const ConcatInput& c = m_skip[(size_t)i];
+				m_relu_mask_written[(size_t)i] = linear_forward<T>("pts_linears fwd (skip input)", l, c.packed_weight.data(), c.ld,
+				                                                   c.ld, {const_cast<char*>(c.x.data()), c.ld}, hidden_out(i),
+				                                                   m_types.act, Activation::Relu, mask, n);
 			} else {
-				blocks[n_blocks++] = {m_hidden[i - 1].data(), W, W, 0};
+				NERF_CHECK(l.in == (i == 0 ? P : W));
+				m_relu_mask_written[(size_t)i] = linear_forward<T>("pts_linears fwd", l, weight(l, 0), l.in, l.in,
+				                                                   i == 0 ? pts : hidden_out(i - 1), hidden_out(i),
+				                                                   m_types.act, Activation::Relu, mask, n);
 			}
-			NERF_CHECK(l.in == blocks[n_blocks - 1].weight_col + blocks[n_blocks - 1].width);
-			m_relu_mask_written[i] = linear_forward<T>("pts_linears fwd", l, blocks, n_blocks, m_hidden[i].data(), W,
-			                                           m_types.act, Activation::Relu, m_relu_mask[i].data(), n);
 		}
-		const void* last = m_hidden[s.depth - 1].data();
-		const InputBlock from_last{last, W, W, 0};
+		const ActView h_last = hidden_out(s.depth - 1);
 		if (s.use_viewdirs) {
-			linear_forward<T>("alpha_linear fwd", *m_alpha, &from_last, 1, raw + 3, 4, CUDA_R_32F, Activation::None, nullptr, n);
-			linear_forward<T>("feature_linear fwd", *m_feature, &from_last, 1, m_feature_out.data(), W, m_types.act,
+			linear_forward<T>("alpha_linear fwd", *m_alpha, weight(*m_alpha, 0), W, W, h_last, {raw + 3, 4}, CUDA_R_32F,
 			                  Activation::None, nullptr, n);
-			const InputBlock view_blocks[2] = {{m_feature_out.data(), W, W, 0}, {views, s.in_views, s.in_views, W}};
-			m_views_mask_written = linear_forward<T>("views_linears.0 fwd", *m_views, view_blocks, 2, m_views_out.data(),
-			                                         m_views->out, m_types.act, Activation::Relu, m_views_mask.data(), n);
-			const InputBlock from_views{m_views_out.data(), m_views->out, m_views->out, 0};
-			linear_forward<T>("rgb_linear fwd", *m_rgb, &from_views, 1, raw, 4, CUDA_R_32F, Activation::None, nullptr, n);
+			const ActView views_in{m_views_in.x.data(), m_views_in.ld};
+			linear_forward<T>("feature_linear fwd", *m_feature, weight(*m_feature, 0), W, W, h_last, views_in, m_types.act,
+			                  Activation::None, nullptr, n);
+			const ActView views_out{m_views_out.data(), m_views->out};
+			m_views_mask_written = linear_forward<T>("views_linears.0 fwd (views input)", *m_views,
+			                                         m_views_in.packed_weight.data(), m_views_in.ld, m_views_in.ld, views_in,
+			                                         views_out, m_types.act, Activation::Relu, m_views_mask.data(), n);
+			linear_forward<T>("rgb_linear fwd", *m_rgb, weight(*m_rgb, 0), m_rgb->in, m_rgb->in, views_out, {raw, 4},
+			                  CUDA_R_32F, Activation::None, nullptr, n);
 		} else {
-			linear_forward<T>("output_linear fwd", *m_output, &from_last, 1, raw, s.raw_width(), CUDA_R_32F, Activation::None,
-			                  nullptr, n);
+			linear_forward<T>("output_linear fwd", *m_output, weight(*m_output, 0), W, W, h_last, {raw, s.raw_width()},
+			                  CUDA_R_32F, Activation::None, nullptr, n);
 		}
 		m_forward_slots = m_slot;
 	}
 
 	// --- backward ---
-	/// dW[:, col:col+width] += x (width x n) * dz^T (n x l.out): one GEMM, fp32 output, beta = 1.
+	/// dW[:, col:col+width] += x (width x n) * dz^T (n x l.out): one GEMM, fp32 output, beta = 1, no
+	/// epilogue, into the true (unpadded) gradient layout.
 	template <typename T>
-	void weight_grad(const char* label, const LinearLayer& l, int col, int width, const void* x, int64_t ld_x, const void* dz,
-	                 int64_t ld_dz, size_t n) {
+	void weight_grad(const char* label, const LinearLayer& l, int col, int width, ActView x, ActView dz, size_t n) {
 		GemmSpec g = base_spec(label, CUDA_R_32F);
 		g.op_a = CUBLAS_OP_N;
 		g.op_b = CUBLAS_OP_T;
 		g.m = (uint64_t)width;
 		g.n = (uint64_t)l.out;
 		g.k = n;
-		g.lda = ld_x;
-		g.ldb = ld_dz;
+		g.lda = x.ld;
+		g.ldb = dz.ld;
 		g.ldd = l.in;
-		gemm(g, x, dz, grad(l.weight_offset) + col, 1.0f, 1.0f, nullptr, nullptr);
+		gemm(g, x.p, dz.p, grad(l.weight_offset) + col, 1.0f, 1.0f, nullptr, nullptr);
 	}
 
 	/// The ReLU layer whose output a dX GEMM differentiates through.
 	struct ReluProducer {
 		const LinearLayer* layer;
-		const void* h;       // its post-ReLU output [n, layer->out]
+		ActView h;           // its post-ReLU output [n, layer->out]
 		const void* mask;    // its aux bit-mask; null when its forward epilogue fell back to kernels (mask unwritten)
 		size_t staging;      // its slot in the bias-gradient staging buffer
 	};
 
-	/// dx (width x n) = W[:, col:col+width] (as stored) * dz (l.out x n), + beta dx; then, with a
-	/// producer, dReLU by its mask and its bias gradient (DRELU_BGRAD, or kernels when unfused).
+	/// dx (m x n) = A (m x k, leading dimension lda: a weight as stored, or a packed / stacked one)
+	/// * dz (k x n), beta = 0; then, with a producer, dReLU by its mask and its bias gradient
+	/// (DRELU_BGRAD, or kernels when unfused).
 	template <typename T>
-	void input_grad(const char* label, const LinearLayer& l, int col, int width, const void* dz, int64_t ld_dz, void* dx,
-	                float beta, const ReluProducer* producer, size_t n) {
+	void input_grad(const char* label, const void* a, int64_t lda, int k, int m, ActView dz, ActView dx,
+	                const ReluProducer* producer, size_t n) {
 		GemmSpec g = base_spec(label, m_types.act);
 		g.op_a = CUBLAS_OP_N;
 		g.op_b = CUBLAS_OP_N;
-		g.m = (uint64_t)width;
+		g.m = (uint64_t)m;
 		g.n = n;
-		g.k = (uint64_t)l.out;
-		g.lda = l.in;
-		g.ldb = ld_dz;
-		g.ldd = width;
+		g.k = (uint64_t)k;
+		g.lda = lda;
+		g.ldb = dz.ld;
+		g.ldd = dx.ld;
 		void* staged = nullptr;
-		if (producer) NERF_CHECK(producer->layer->out == width);
+		if (producer) NERF_CHECK(producer->layer->out == m);
 		// DRELU_BGRAD reads the mask the producer's RELU_AUX_BIAS wrote; without it, dReLU runs as kernels on h.
 		const bool use_mask = producer && producer->mask;
 		if (use_mask) {
 			g.epilogue = CUBLASLT_EPILOGUE_DRELU_BGRAD;
-			g.bias_type = m_types.act;
-			g.aux_ld = round_up(width, 128);
-			staged = m_bias_staging.data() + producer->staging * sizeof(float);
+			g.bias_type = m_types.act;  // the bias gradient has the output type (cublasLt.h)
+			g.aux_ld = round_up(m, 128);
+			staged = offset_rows(m_bias_staging, (int)producer->staging);
 		}
-		const bool fused = gemm(g, weight(l, col), dz, dx, 1.0f, beta, staged, use_mask ? producer->mask : nullptr);
+		const bool fused = gemm(g, a, dz.p, dx.p, 1.0f, 0.0f, staged, use_mask ? producer->mask : nullptr);
 		if (!producer || m_planning) return;
 		float* dL_dbias = grad(producer->layer->bias_offset);
 		if (use_mask && fused) {
-			if (m_last_bias_type == CUDA_R_32F)
-				add_staged_bias_grad<float>(dL_dbias, static_cast<const float*>(staged), width, m_ctx.stream);
-			else
-				add_staged_bias_grad<T>(dL_dbias, static_cast<const T*>(staged), width, m_ctx.stream);
+			add_staged_bias_grad<T>(dL_dbias, static_cast<const T*>(staged), m, m_ctx.stream);
 			return;
 		}
-		relu_backward<T>(static_cast<T*>(dx), width, static_cast<const T*>(producer->h), width, width, n, m_ctx.stream);
-		bias_grad_backward<T>(dL_dbias, m_bias_partials.data(), static_cast<const T*>(dx), width, width, n, m_ctx.stream);
+		relu_backward<T>(static_cast<T*>(dx.p), dx.ld, static_cast<const T*>(producer->h.p), producer->h.ld, m, n,
+		                 m_ctx.stream);
+		bias_grad_backward<T>(dL_dbias, m_bias_partials.data(), static_cast<const T*>(dx.p), dx.ld, m, n, m_ctx.stream);
 	}
 
 	template <typename T> void bias_grad(const LinearLayer& l, const void* dz, int64_t ld_dz, size_t n) {
@@ -867,69 +1017,94 @@ private:
 		                      m_ctx.stream);
 	}
 
-	const void* mask_if_written(int i) const { return m_relu_mask_written[i] ? m_relu_mask[i].data() : nullptr; }
+	const void* mask_if_written(int i) const { return m_relu_mask_written[(size_t)i] ? m_relu_mask[(size_t)i].data() : nullptr; }
+	ReluProducer pts_producer(int i) const {
+		return {m_pts[(size_t)i], hidden_out(i), mask_if_written(i), m_bias_staging_offset[(size_t)i]};
+	}
 
 	template <typename T> void backward_impl(T, const float* dL_draw, size_t n) {
 		const MlpSpec& s = m_layout.spec;
-		const int W = s.width, R = s.raw_width();
+		const int W = s.width, R = s.raw_width(), P = s.in_pts;
 		begin_pass(n);
 		m_slot = m_forward_slots;  // backward slots follow the forward ones of the same n
 		const bool loss_scaled = m_precision == Precision::FP16;
-		if (loss_scaled && !m_planning)
+		if (loss_scaled && !m_planning) {
 			NERF_CUDA_CHECK(cudaMemsetAsync(m_grad_staging.data(), 0, m_grad_staging.bytes(), m_ctx.stream));
-		// dL/draw in the activation type ([n, R] = R x n column-major), times the loss scale for fp16.
-		T* draw = as<T>(m_grad_raw);
-		if (!m_planning) cast_forward<T>(draw, dL_draw, n * R, loss_scaled ? m_loss_scale.data() : nullptr, m_ctx.stream);
+			// A new backward: the last one's overflow verdict (read by Adam since) no longer applies.
+			NERF_CUDA_CHECK(cudaMemsetAsync(const_cast<uint32_t*>(overflow_flag()), 0, sizeof(uint32_t), m_ctx.stream));
+		}
+		// dL/draw in the activation type ([n, R] = R x n column-major), times the loss scale for fp16;
+		// fp32 and tf32 read the caller's array as it is.
+		const T* draw = reinterpret_cast<const T*>(dL_draw);
+		if (is_half()) {
+			if (!m_planning)
+				copy_rows<T, float>(as<T>(m_grad_raw), R, dL_draw, R, R, n, loss_scaled ? m_loss_scale.data() : nullptr,
+				                    m_ctx.stream);
+			draw = as<T>(m_grad_raw);
+		}
 
 		const int last = s.depth - 1;
-		const void* h_last = m_hidden[last].data();
-		const ReluProducer last_producer{m_pts[last], h_last, mask_if_written(last), m_bias_staging_offset[last]};
+		const ActView h_last = hidden_out(last);
+		const ReluProducer last_producer = pts_producer(last);
 		// dz of the current pts layer lands in grad_b; the next one down in grad_a; they swap.
 		void* dz = m_grad_b.data();
 		void* dz_next = m_grad_a.data();
 		if (s.use_viewdirs) {
-			const T* drgb = draw;       // rows 0..2 of dL/draw, ld R
-			const T* dalpha = draw + 3; // row 3
+			const ActView drgb{const_cast<T*>(draw), R};      // rows 0..2 of dL/draw
+			const ActView dalpha{const_cast<T*>(draw + 3), R};  // row 3
 			const int Wv = m_views->out;
+			const ActView views_out{m_views_out.data(), Wv}, dviews{m_grad_views.data(), Wv};
 			// rgb head
-			weight_grad<T>("rgb_linear dW", *m_rgb, 0, Wv, m_views_out.data(), Wv, drgb, R, n);
-			bias_grad<T>(*m_rgb, drgb, R, n);
-			const ReluProducer views_producer{m_views, m_views_out.data(), m_views_mask_written ? m_views_mask.data() : nullptr,
+			weight_grad<T>("rgb_linear dW", *m_rgb, 0, Wv, views_out, drgb, n);
+			bias_grad<T>(*m_rgb, drgb.p, R, n);
+			const ReluProducer views_producer{m_views, views_out, m_views_mask_written ? m_views_mask.data() : nullptr,
 			                                  m_views_staging_offset};
-			input_grad<T>("rgb_linear dX", *m_rgb, 0, Wv, drgb, R, m_grad_views.data(), 0.0f, &views_producer, n);
-			// views layer: input cat([feature, gamma(d)])
-			weight_grad<T>("views_linears.0 dW[feature]", *m_views, 0, W, m_feature_out.data(), W, m_grad_views.data(), Wv, n);
-			weight_grad<T>("views_linears.0 dW[views]", *m_views, W, s.in_views, m_pending_views, s.in_views,
-			               m_grad_views.data(), Wv, n);
-			void* dfeature = m_grad_a.data();
-			input_grad<T>("views_linears.0 dX[feature]", *m_views, 0, W, m_grad_views.data(), Wv, dfeature, 0.0f, nullptr, n);
+			input_grad<T>("rgb_linear dX", weight(*m_rgb, 0), m_rgb->in, m_rgb->out, Wv, drgb, dviews, &views_producer, n);
+			// views layer: dW per block of its concat input; dX of the feature block only, into rows
+			// 0..W-1 of the stacked heads gradient [dfeature; dalpha].
+			const ConcatInput& vc = m_views_in;
+			weight_grad<T>("views_linears.0 dW[feature]", *m_views, 0, W, {const_cast<char*>(vc.x.data()), vc.ld}, dviews, n);
+			weight_grad<T>("views_linears.0 dW[views]", *m_views, W, s.in_views, {offset_rows(vc.x, vc.off2), vc.ld}, dviews,
+			               n);
+			const ActView dheads{m_heads_grad.data(), m_heads_k};
+			input_grad<T>("views_linears.0 dX[feature]", vc.packed_weight.data(), vc.ld, Wv, W, dviews, dheads, nullptr, n);
 			// feature and alpha heads, both reading the last hidden layer
-			weight_grad<T>("feature_linear dW", *m_feature, 0, W, h_last, W, dfeature, W, n);
-			bias_grad<T>(*m_feature, dfeature, W, n);
-			weight_grad<T>("alpha_linear dW", *m_alpha, 0, W, h_last, W, dalpha, R, n);
-			bias_grad<T>(*m_alpha, dalpha, R, n);
-			input_grad<T>("alpha_linear dX", *m_alpha, 0, W, dalpha, R, dz, 0.0f, nullptr, n);
-			input_grad<T>("feature_linear dX", *m_feature, 0, W, dfeature, W, dz, 1.0f, &last_producer, n);
+			weight_grad<T>("feature_linear dW", *m_feature, 0, W, h_last, dheads, n);
+			bias_grad<T>(*m_feature, dheads.p, dheads.ld, n);
+			weight_grad<T>("alpha_linear dW", *m_alpha, 0, W, h_last, dalpha, n);
+			bias_grad<T>(*m_alpha, dalpha.p, R, n);
+			if (!m_planning) {
+				copy_rows<T, T>(as<T>(m_heads_grad) + W, m_heads_k, draw + 3, R, 1, n, nullptr, m_ctx.stream);
+				pack_weight<T>(as<T>(m_heads_weight), m_params + m_feature->weight_offset, W, W, W, W, W, m_ctx.stream);
+				pack_weight<T>(as<T>(m_heads_weight) + (size_t)W * W, m_params + m_alpha->weight_offset, 1, W, W, W, W,
+				               m_ctx.stream);
+			}
+			input_grad<T>("[feature_linear; alpha_linear] dX", m_heads_weight.data(), W, m_heads_k, W, dheads, {dz, W},
+			              &last_producer, n);
 		} else {
-			weight_grad<T>("output_linear dW", *m_output, 0, W, h_last, W, draw, R, n);
-			bias_grad<T>(*m_output, draw, R, n);
-			input_grad<T>("output_linear dX", *m_output, 0, W, draw, R, dz, 0.0f, &last_producer, n);
+			const ActView dout{const_cast<T*>(draw), R};
+			weight_grad<T>("output_linear dW", *m_output, 0, W, h_last, dout, n);
+			bias_grad<T>(*m_output, dout.p, R, n);
+			input_grad<T>("output_linear dX", weight(*m_output, 0), W, R, W, dout, {dz, W}, &last_producer, n);
 		}
 		for (int i = last; i >= 0; --i) {
 			const LinearLayer& l = *m_pts[i];
+			const ActView dzv{dz, W};
 			if (i == 0) {
-				weight_grad<T>("pts_linears dW", l, 0, s.in_pts, m_pending_pts, s.in_pts, dz, W, n);
+				weight_grad<T>("pts_linears dW", l, 0, P, pts_in(), dzv, n);
 				break;
 			}
-			int h_col = 0;
+			const ReluProducer producer = pts_producer(i - 1);
 			if (layer_takes_skip(s, i)) {
-				weight_grad<T>("pts_linears dW[skip]", l, 0, s.in_pts, m_pending_pts, s.in_pts, dz, W, n);
-				h_col = s.in_pts;
+				const ConcatInput& c = m_skip[(size_t)i];
+				weight_grad<T>("pts_linears dW[skip gamma(x)]", l, 0, P, {const_cast<char*>(c.x.data()), c.ld}, dzv, n);
+				weight_grad<T>("pts_linears dW[skip h]", l, P, W, hidden_out(i - 1), dzv, n);
+				input_grad<T>("pts_linears dX (skip input)", offset_rows(c.packed_weight, c.off2), c.ld, l.out, W, dzv,
+				              {dz_next, W}, &producer, n);
+			} else {
+				weight_grad<T>("pts_linears dW", l, 0, W, hidden_out(i - 1), dzv, n);
+				input_grad<T>("pts_linears dX", weight(l, 0), l.in, l.out, W, dzv, {dz_next, W}, &producer, n);
 			}
-			weight_grad<T>("pts_linears dW", l, h_col, W, m_hidden[i - 1].data(), W, dz, W, n);
-			const ReluProducer producer{m_pts[i - 1], m_hidden[i - 1].data(), mask_if_written(i - 1),
-			                            m_bias_staging_offset[i - 1]};
-			input_grad<T>("pts_linears dX", l, h_col, W, dz, W, dz_next, 0.0f, &producer, n);
 			std::swap(dz, dz_next);
 		}
 		if (loss_scaled && !m_planning)
@@ -947,14 +1122,20 @@ private:
 	const LinearLayer *m_views = nullptr, *m_feature = nullptr, *m_alpha = nullptr, *m_rgb = nullptr, *m_output = nullptr;
 
 	// Activations of the pending forward (activation type), [max_batch, C] each.
-	Buffer<char> m_in_pts, m_in_views;  // half casts of the inputs (half precisions only)
+	std::vector<ConcatInput> m_skip;  // [depth]: filled for the layers that take the skip input
+	int m_first_skip = -1;            // its buffer stages gamma(x); -1: m_in_pts does
+	Buffer<char> m_in_pts;            // gamma(x) without a skip layer, ld m_in_pts_ld
+	int64_t m_in_pts_ld = 0;
+	ConcatInput m_views_in;           // cat([feature, gamma(d)]) (use_viewdirs)
 	std::vector<Buffer<char>> m_hidden, m_relu_mask;
-	Buffer<char> m_feature_out, m_views_out, m_views_mask;
+	Buffer<char> m_views_out, m_views_mask;
 	// Whether the pending forward's fused epilogue wrote each ReLU mask (a per-GEMM fallback does not).
 	std::vector<bool> m_relu_mask_written;
 	bool m_views_mask_written = false;
 	// Backward scratch.
 	Buffer<char> m_grad_a, m_grad_b, m_grad_views, m_grad_raw, m_bias_staging;
+	Buffer<char> m_heads_weight, m_heads_grad;  // [W_feature; W_alpha] and [dfeature; dalpha], K = m_heads_k
+	int m_heads_k = 0;
 	std::vector<size_t> m_bias_staging_offset;
 	size_t m_views_staging_offset = 0;
 	Buffer<float> m_bias_partials;
@@ -967,13 +1148,10 @@ private:
 	Plan* m_current_plan = nullptr;
 	size_t m_slot = 0, m_forward_slots = 0;
 	bool m_planning = false;  // plan GEMMs, launch nothing (plan_max_batch)
-	cudaDataType_t m_last_bias_type = CUDA_R_32F;  // bias / bias-gradient type of the last gemm() as planned
 
 	// The current call's pointers.
 	const float* m_params = nullptr;
 	float* m_dL_dparams = nullptr;
-	const void* m_pending_pts = nullptr;
-	const void* m_pending_views = nullptr;
 	size_t m_pending_n = 0;
 };
 
@@ -986,16 +1164,20 @@ std::unique_ptr<Mlp> make_mlp(const MlpContext& ctx, const MlpLayout& layout, si
 
 } // namespace cuda
 
-std::string describe_cuda_mlp(const Mlp& mlp) {
+namespace {
+const cuda::CudaMlp& as_cuda_mlp(const Mlp& mlp, const char* caller) {
 	const auto* cuda_mlp = dynamic_cast<const cuda::CudaMlp*>(&mlp);
-	if (!cuda_mlp) NERF_FAIL("describe_cuda_mlp: not a CUDA MLP");
-	return cuda_mlp->describe();
+	if (!cuda_mlp) NERF_FAIL(caller << ": not a CUDA MLP");
+	return *cuda_mlp;
+}
+} // namespace
+
+std::string describe_cuda_mlp(const Mlp& mlp) { return as_cuda_mlp(mlp, "describe_cuda_mlp").describe(); }
+
+std::map<std::string, MlpEpilogueUse> cuda_mlp_fusion(const Mlp& mlp) {
+	return as_cuda_mlp(mlp, "cuda_mlp_fusion").fusion();
 }
 
-LossScaleInfo cuda_mlp_loss_scale(const Mlp& mlp) {
-	const auto* cuda_mlp = dynamic_cast<const cuda::CudaMlp*>(&mlp);
-	if (!cuda_mlp) NERF_FAIL("cuda_mlp_loss_scale: not a CUDA MLP");
-	return cuda_mlp->loss_scale();
-}
+LossScaleInfo cuda_mlp_loss_scale(const Mlp& mlp) { return as_cuda_mlp(mlp, "cuda_mlp_loss_scale").loss_scale(); }
 
 } // namespace nerf

@@ -77,6 +77,7 @@ CheckpointInfo info_from_metadata(const TensorMetadata& meta, const std::string&
 		               << kCheckpointFormatVersion << ")");
 	info.global_step = parse_long(meta, "global_step", path);
 	info.adam_steps = parse_long(meta, "adam_step", path);
+	info.adam_steps_fine = meta.count("adam_step_fine") ? parse_long(meta, "adam_step_fine", path) : info.adam_steps;
 	const auto config = meta.find("config");
 	if (config != meta.end()) info.config_text = config->second;
 	return info;
@@ -128,7 +129,8 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 	const TensorMetadata metadata = {{"format", kFormatName},
 	                                 {"format_version", std::to_string(kCheckpointFormatVersion)},
 	                                 {"global_step", std::to_string(global_step)},
-	                                 {"adam_step", std::to_string(model.adam_steps())},
+	                                 {"adam_step", std::to_string(model.adam_steps(0))},
+	                                 {"adam_step_fine", std::to_string(model.has_fine() ? model.adam_steps(1) : 0)},
 	                                 {"config", config_to_string(model.config())}};
 	write_safetensors(path, tensors, metadata);
 }
@@ -174,14 +176,14 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 		for (const ParamTensor& t : layout) copy_tensor(kAdamM + t.name, t, m);
 		for (const ParamTensor& t : layout) copy_tensor(kAdamV + t.name, t, v);
 	} else {
-		info.adam_steps = 0;
+		info.adam_steps = info.adam_steps_fine = 0;
 	}
 
 	Backend& backend = model.backend();
 	backend.upload(model.params(), params.data(), n * sizeof(float));
 	backend.upload(model.adam_m(), m.data(), n * sizeof(float));
 	backend.upload(model.adam_v(), v.data(), n * sizeof(float));
-	model.set_adam_steps(info.adam_steps);
+	model.set_adam_steps(info.adam_steps, info.adam_steps_fine);
 	return info;
 }
 

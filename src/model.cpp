@@ -103,6 +103,8 @@ NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend),
 	backend.fill_zero(m_grads.data(), m_grads.bytes());
 	backend.fill_zero(m_adam_m.data(), m_adam_m.bytes());
 	backend.fill_zero(m_adam_v.data(), m_adam_v.bytes());
+	m_adam_counters = backend.allocate<AdamCounter>(2);
+	set_adam_steps(0, 0);
 
 	const Precision precision = backend.is_cuda() ? parse_precision(cfg.precision) : Precision::FP32;
 	const size_t samples_coarse = (size_t)cfg.N_rand * cfg.N_samples;
@@ -118,6 +120,7 @@ NerfModel::Workspace& NerfModel::ensure_workspace(size_t n_rays, bool training) 
 	std::unique_ptr<Workspace>& slot = training ? m_train_ws : m_render_ws;
 	if (slot && slot->n_rays >= n_rays) return *slot;
 	Backend& b = *m_backend;
+	slot.reset();  // free the old workspace first, so that peak memory is never old + new
 	auto ws = std::make_unique<Workspace>();
 	const size_t S = m_cfg.N_samples, F = m_has_fine ? m_cfg.N_importance : 0;
 	const size_t raw = m_coarse_layout.spec.raw_width();
@@ -151,7 +154,6 @@ NerfModel::Workspace& NerfModel::ensure_workspace(size_t n_rays, bool training) 
 		ws->dL_draw = b.allocate<float>((S + F) * n_rays * raw);
 		ws->losses = b.allocate<float>(2);
 	}
-	slot.reset();  // free the old workspace before keeping the new one
 	slot = std::move(ws);
 	return *slot;
 }
@@ -215,10 +217,31 @@ void NerfModel::train_step(const uint32_t* pixel_ids, size_t n_rays, const float
 	                     ws.rays_d.data(), n_rays, S, 0, comp_coarse);
 	m_coarse->backward(m_grads.data(), m_params.data(), ws.dL_draw.data(), n_rays * S);
 
+	// One update per network, each skipped on the device when that network's fp16 gradient overflowed.
 	AdamSpec adam;
 	adam.lr = lr;
-	adam.step = (int)(++m_adam_steps);
-	b.adam_step(m_params.data(), m_adam_m.data(), m_adam_v.data(), m_grads.data(), m_n_params, adam_prepare(adam));
+	const MlpLayout* layouts[2] = {&m_coarse_layout, m_has_fine ? &m_fine_layout : nullptr};
+	const Mlp* mlps[2] = {m_coarse.get(), m_fine.get()};
+	for (int net = 0; net < 2; ++net) {
+		if (!layouts[net]) continue;
+		const size_t offset = layouts[net]->offset;
+		b.adam_step(m_params.data() + offset, m_adam_m.data() + offset, m_adam_v.data() + offset, m_grads.data() + offset,
+		            layouts[net]->n_params, adam, m_adam_counters.data() + net, mlps[net]->overflow_flag());
+	}
+}
+
+long NerfModel::adam_steps(int network) {
+	NERF_CHECK(network == 0 || (network == 1 && m_has_fine));
+	AdamCounter counter;
+	m_backend->download(&counter, m_adam_counters.data() + network, sizeof(counter));
+	return counter.step;
+}
+
+void NerfModel::set_adam_steps(long coarse, long fine) {
+	AdamCounter counters[2];
+	counters[0].step = (int32_t)coarse;
+	counters[1].step = (int32_t)fine;
+	m_backend->upload(m_adam_counters.data(), counters, sizeof(counters));
 }
 
 std::pair<float, float> NerfModel::read_losses() {

@@ -1,10 +1,13 @@
-// Tests of include/nerf/math/optim.h: adam_update/adam_prepare against a double implementation of
+// Tests of include/nerf/math/optim.h: adam_update/adam_step_constants against a double implementation of
 // torch.optim.Adam, nerf-pytorch's learning-rate schedule, and mse2psnr.
 #include <catch2/catch.hpp>
 
+#include "nerf/backend.h"
 #include "nerf/math/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -35,38 +38,50 @@ struct TorchAdamReference {
 
 } // namespace
 
-TEST_CASE("adam_prepare: bias corrections by hand", "[math][optim]") {
+TEST_CASE("adam_step_constants: bias corrections by hand", "[math][optim]") {
 	AdamSpec spec;
 	spec.lr = 5e-4f;
-	spec.step = 1;
-	AdamSpec prepared = adam_prepare(spec);
+	AdamStepConstants c = adam_step_constants(spec, 1);
 	// The betas are floats: 0.999f = 0.99900001287 moves 1 - beta2 by 1.3e-5 relative (0.9f: 2.4e-7).
 	// adam_update uses the same float betas for m and v, so the bias-corrected moments are unaffected;
 	// the hand values (exact decimal betas) are therefore checked to 2e-5 relative.
-	CHECK(prepared.step_size == Approx(5e-3).epsilon(1e-6));                    // lr / (1 - 0.9)
-	CHECK(prepared.inv_sqrt_bias2 == Approx(31.6227766016838).epsilon(2e-5));   // 1 / sqrt(1 - 0.999)
-	CHECK(prepared.lr == spec.lr);
-	CHECK(prepared.step == 1);
+	CHECK(c.step_size == Approx(5e-3).epsilon(1e-6));                    // lr / (1 - 0.9)
+	CHECK(c.inv_sqrt_bias2 == Approx(31.6227766016838).epsilon(2e-5));   // 1 / sqrt(1 - 0.999)
 
-	spec.step = 10;
-	prepared = adam_prepare(spec);
-	CHECK(prepared.step_size == Approx(5e-4 / 0.6513215599).epsilon(1e-6));     // lr / (1 - 0.9^10)
-	CHECK(prepared.inv_sqrt_bias2 == Approx(10.022515922231536).epsilon(2e-5));  // 1 / sqrt(1 - 0.999^10)
+	c = adam_step_constants(spec, 10);
+	CHECK(c.step_size == Approx(5e-4 / 0.6513215599).epsilon(1e-6));     // lr / (1 - 0.9^10)
+	CHECK(c.inv_sqrt_bias2 == Approx(10.022515922231536).epsilon(2e-5));  // 1 / sqrt(1 - 0.999^10)
 
-	spec.step = 100000;  // late in training both corrections tend to 1
-	prepared = adam_prepare(spec);
-	CHECK(prepared.step_size == Approx(5e-4).epsilon(1e-6));
-	CHECK(prepared.inv_sqrt_bias2 == Approx(1.0).epsilon(1e-6));
+	c = adam_step_constants(spec, 100000);  // late in training both corrections tend to 1
+	CHECK(c.step_size == Approx(5e-4).epsilon(1e-6));
+	CHECK(c.inv_sqrt_bias2 == Approx(1.0).epsilon(1e-6));
+}
+
+TEST_CASE("adam_step_constants: the powers by squaring agree with std::pow to a float rounding", "[math][optim]") {
+	// power_by_squaring exists so that host and device round identically; it must still be the
+	// power torch computes. In double its error is a few ulp (1e-15) at t = 2e5, so after the one
+	// rounding to float the constants equal std::pow's, or are one float ulp away where std::pow's
+	// value lies within a few double ulps of a float rounding boundary.
+	AdamSpec spec;
+	spec.lr = 5e-4f;
+	for (int t : {1, 2, 3, 7, 64, 1000, 4097, 65535, 200000}) {
+		INFO("t = " << t);
+		CHECK(power_by_squaring(spec.beta1, t) == Approx(std::pow((double)spec.beta1, t)).epsilon(1e-13));
+		const AdamStepConstants c = adam_step_constants(spec, t);
+		const double bias1 = 1.0 - std::pow((double)spec.beta1, t), bias2 = 1.0 - std::pow((double)spec.beta2, t);
+		CHECK(std::fabs(c.step_size - (float)(spec.lr / bias1)) <= std::nextafter(c.step_size, 1.0f) - c.step_size);
+		CHECK(std::fabs(c.inv_sqrt_bias2 - (float)(1.0 / std::sqrt(bias2))) <=
+		      std::nextafter(c.inv_sqrt_bias2, 1e9f) - c.inv_sqrt_bias2);
+	}
 }
 
 TEST_CASE("adam_update: the first step moves each parameter by lr * g / (|g| + eps)", "[math][optim]") {
 	AdamSpec spec;
 	spec.lr = 1e-3f;
-	spec.step = 1;
-	spec = adam_prepare(spec);
+	const AdamStepConstants c = adam_step_constants(spec, 1);
 	for (float g : {0.5f, -2.0f, 1e-4f, -3e-8f}) {
 		float param = 0.25f, m = 0.0f, v = 0.0f;
-		adam_update(&param, &m, &v, g, spec);
+		adam_update(&param, &m, &v, g, spec, c);
 		// m = 0.1 g, v = 0.001 g^2; bias-corrected: m_hat = g, sqrt(v_hat) = |g|.
 		const double expected_move = -1e-3 * g / (std::fabs(g) + 1e-8);
 		INFO("g = " << g);
@@ -76,10 +91,110 @@ TEST_CASE("adam_update: the first step moves each parameter by lr * g / (|g| + e
 	}
 	// A zero gradient from zero moments leaves the parameter alone.
 	float param = 0.25f, m = 0.0f, v = 0.0f;
-	adam_update(&param, &m, &v, 0.0f, spec);
+	adam_update(&param, &m, &v, 0.0f, spec, c);
 	CHECK(param == 0.25f);
 	CHECK(m == 0.0f);
 	CHECK(v == 0.0f);
+}
+
+TEST_CASE("adam_update: every multiply-add is one explicit fmaf", "[math][optim]") {
+	// The bits the update must give whatever the compiler contracts (the GPU test compares the CUDA
+	// kernel with the CPU bit for bit; this pins the CPU side to the written operations).
+	AdamSpec spec;
+	spec.lr = 3e-3f;
+	const AdamStepConstants c = adam_step_constants(spec, 5);
+	std::mt19937 rng(3);
+	std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+	for (int i = 0; i < 1000; ++i) {
+		const float p0 = unit(rng), m0 = 1e-2f * unit(rng), v0 = 1e-4f * (1.0f + unit(rng)), g = 1e-2f * unit(rng);
+		float p = p0, m = m0, v = v0;
+		adam_update(&p, &m, &v, g, spec, c);
+		volatile float one_minus_b1 = 1.0f - spec.beta1, one_minus_b2 = 1.0f - spec.beta2;  // no contraction below
+		volatile float scaled_g = one_minus_b1 * g, scaled_g2 = one_minus_b2 * g;
+		volatile float scaled_gg = scaled_g2 * g;
+		const float m_expected = std::fma(spec.beta1, m0, (float)scaled_g);
+		const float v_expected = std::fma(spec.beta2, v0, (float)scaled_gg);
+		const float denom = std::fma(std::sqrt(v_expected), c.inv_sqrt_bias2, spec.eps);
+		volatile float numerator = c.step_size * m_expected;
+		volatile float quotient = numerator / denom;
+		const float p_expected = p0 - (float)quotient;
+		INFO("element " << i);
+		REQUIRE(m == m_expected);
+		REQUIRE(v == v_expected);
+		REQUIRE(p == p_expected);
+	}
+}
+
+TEST_CASE("adam_begin_step: a set skip flag leaves the step count alone and counts the skip", "[math][optim]") {
+	AdamSpec spec;
+	spec.lr = 1e-3f;
+	AdamCounter counter;
+	const uint32_t clear = 0, set = 1;
+	CHECK(adam_begin_step(&counter, spec, nullptr));
+	CHECK(counter.step == 1);
+	CHECK(counter.current.step_size == adam_step_constants(spec, 1).step_size);
+	CHECK(adam_begin_step(&counter, spec, &clear));
+	CHECK(counter.step == 2);
+	CHECK_FALSE(adam_begin_step(&counter, spec, &set));
+	CHECK(counter.step == 2);
+	CHECK(counter.skipped == 1);
+	CHECK(counter.skip_current != 0u);
+	CHECK(adam_begin_step(&counter, spec, &clear));
+	CHECK(counter.step == 3);  // the next real update is t = 3, as torch's after a skipped step
+	CHECK(counter.skip_current == 0u);
+	CHECK(counter.current.inv_sqrt_bias2 == adam_step_constants(spec, 3).inv_sqrt_bias2);
+}
+
+TEST_CASE("cpu backend adam_step: the shared math's bits, and a set overflow flag changes nothing", "[optim][backend]") {
+	// The backend is compiled with -march=native (hardware FMA); the reference here is the same
+	// inline function compiled in this test without it (libm's fmaf): explicit fmaf makes both the same.
+	std::unique_ptr<Backend> cpu = create_cpu_backend(2);
+	const size_t n = 70001;  // above the backend's parallel threshold
+	std::mt19937 rng(4);
+	std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+	std::vector<float> p0(n), m0(n), v0(n), g(n);
+	for (size_t i = 0; i < n; ++i) {
+		p0[i] = unit(rng);
+		m0[i] = 1e-2f * unit(rng);
+		v0[i] = 1e-4f * (1.0f + unit(rng));
+		g[i] = 1e-2f * unit(rng);
+	}
+	AdamSpec spec;
+	spec.lr = 5e-4f;
+	Buffer<float> p = cpu->allocate<float>(n), m = cpu->allocate<float>(n), v = cpu->allocate<float>(n),
+	              grads = cpu->allocate<float>(n);
+	Buffer<AdamCounter> counter = cpu->allocate<AdamCounter>(1);
+	Buffer<uint32_t> overflow = cpu->allocate<uint32_t>(1);
+	std::copy(p0.begin(), p0.end(), p.data());
+	std::copy(m0.begin(), m0.end(), m.data());
+	std::copy(v0.begin(), v0.end(), v.data());
+	std::copy(g.begin(), g.end(), grads.data());
+	*counter.data() = AdamCounter{};
+	counter.data()->step = 2;
+
+	// An overflowing step: parameters, moments and t untouched, the skip counted.
+	*overflow.data() = 1u;
+	cpu->adam_step(p.data(), m.data(), v.data(), grads.data(), n, spec, counter.data(), overflow.data());
+	CHECK(std::equal(p0.begin(), p0.end(), p.data()));
+	CHECK(std::equal(m0.begin(), m0.end(), m.data()));
+	CHECK(std::equal(v0.begin(), v0.end(), v.data()));
+	CHECK(counter.data()->step == 2);
+	CHECK(counter.data()->skipped == 1);
+
+	// A clean step is update t = 3, bit for bit the shared math's.
+	*overflow.data() = 0u;
+	cpu->adam_step(p.data(), m.data(), v.data(), grads.data(), n, spec, counter.data(), overflow.data());
+	CHECK(counter.data()->step == 3);
+	const AdamStepConstants c = adam_step_constants(spec, 3);
+	size_t mismatches = 0, moved = 0;
+	for (size_t i = 0; i < n; ++i) {
+		float pe = p0[i], me = m0[i], ve = v0[i];
+		adam_update(&pe, &me, &ve, g[i], spec, c);
+		mismatches += pe != p.data()[i] || me != m.data()[i] || ve != v.data()[i];
+		moved += p.data()[i] != p0[i];
+	}
+	CHECK(mismatches == 0);
+	CHECK(moved > n / 2);
 }
 
 TEST_CASE("adam_update over 40 steps matches torch.optim.Adam in double", "[math][optim]") {
@@ -103,12 +218,11 @@ TEST_CASE("adam_update over 40 steps matches torch.optim.Adam in double", "[math
 		const float lr = 1e-2f * std::pow(0.97f, (float)step);
 		AdamSpec spec;
 		spec.lr = lr;
-		spec.step = step;
-		spec = adam_prepare(spec);
+		const AdamStepConstants c = adam_step_constants(spec, step);
 		reference.lr = lr;
 		std::vector<float> grad(n);
 		for (int i = 0; i < n; ++i) grad[i] = grad_scale[i] * (0.3f + unit(rng));  // a biased, noisy gradient
-		for (int i = 0; i < n; ++i) adam_update(&param[i], &m[i], &v[i], grad[i], spec);
+		for (int i = 0; i < n; ++i) adam_update(&param[i], &m[i], &v[i], grad[i], spec, c);
 		reference.update(grad);
 	}
 	for (int i = 0; i < n; ++i) {

@@ -86,6 +86,10 @@ public:
 	                     bool keep_for_backward) = 0;
 	/// dL_dparams (+=) from dL_draw: [n, raw_width], for the n of the last forward with keep_for_backward.
 	virtual void backward(float* dL_dparams, const float* params, const float* dL_draw, size_t n) = 0;
+	/// A flag in backend memory, nonzero when the last backward found a non-finite gradient and added
+	/// nothing to dL_dparams (fp16 loss scaling); valid until the next backward. Null for an MLP that
+	/// never skips. Pass it to Backend::adam_step so that the skipped step leaves Adam's state alone.
+	virtual const uint32_t* overflow_flag() const { return nullptr; }
 };
 
 /// nerf-pytorch's nn.Linear default init for every layer: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
@@ -140,8 +144,12 @@ public:
 	/// writes dL_drgb = 2 (rgb - target) / (3 n_rays) * grad_scale (overwrite). Either output may be null.
 	virtual void mse_loss(float* loss, float* dL_drgb, const float* rgb, const float* target, size_t n_rays,
 	                      float grad_scale) = 0;
-	/// One Adam update over n parameters (the flat buffer), torch.optim.Adam semantics.
-	virtual void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) = 0;
+	/// One Adam update over n parameters (one network's slice of the flat buffer), torch.optim.Adam
+	/// semantics. counter: that network's AdamCounter (backend memory). skip_flag: null, or a flag in
+	/// backend memory (Mlp::overflow_flag); when it is set the update changes nothing but
+	/// counter->skipped, as GradScaler skips optimizer.step() (decided on the device: no host sync).
+	virtual void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
+	                       AdamCounter* counter, const uint32_t* skip_flag) = 0;
 
 	// --- timing (bench, progress) ---
 	/// Milliseconds between two points in this backend's stream order: CUDA events on CUDA, a
@@ -175,7 +183,8 @@ template <typename T> void Buffer<T>::reset() {
 std::unique_ptr<Backend> create_cpu_backend(int threads = 0);
 /// True when this build has CUDA and a device is present.
 bool cuda_available();
-/// The CUDA backend on device `device` (throws nerf::Error when CUDA is unavailable).
+/// The CUDA backend on device `device` (throws nerf::Error when CUDA is unavailable). One device per
+/// process: further CUDA backends must use the same device (nerf::Error otherwise).
 std::unique_ptr<Backend> create_cuda_backend(int device = 0);
 /// "cpu", "cuda" or "auto" (cuda when available, else cpu).
 std::unique_ptr<Backend> create_backend(const std::string& which, int cpu_threads = 0);

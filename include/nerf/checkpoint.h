@@ -8,7 +8,9 @@
 /// where <layer> is pts_linears.0 .. pts_linears.{D-1}, views_linears.0, then feature_linear,
 /// alpha_linear, rgb_linear (use_viewdirs) or output_linear.
 /// __metadata__ (strings): format = "nerfcore-checkpoint", format_version, global_step (the last
-/// completed step), adam_step (Adam's t), config (config_to_string of the run's options).
+/// completed step), adam_step (Adam's t of the coarse network), adam_step_fine (of the fine one; they
+/// differ only after fp16 overflow skips; absent in older files: = adam_step), config
+/// (config_to_string of the run's options).
 /// Files are {basedir}/{expname}/{global_step:06d}.safetensors, as nerf-pytorch's {step:06d}.tar.
 #pragma once
 
@@ -26,7 +28,8 @@ struct CheckpointInfo {
 	std::string path;
 	int format_version = 0;
 	long global_step = 0;   ///< the last completed training step
-	long adam_steps = 0;    ///< Adam's t
+	long adam_steps = 0;    ///< Adam's t (coarse network)
+	long adam_steps_fine = 0;  ///< Adam's t of the fine network
 	std::string config_text;  ///< the run's options, `key = value` lines
 };
 

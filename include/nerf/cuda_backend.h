@@ -6,6 +6,7 @@
 
 #include "nerf/backend.h"
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,15 @@ std::unique_ptr<Mlp> create_cuda_mlp(Backend& backend, const MlpLayout& layout, 
 /// One line per planned GEMM of a CUDA MLP (shape, types, epilogue, whether it fell back to the
 /// unfused path), for test logs and benchmarks. Throws nerf::Error when `mlp` is not a CUDA MLP.
 std::string describe_cuda_mlp(const Mlp& mlp);
+
+/// How many planned GEMMs of a CUDA MLP carry an epilogue fused by cuBLASLt, and how many run it as
+/// separate kernels (MlpEpilogue::Unfused, or a fallback where cuBLASLt refused the fused form).
+struct MlpEpilogueUse {
+	int fused = 0;
+	int kernels = 0;
+};
+/// Keyed by cuBLASLt epilogue name: RELU_AUX_BIAS, BIAS (forward), DRELU_BGRAD (backward).
+std::map<std::string, MlpEpilogueUse> cuda_mlp_fusion(const Mlp& mlp);
 
 /// The fp16 dynamic loss scale of a CUDA MLP and how many backward passes it skipped for
 /// non-finite gradients (waits for the stream). Scale is 1 and skipped 0 for other precisions.

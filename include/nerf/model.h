@@ -50,9 +50,11 @@ public:
 	float* grads() { return m_grads.data(); }
 	float* adam_m() { return m_adam_m.data(); }
 	float* adam_v() { return m_adam_v.data(); }
-	/// Adam's step count t (number of updates done so far).
-	long adam_steps() const { return m_adam_steps; }
-	void set_adam_steps(long t) { m_adam_steps = t; }
+	/// Adam's step count t of a network (0: coarse, 1: fine): the updates applied so far. The two
+	/// differ only when fp16 overflows skipped one network's update. Reads backend memory (a sync).
+	long adam_steps(int network = 0);
+	void set_adam_steps(long coarse, long fine);
+	void set_adam_steps(long t) { set_adam_steps(t, t); }
 
 	/// One training step on n_rays rays given by flat pixel ids (backend memory) into the stacked
 	/// images [n_images, H, W, 3] and poses [n_images, 3, 4] (backend memory): forward coarse and
@@ -81,9 +83,9 @@ private:
 	MlpLayout m_coarse_layout, m_fine_layout;
 	bool m_has_fine = false;
 	size_t m_n_params = 0;
-	long m_adam_steps = 0;
 	EncodingSpec m_pts_encoding, m_views_encoding;
 	Buffer<float> m_params, m_grads, m_adam_m, m_adam_v;
+	Buffer<AdamCounter> m_adam_counters;  // [2]: coarse, fine (backend memory)
 	std::unique_ptr<Mlp> m_coarse, m_fine;
 	std::unique_ptr<Workspace> m_train_ws, m_render_ws;
 };

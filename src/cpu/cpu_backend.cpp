@@ -187,9 +187,13 @@ public:
 		if (loss) *loss += (float)(sum / (double)n);
 	}
 
-	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec) override {
+	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
+	               AdamCounter* counter, const uint32_t* skip_flag) override {
+		NERF_CHECK(counter);
+		if (!adam_begin_step(counter, spec, skip_flag)) return;
+		const AdamStepConstants c = counter->current;
 #pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-		for (long i = 0; i < (long)n; ++i) adam_update(params + i, m + i, v + i, grads[i], spec);
+		for (long i = 0; i < (long)n; ++i) adam_update(params + i, m + i, v + i, grads[i], spec, c);
 	}
 
 	std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision) override {

@@ -1,8 +1,9 @@
 // Every non-MLP stage of the CUDA backend against the CPU backend on fresh random inputs (fixed
-// seeds, so a failure reproduces). Both backends call the same shared math (include/nerf/math/), so
-// most differences are rounding: nvcc and GCC (-march=native) may contract a*b+c into an FMA in
-// different places, and CUDA's expf/sinf/cosf/logf differ from glibc's by up to 2 ulp. Each
-// tolerance below says which of these it covers. Unit roundoff of float: 2^-24 ~ 6e-8, one ulp of a
+// seeds, so a failure reproduces). Both backends call the same shared math (include/nerf/math/), and
+// neither compiler contracts a*b+c into an FMA on its own (-ffp-contract=off, --fmad=false: the math
+// writes fmaf where it wants one), so the remaining differences are CUDA's expf/sinf/cosf/logf, which
+// differ from glibc's by up to 2 ulp. Each tolerance below says what it covers; some were set when
+// contraction differences were still possible and are looser than they need to be. Unit roundoff of float: 2^-24 ~ 6e-8, one ulp of a
 // value in [1, 2): 2^-23 ~ 1.2e-7.
 #include "gpu_test_util.h"
 
@@ -253,17 +254,18 @@ TEST_CASE("gpu: resample (sample_pdf + sort + merge) matches the CPU, det and ra
 
 TEST_CASE("gpu: compositing forward and backward match the CPU, with and without raw noise", "[gpu][composite]") {
 	Backends b = make_backends();
-	const size_t n_rays = 2000;
-	const int n_samples = 64;
-	const std::vector<float> z = cpu_depths(*b.cpu, n_rays, n_samples, 41);
+	const size_t n_rays = 2001;  // a partial last block
 	const std::vector<float> rays_d = uniform(3 * n_rays, -1.0f, 1.0f, 42);
 	const std::vector<float> dL_drgb = uniform(3 * n_rays, -1.0f, 1.0f, 43);
 	struct Case {
 		float noise;
 		bool white;
 		int stride;
+		int n_samples;  // 64: the coarse pass; 192: the fine pass of the paper's 64 + 128
 	};
-	for (const Case& c : {Case{0.0f, false, 4}, Case{1.0f, true, 5}}) {
+	for (const Case& c : {Case{0.0f, false, 4, 64}, Case{1.0f, true, 5, 64}, Case{0.0f, true, 4, 192}, Case{1.0f, false, 5, 192}}) {
+		const int n_samples = c.n_samples;
+		const std::vector<float> z = cpu_depths(*b.cpu, n_rays, n_samples, 41);
 		std::vector<float> raw = uniform(n_rays * n_samples * c.stride, -4.0f, 4.0f, 44);
 		for (size_t k = 0; k < n_rays * n_samples; ++k) raw[k * c.stride + 3] = raw[k * c.stride + 3] * 2.0f + 2.0f;  // sigma
 		CompositeSpec spec;
@@ -273,7 +275,7 @@ TEST_CASE("gpu: compositing forward and backward match the CPU, with and without
 		spec.seed = 99;
 		spec.step = 3;
 		spec.noise_stream = RngStream::RawNoiseFine;
-		std::printf("composite noise=%g white=%d stride=%d\n", c.noise, (int)c.white, c.stride);
+		std::printf("composite noise=%g white=%d stride=%d samples=%d\n", c.noise, (int)c.white, c.stride, n_samples);
 		std::vector<float> out[2][5], grad[2];
 		for (int which = 0; which < 2; ++which) {
 			Backend& be = which == 0 ? *b.cpu : *b.gpu;
@@ -352,34 +354,69 @@ TEST_CASE("gpu: mse_loss matches the CPU and is deterministic", "[gpu][loss]") {
 	CHECK(std::memcmp(again.data(), loss[1].data(), sizeof(float)) == 0);
 }
 
-TEST_CASE("gpu: adam_step matches the CPU", "[gpu][adam]") {
+TEST_CASE("gpu: adam_step matches the CPU bit for bit", "[gpu][adam]") {
 	Backends b = make_backends();
-	const size_t n = 100003;
+	const size_t n = 100003;  // not a multiple of the block size
 	const std::vector<float> params = uniform(n, -1.0f, 1.0f, 61), m = uniform(n, -1e-2f, 1e-2f, 62),
 	                         v = uniform(n, 0.0f, 1e-4f, 63), grads = uniform(n, -1e-2f, 1e-2f, 64);
 	AdamSpec spec;
 	spec.lr = 5e-4f;
-	spec.step = 3;
-	spec = adam_prepare(spec);
+	AdamCounter start;
+	start.step = 2;  // this update is t = 3
 	std::vector<float> out[2][3];
+	AdamCounter counter[2];
 	for (int which = 0; which < 2; ++which) {
 		Backend& be = which == 0 ? *b.cpu : *b.gpu;
 		Buffer<float> d_p = to_backend(be, params), d_m = to_backend(be, m), d_v = to_backend(be, v),
 		              d_g = to_backend(be, grads);
-		be.adam_step(d_p.data(), d_m.data(), d_v.data(), d_g.data(), n, spec);
+		Buffer<AdamCounter> d_c = to_backend(be, std::vector<AdamCounter>{start});
+		be.adam_step(d_p.data(), d_m.data(), d_v.data(), d_g.data(), n, spec, d_c.data(), nullptr);
 		out[which][0] = to_host(be, d_p);
 		out[which][1] = to_host(be, d_m);
 		out[which][2] = to_host(be, d_v);
+		counter[which] = to_host(be, d_c)[0];
 	}
-	// m and v: one multiply-add each, which either compiler may fuse: 2 ulp. The parameter moves by
-	// ~lr, computed from m / (sqrt(v) c + eps): a few ulp of the step, far below an ulp of p itself
-	// once rounded into p: 2 ulp of p plus 1e-8 for p near 0 (an update of up to ~0.1 carries a few ulp of its own).
-	check_close("params", out[0][0], out[1][0], {1e-8, 2 * kUlp});
-	check_close("m", out[0][1], out[1][1], {1e-12, 2 * kUlp});
-	check_close("v", out[0][2], out[1][2], {1e-14, 2 * kUlp});
+	// Every multiply-add of the update is an explicit fmaf, the bias corrections are computed in double
+	// from products and one fma only, and neither compiler contracts anything else (CMakeLists.txt):
+	// the same roundings on both sides, so the same bits.
+	check_close("params", out[0][0], out[1][0], {0.0, 0.0});
+	check_close("m", out[0][1], out[1][1], {0.0, 0.0});
+	check_close("v", out[0][2], out[1][2], {0.0, 0.0});
+	CHECK(counter[1].step == 3);
+	CHECK(counter[1].skipped == 0);
+	CHECK(counter[1].current.step_size == counter[0].current.step_size);
+	CHECK(counter[1].current.inv_sqrt_bias2 == counter[0].current.inv_sqrt_bias2);
 	double moved = 0.0;
 	for (size_t i = 0; i < n; ++i) moved = std::max(moved, (double)std::fabs(out[1][0][i] - params[i]));
 	CHECK(moved > 1e-4);
+}
+
+TEST_CASE("gpu: adam_step after an overflow flag changes nothing but the skip count", "[gpu][adam]") {
+	std::unique_ptr<Backend> gpu = create_cuda_backend(0);
+	const size_t n = 5003;
+	const std::vector<float> params = uniform(n, -1.0f, 1.0f, 71), m = uniform(n, -1e-2f, 1e-2f, 72),
+	                         v = uniform(n, 0.0f, 1e-4f, 73), grads = uniform(n, -1e-2f, 1e-2f, 74);
+	Buffer<float> d_p = to_backend(*gpu, params), d_m = to_backend(*gpu, m), d_v = to_backend(*gpu, v),
+	              d_g = to_backend(*gpu, grads);
+	AdamCounter start;
+	start.step = 7;
+	Buffer<AdamCounter> d_c = to_backend(*gpu, std::vector<AdamCounter>{start});
+	Buffer<uint32_t> flag = to_backend(*gpu, std::vector<uint32_t>{1u});
+	AdamSpec spec;
+	spec.lr = 1e-3f;
+	gpu->adam_step(d_p.data(), d_m.data(), d_v.data(), d_g.data(), n, spec, d_c.data(), flag.data());
+	CHECK(to_host(*gpu, d_p) == params);
+	CHECK(to_host(*gpu, d_m) == m);
+	CHECK(to_host(*gpu, d_v) == v);
+	AdamCounter after = to_host(*gpu, d_c)[0];
+	CHECK(after.step == 7);
+	CHECK(after.skipped == 1);
+	// Cleared, the next update runs as t = 8.
+	gpu->upload(flag.data(), std::vector<uint32_t>{0u}.data(), sizeof(uint32_t));
+	gpu->adam_step(d_p.data(), d_m.data(), d_v.data(), d_g.data(), n, spec, d_c.data(), flag.data());
+	after = to_host(*gpu, d_c)[0];
+	CHECK(after.step == 8);
+	CHECK(to_host(*gpu, d_p) != params);
 }
 
 TEST_CASE("gpu: memory accounting and stage preconditions", "[gpu][backend]") {

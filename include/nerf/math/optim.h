@@ -1,40 +1,89 @@
 // Per-element Adam (torch.optim.Adam, no weight decay, amsgrad off) and the loss.
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)      (t = 1-based step)
+// Written so that the CPU and the GPU agree bit for bit (see adam_update).
 #pragma once
 
 #include "nerf/common.h"
 
 #include <cmath>
+#include <cstdint>
 
 namespace nerf {
 
+/// Adam's hyper-parameters for one update (the learning rate changes every step).
 struct AdamSpec {
 	float lr = 5e-4f;
 	float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-	int step = 1;  ///< t, counted from 1 as torch does
-	/// Host-computed bias corrections, so every backend uses the same rounded constants.
-	float step_size = 0.0f;        ///< lr / (1 - beta1^t)
-	float inv_sqrt_bias2 = 0.0f;   ///< 1 / sqrt(1 - beta2^t)
 };
 
-/// Fills step_size and inv_sqrt_bias2 from lr, betas and step (in double, then rounded once).
-inline AdamSpec adam_prepare(AdamSpec spec) {
-	const double bias1 = 1.0 - std::pow((double)spec.beta1, spec.step);
-	const double bias2 = 1.0 - std::pow((double)spec.beta2, spec.step);
-	spec.step_size = (float)((double)spec.lr / bias1);
-	spec.inv_sqrt_bias2 = (float)(1.0 / std::sqrt(bias2));
-	return spec;
+/// The bias corrections of update t, rounded once to float.
+struct AdamStepConstants {
+	float step_size = 0.0f;       ///< lr / (1 - beta1^t)
+	float inv_sqrt_bias2 = 0.0f;  ///< 1 / sqrt(1 - beta2^t)
+};
+
+/// One network's optimiser step state, in backend memory, so that whether a step is skipped (an fp16
+/// gradient overflow, found on the device) never needs the host to wait for the device.
+struct AdamCounter {
+	int32_t step = 0;     ///< t: updates applied so far (torch's state['step']); a skipped step does not count
+	int32_t skipped = 0;  ///< updates skipped because the network's gradient was not finite
+	AdamStepConstants current;  ///< the constants of the update in progress (written by adam_begin_step)
+	uint32_t skip_current = 0;  ///< nonzero while the update in progress is skipped
+};
+
+/// b^e for e >= 0 by repeated squaring: multiplications only, so that no compiler can fuse any of
+/// them into an FMA and host and device round identically (std::pow and CUDA's pow may differ in
+/// the last bit).
+NERF_HD inline double power_by_squaring(double b, int e) {
+	double result = 1.0;
+	while (e > 0) {
+		if (e & 1) result *= b;
+		b *= b;
+		e >>= 1;
+	}
+	return result;
 }
 
+/// Bias corrections of update t (1-based) in double, rounded once. 1 - b^t is one explicit FMA on
+/// b^(t-1), the same operation on every compiler; the division and the square root are IEEE-exact
+/// on both host and device.
+NERF_HD inline AdamStepConstants adam_step_constants(const AdamSpec& spec, int t) {
+	const double b1 = spec.beta1, b2 = spec.beta2;
+	const double bias1 = fma(-power_by_squaring(b1, t - 1), b1, 1.0);
+	const double bias2 = fma(-power_by_squaring(b2, t - 1), b2, 1.0);
+	AdamStepConstants c;
+	c.step_size = (float)((double)spec.lr / bias1);
+	c.inv_sqrt_bias2 = (float)(1.0 / sqrt(bias2));
+	return c;
+}
+
+/// Starts one update of a network: when *skip_flag (may be null) is set, the update is skipped
+/// (torch's GradScaler skips optimizer.step() on inf/NaN gradients) and only `skipped` counts it;
+/// otherwise t advances and this update's constants are computed. Returns whether to update.
+NERF_HD inline bool adam_begin_step(AdamCounter* counter, const AdamSpec& spec, const uint32_t* skip_flag) {
+	if (skip_flag && *skip_flag) {
+		counter->skipped += 1;
+		counter->skip_current = 1u;
+		return false;
+	}
+	counter->step += 1;
+	counter->current = adam_step_constants(spec, counter->step);
+	counter->skip_current = 0u;
+	return true;
+}
+
+/// One parameter's update. Every multiply-add is an explicit fmaf and nothing else is contractible
+/// (products feed only fmaf, a division or a square root), so GCC and nvcc, which would fuse
+/// `b1 * m + (1 - b1) * g` in different places, compute the same bits.
 NERF_HD inline void adam_update(float* __restrict__ param, float* __restrict__ m, float* __restrict__ v, float grad,
-                                const AdamSpec& spec) {
-	const float m_new = spec.beta1 * *m + (1.0f - spec.beta1) * grad;
-	const float v_new = spec.beta2 * *v + (1.0f - spec.beta2) * grad * grad;
+                                const AdamSpec& spec, const AdamStepConstants& c) {
+	const float m_new = fmaf(spec.beta1, *m, (1.0f - spec.beta1) * grad);
+	const float v_new = fmaf(spec.beta2, *v, ((1.0f - spec.beta2) * grad) * grad);
 	*m = m_new;
 	*v = v_new;
-	const float denom = sqrtf(v_new) * spec.inv_sqrt_bias2 + spec.eps;
-	*param -= spec.step_size * m_new / denom;
+	const float denom = fmaf(sqrtf(v_new), c.inv_sqrt_bias2, spec.eps);
+	*param -= (c.step_size * m_new) / denom;
 }
 
 /// nerf-pytorch's learning-rate schedule: lrate * 0.1^(step / (lrate_decay * 1000)).
