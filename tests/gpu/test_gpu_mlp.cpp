@@ -223,7 +223,7 @@ std::vector<float> sparse_exact_dL(size_t n, int raw_width, uint32_t seed) {
 	return dL;
 }
 
-TEST_CASE("gpu mlp: the exact network at production shapes gives the CPU's bits, fused and unfused", "[gpu][mlp]") {
+TEST_CASE("gpu mlp: the exact network at production shapes gives the CPU's bits, fused and unfused", "[gpu][mlp][big]") {
 	// nerf-pytorch's network (D = 8 with the skip, W = 256) at the batch sizes training uses (a
 	// fine pass is 1024 rays x 64 samples = 65536, plus a ragged tail) and ~1e5: layouts, the skip and
 	// views concat buffers, the stacked heads, tile edges and the aux bit-mask at full size.
