@@ -359,6 +359,7 @@ for line in open(sys.argv[1]):
     p = line.strip().lstrip("./").rstrip("/")
     if p:
         paths.add(p)
+mounts = []
 children = {}
 for p in paths:
     parent = os.path.dirname(p)
@@ -368,15 +369,17 @@ def visit(rel):
     if os.path.isdir(system) and not os.path.islink(system):
         entries = set(os.listdir(system))
         if rel and entries and entries <= children.get(rel, set()):
-            print(f"mount -t tmpfs -o size=1k,mode=755 none '{system}'")
+            mounts.append(f"mount -t tmpfs -o size=1k,mode=755 none '{system}'")
             return
         for name in sorted(children.get(rel, ())):
             visit(os.path.join(rel, name) if rel else name)
     elif os.path.lexists(system):
         target = os.path.realpath(system)
-        if os.path.isfile(target):
-            print(f"mount --bind /dev/null '{target}'")
+        line = f"mount --bind /dev/null '{target}'"
+        if os.path.isfile(target) and line not in mounts:
+            mounts.append(line)
 visit("")
+print("\n".join(mounts))
 PY
 	echo "dry run: hiding $(grep -c . "$WORK/hide.sh") system paths that the bundle provides"
 	bash -e "$WORK/hide.sh" || die "hiding the system copies failed"
