@@ -83,6 +83,48 @@ CheckpointInfo info_from_metadata(const TensorMetadata& meta, const std::string&
 	return info;
 }
 
+/// A word for a POSIX shell: as it is when it holds only characters no shell treats specially.
+std::string shell_word(const std::string& s) {
+	const bool plain = !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	                                                     "_-./:+=@%,") == std::string::npos;
+	if (plain) return s;
+	std::string quoted = "'";
+	for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+	return quoted + "'";
+}
+
+/// What torch.save wrote, by the file's first bytes: "" when it is not a PyTorch file (or unreadable,
+/// which the safetensors reader reports). A safetensors file cannot start like either: its first 8
+/// bytes are a header length, and these would make one far above the 100 MB limit.
+std::string torch_file_kind(const std::string& path) {
+	std::ifstream in(path, std::ios::binary);
+	unsigned char magic[4] = {0, 0, 0, 0};
+	in.read(reinterpret_cast<char*>(magic), 4);
+	if (in.gcount() < 2) return "";
+	if (in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4)
+		return "a zip archive, as torch.save writes";
+	// Pickle protocols 2 to 5 open with PROTO (0x80) and the protocol number; torch.save before
+	// PyTorch 1.6 (or with _use_new_zipfile_serialization=False) writes a protocol 2 pickle.
+	if (magic[0] == 0x80 && magic[1] >= 2 && magic[1] <= 5) return "a Python pickle, as torch.save wrote before PyTorch 1.6";
+	return "";
+}
+
+/// The command that converts a nerf-pytorch checkpoint, written next to it with the .safetensors extension.
+std::string torch_convert_command(const std::string& torch_path) {
+	const std::string out = fs::path(torch_path).replace_extension(".safetensors").string();
+	return "python3 tools/convert_nerf_pytorch.py to-nerfcore " + shell_word(torch_path) + " " + shell_word(out);
+}
+
+/// Throws nerf::Error with the command that converts `path` when it is a PyTorch file.
+void reject_torch_file(const std::string& path) {
+	const std::string kind = torch_file_kind(path);
+	if (kind.empty()) return;
+	NERF_FAIL(path << ": a PyTorch checkpoint (" << kind << ", such as nerf-pytorch's {step:06d}.tar), not a nerfcore "
+	               << "checkpoint (safetensors). Convert it once, from nerfcore's source folder, with a Python that has "
+	               << "torch and safetensors:\n    " << torch_convert_command(path)
+	               << "\nthen use the .safetensors file (nerf_train resumes from it in the same folder).");
+}
+
 } // namespace
 
 std::string checkpoint_path(const std::string& run_dir, long global_step) {
@@ -109,7 +151,21 @@ std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir) 
 	if (cfg.no_reload) return "";
 	if (!cfg.ft_path.empty() && cfg.ft_path != "None") return cfg.ft_path;
 	const std::vector<std::string> found = list_checkpoints(run_dir);
-	return found.empty() ? "" : found.back();
+	if (!found.empty()) return found.back();
+	// nerf-pytorch would resume from the newest of its .tar files here; starting over instead would be
+	// a surprise, so say how to convert it (or to start over).
+	std::vector<std::string> torch_files;
+	std::error_code ec;
+	if (fs::is_directory(run_dir, ec))
+		for (const auto& entry : fs::directory_iterator(run_dir, ec))
+			if (entry.is_regular_file(ec) && entry.path().extension() == ".tar" && !torch_file_kind(entry.path().string()).empty())
+				torch_files.push_back(entry.path().string());
+	if (torch_files.empty()) return "";
+	const std::string newest = *std::max_element(torch_files.begin(), torch_files.end());
+	NERF_FAIL(run_dir << " holds nerf-pytorch checkpoints (" << torch_files.size() << " *.tar) and no nerfcore one, so "
+	                  << "there is nothing nerfcore can resume from. To continue from the newest, convert it once, from "
+	                  << "nerfcore's source folder, with a Python that has torch and safetensors:\n    "
+	                  << torch_convert_command(newest) << "\nor pass --no_reload to train from scratch.");
 }
 
 void save_checkpoint(const std::string& path, NerfModel& model, long global_step) {
@@ -136,6 +192,7 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 }
 
 CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
+	reject_torch_file(path);
 	SafetensorsFile file = read_safetensors(path);
 	CheckpointInfo info = info_from_metadata(file.metadata, path);
 
@@ -195,6 +252,7 @@ CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, Ne
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
+	reject_torch_file(path);
 	return info_from_metadata(read_safetensors_metadata(path), path);
 }
 

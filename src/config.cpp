@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -123,7 +124,8 @@ const std::vector<OptionSpec>& option_table() {
 		 {"fp32", "tf32", "fp16", "bf16"}},
 		{"cuda_graph", &Config::cuda_graph, "capture the training step as a CUDA graph (not implemented yet: ignored with a warning)", none, none, {}},
 		{"quiet", &Config::quiet, "print less", none, none, {}},
-		{"n_val_eval", &Config::n_val_eval, "validation views used for the final PSNR (0: all)", at_least(0), none, {}},
+		{"n_val_eval", &Config::n_val_eval, "val views rendered after training for summary.json's PSNR (-1: all, 0: none)",
+		 at_least(-1), none, {}},
 		{"threads", &Config::threads, "CPU threads (0: all cores)", at_least(0), none, {}},
 	};
 	return table;
@@ -180,6 +182,58 @@ std::string value_text(const OptionSpec& spec, const Config& cfg) {
 			else if constexpr (std::is_same_v<T, bool>) return v ? "True" : "False";
 			else if constexpr (std::is_same_v<T, float>) return shortest_float_text(v, 6, 9);
 			else if constexpr (std::is_same_v<T, double>) return shortest_float_text(v, 15, 17);
+			else return std::to_string(v);
+		},
+		spec.member);
+}
+
+// Python's repr() of a float (what str() and '{}'.format print): the shortest digits that read back
+// to the same value, in fixed notation for decimal exponents -4..15 (".0" on whole numbers), else as
+// d.ddde-XX. nerf-pytorch holds float options as doubles; ours that are floats print the digits that
+// identify the float, which for any value typed by a person are the digits typed.
+template <typename T>
+std::string python_float_text(T value) {
+	constexpr int max_digits = std::is_same<T, float>::value ? 9 : 17;
+	char buf[64];
+	for (int digits = 1; digits <= max_digits; ++digits) {
+		std::snprintf(buf, sizeof(buf), "%.*e", digits - 1, static_cast<double>(value));
+		if (std::is_same<T, float>::value ? std::strtof(buf, nullptr) == static_cast<float>(value)
+		                                  : std::strtod(buf, nullptr) == static_cast<double>(value))
+			break;
+	}
+	// buf is [-]d[.ddd]e(+|-)XX
+	std::string text = buf;
+	std::string sign;
+	if (text.front() == '-') {
+		sign = "-";
+		text.erase(0, 1);
+	}
+	const size_t e_pos = text.find('e');
+	const int exponent = std::atoi(text.c_str() + e_pos + 1);
+	std::string digits;
+	for (size_t i = 0; i < e_pos; ++i)
+		if (text[i] != '.') digits += text[i];
+	while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+	if (exponent < -4 || exponent >= 16) {
+		char exp_text[16];
+		std::snprintf(exp_text, sizeof(exp_text), "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+		return sign + digits.substr(0, 1) + (digits.size() > 1 ? "." + digits.substr(1) : "") + exp_text;
+	}
+	if (exponent < 0) return sign + "0." + std::string(-exponent - 1, '0') + digits;
+	if ((int)digits.size() <= exponent + 1) return sign + digits + std::string(exponent + 1 - digits.size(), '0') + ".0";
+	return sign + digits.substr(0, exponent + 1) + "." + digits.substr(exponent + 1);
+}
+
+// An option's value as Python's str() prints it in nerf-pytorch's args.txt: strings unquoted, an
+// unset string (the reference's default None) as None.
+std::string python_value_text(const OptionSpec& spec, const Config& cfg) {
+	return std::visit(
+		[&](auto member) -> std::string {
+			using T = std::decay_t<decltype(cfg.*member)>;
+			const T& v = cfg.*member;
+			if constexpr (std::is_same_v<T, std::string>) return v.empty() ? "None" : v;
+			else if constexpr (std::is_same_v<T, bool>) return v ? "True" : "False";
+			else if constexpr (std::is_floating_point_v<T>) return python_float_text(v);
 			else return std::to_string(v);
 		},
 		spec.member);
@@ -347,6 +401,18 @@ std::string config_to_string(const Config& cfg) {
 		text += value_text(spec, cfg);
 		text += '\n';
 	}
+	return text;
+}
+
+std::string config_to_args_text(const Config& cfg) {
+	std::vector<const OptionSpec*> sorted;
+	for (const OptionSpec& spec : option_table()) sorted.push_back(&spec);
+	// Python compares str by code point, which for these ASCII names is std::string's byte order
+	// (upper case first: N_importance comes before basedir).
+	std::sort(sorted.begin(), sorted.end(),
+	          [](const OptionSpec* a, const OptionSpec* b) { return std::string(a->name) < std::string(b->name); });
+	std::string text;
+	for (const OptionSpec* spec : sorted) text += std::string(spec->name) + " = " + python_value_text(*spec, cfg) + "\n";
 	return text;
 }
 

@@ -33,7 +33,9 @@ Camera dataset_camera(const Dataset& data, int render_factor) {
 	cam.cy = data.K[5];
 	cam.ndc = data.ndc;
 	if (render_factor > 0) {
-		// The reference divides H, W and focal by render_factor (K is rebuilt from them).
+		// The whole view, downscaled: H, W and K divided by render_factor. The reference divides H, W and
+		// focal but passes its full-size K on to get_rays, so it renders the top-left H/f x W/f pixels of the
+		// full-size view instead (an off-centre crop, README: deliberate differences).
 		cam.H = data.H / render_factor;
 		cam.W = data.W / render_factor;
 		cam.fx = data.K[0] / render_factor;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -44,8 +45,9 @@ std::string format_duration(double seconds) {
 	return buf;
 }
 
-Progress::Progress(long first_step, long last_step, int print_every, bool quiet, std::FILE* out, Mode mode)
-    : m_out(out), m_mode(mode), m_first(first_step), m_last(last_step), m_step(first_step - 1),
+Progress::Progress(long first_step, long last_step, int print_every, bool quiet, std::FILE* out, Mode mode,
+                   ProgressLabels labels)
+    : m_out(out), m_mode(mode), m_labels(std::move(labels)), m_first(first_step), m_last(last_step), m_step(first_step - 1),
       m_print_every(std::max(1, print_every)), m_start(std::chrono::steady_clock::now()), m_last_draw(m_start) {
 	if (quiet)
 		m_mode = Mode::Quiet;
@@ -66,14 +68,29 @@ double Progress::steps_per_second() const {
 	return seconds > 0 && done > 0 ? done / seconds : 0.0;
 }
 
+// Steps per second, or seconds per step when a step takes longer than a second (as tqdm), so that a
+// slow evaluation reads "95.2 s/view", not "0.0 view/s".
+std::string Progress::rate_text(int decimals) const {
+	const double rate = steps_per_second();
+	char buf[64];
+	if (rate > 0 && rate < 1)
+		std::snprintf(buf, sizeof(buf), "%.*f s/%s", decimals, 1.0 / rate, m_labels.unit.c_str());
+	else
+		std::snprintf(buf, sizeof(buf), "%.*f %s/s", decimals, rate, m_labels.unit.c_str());
+	return buf;
+}
+
 std::string Progress::bar_text(int columns) const {
 	const long total = std::max(1L, m_last - m_first + 1);
 	const long done = std::clamp(m_step - m_first + 1, 0L, total);
 	const double rate = steps_per_second();
 	const double eta = rate > 0 ? (m_last - m_step) / rate : NAN;
-	const std::string tail = " " + std::to_string(m_step) + "/" + std::to_string(m_last) + " [" +
-	                         number_text("%.1f", rate) + " it/s, ETA " + format_duration(eta) + ", loss " +
-	                         number_text("%.4g", m_loss) + ", PSNR " + number_text("%.2f", m_psnr) + "]";
+	const bool any_done = m_step >= m_first;
+	std::string tail = " " + std::to_string(m_step) + "/" + std::to_string(m_last) + " [" + rate_text(1) + ", ETA " +
+	                   format_duration(eta);
+	if (m_labels.show_loss && any_done) tail += ", loss " + number_text("%.4g", m_loss);
+	if (any_done) tail += ", PSNR " + number_text("%.2f", m_psnr);
+	tail += "]";
 	const std::string percent = number_text("%3.0f%%", 100.0 * done / total);
 	// A fixed width (not "what the text leaves") keeps the bar from jittering as the numbers change.
 	const int bar_width = std::clamp(columns - 80, 10, 40);
@@ -97,15 +114,20 @@ void Progress::update(long step, double loss, double psnr) {
 	// Every print_every steps a line that stays (above the bar on a terminal), as the reference's tqdm.write.
 	if (step % m_print_every == 0 || step == m_last) {
 		const double rate = steps_per_second();
-		char line[256];
-		std::snprintf(line, sizeof(line), "[TRAIN] Iter: %ld/%ld  Loss: %.6g  PSNR: %.3f  %.2f it/s  ETA %s", step, m_last,
-		              loss, psnr, rate, format_duration(rate > 0 ? (m_last - step) / rate : NAN).c_str());
+		std::string line = "[" + m_labels.tag + "] " + m_labels.item + ": " + std::to_string(step) + "/" + std::to_string(m_last);
+		if (m_labels.show_loss) line += "  Loss: " + number_text("%.6g", loss);
+		line += "  PSNR: " + number_text("%.3f", psnr) + "  " + rate_text(2) + "  ETA " +
+		        format_duration(rate > 0 ? (m_last - step) / rate : NAN);
 		message(line);
 	}
 	if (m_mode == Mode::Bar) {
 		const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_last_draw).count();
 		if (!m_drawn || since >= kRedrawSeconds || step == m_last) draw();
 	}
+}
+
+void Progress::start() {
+	if (m_mode == Mode::Bar && !m_drawn) draw();
 }
 
 bool Progress::due(long step) const {

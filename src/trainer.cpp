@@ -150,17 +150,28 @@ void Trainer::step(long i) {
 	m_model->train_step(ids, n_rays, st.images.data(), st.poses.data(), st.camera, st.train_settings, rng_step, lr);
 }
 
-double Trainer::evaluate_val_psnr(int n_views) {
-	const std::vector<int>& views = m_data.i_val.empty() ? m_data.i_test : m_data.i_val;
-	if (views.empty()) return 0.0;
-	const size_t n = n_views > 0 ? std::min<size_t>(n_views, views.size()) : views.size();
+std::vector<int> Trainer::val_eval_views(int n_views) const {
+	std::vector<int> views = m_data.i_val.empty() ? m_data.i_test : m_data.i_val;
+	if (n_views >= 0 && (size_t)n_views < views.size()) views.resize(n_views);
+	return views;
+}
+
+double Trainer::evaluate_val_psnr(int n_views, bool show_progress) {
+	const std::vector<int> views = val_eval_views(n_views);
+	if (views.empty()) return NAN;
+	// One view can take minutes on a CPU, so the bar is drawn before the first one and after each.
+	Progress progress(1, (long)views.size(), 1, !show_progress, stdout, Progress::Mode::Auto,
+	                  ProgressLabels{"EVAL", "View", "view", false});
+	progress.start();
 	double psnr_sum = 0.0;
-	for (size_t v = 0; v < n; ++v) {
+	for (size_t v = 0; v < views.size(); ++v) {
 		const int image = views[v];
 		RenderedRays out = m_model->render_image(m_data.poses[image], m_state->camera, m_state->test_settings, m_cfg.chunk);
 		psnr_sum += mse_to_psnr(image_mse(out.rgb.data(), m_data.image(image), out.rgb.size()));
+		progress.update((long)v + 1, 0.0, psnr_sum / (double)(v + 1));
 	}
-	return psnr_sum / (double)n;
+	progress.finish();
+	return psnr_sum / (double)views.size();
 }
 
 TrainSummary Trainer::run() {
@@ -170,11 +181,6 @@ TrainSummary Trainer::run() {
 	std::error_code ec;
 	fs::create_directories(dir, ec);
 	if (ec) NERF_FAIL(dir.string() << ": cannot create the run folder (" << ec.message() << "); is basedir writable?");
-	{
-		std::ofstream config_out(dir / "config.txt");
-		if (!config_out) NERF_FAIL((dir / "config.txt").string() << ": cannot write (is basedir writable?)");
-		config_out << config_to_string(cfg);
-	}
 	// Reload as the reference's create_nerf: ft_path, else the newest checkpoint here, unless no_reload.
 	// A caller that set the start step itself has loaded its own state.
 	std::string last_checkpoint;
@@ -182,6 +188,14 @@ TrainSummary Trainer::run() {
 		const CheckpointInfo resumed = resume_training(cfg, dir.string(), *m_model);
 		last_checkpoint = resumed.path;
 		m_start_step = resumed.global_step;
+	}
+	// config.txt holds every option readable by --config; args.txt is nerf-pytorch's listing of them,
+	// for the scripts and habits that read it. Written once the checkpoint to resume from has loaded, so
+	// that a run that cannot start leaves the folder (perhaps a nerf-pytorch one) as it was.
+	for (const auto& [name, text] : {std::pair{"config.txt", config_to_string(cfg)}, std::pair{"args.txt", config_to_args_text(cfg)}}) {
+		std::ofstream out(dir / name);
+		out << text;
+		if (!out) NERF_FAIL((dir / name).string() << ": cannot write (is basedir writable?)");
 	}
 	if (cfg.render_only) {
 		render_only(*m_model, m_data, cfg, dir.string(), m_start_step);
@@ -276,10 +290,27 @@ TrainSummary Trainer::run() {
 	summary.seconds = elapsed();
 	summary.final_loss = st.last_loss;
 	summary.device = m_backend.name();
-	summary.final_val_psnr = evaluate_val_psnr(cfg.n_val_eval);
+
+	// The final evaluation is nerfcore's addition (the reference just exits): bounded by n_val_eval,
+	// announced, shown, and timed apart from training.
+	const std::vector<int> eval_views = val_eval_views(cfg.n_val_eval);
+	const auto eval_started = std::chrono::steady_clock::now();
+	if (!eval_views.empty()) {
+		if (!cfg.quiet)
+			std::printf("final evaluation: %zu of %zu val views at %dx%d for summary.json (--n_val_eval N: the first N, "
+			            "-1: all, 0: none)\n",
+			            eval_views.size(), val_eval_views(-1).size(), st.camera.W, st.camera.H);
+		std::fflush(stdout);
+		summary.final_val_psnr = evaluate_val_psnr(cfg.n_val_eval, !cfg.quiet);
+	}
+	summary.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_started).count();
+	summary.val_views = (int)eval_views.size();
+	const bool evaluated = summary.val_views > 0;
 	nlohmann::json out = {{"steps", summary.steps},
 	                      {"seconds", summary.seconds},
-	                      {"final_val_psnr", summary.final_val_psnr},
+	                      {"final_val_psnr", evaluated ? nlohmann::json(summary.final_val_psnr) : nlohmann::json(nullptr)},
+	                      {"val_views", summary.val_views},
+	                      {"eval_seconds", summary.eval_seconds},
 	                      {"final_loss", summary.final_loss},
 	                      {"device", summary.device},
 	                      {"peak_memory_bytes", m_backend.peak_bytes()},
@@ -287,9 +318,15 @@ TrainSummary Trainer::run() {
 	std::ofstream summary_out(dir / "summary.json");
 	if (!summary_out) NERF_FAIL((dir / "summary.json").string() << ": cannot write");
 	summary_out << out.dump(2) << "\n";
-	if (!cfg.quiet)
-		std::printf("done: %ld steps in %.1f s, val PSNR %.2f dB -> %s\n", summary.steps, summary.seconds,
-		            summary.final_val_psnr, (dir / "summary.json").c_str());
+	if (!cfg.quiet) {
+		if (evaluated)
+			std::printf("done: %ld steps in %.1f s, val PSNR %.2f dB over %d views (%.1f s) -> %s\n", summary.steps,
+			            summary.seconds, summary.final_val_psnr, summary.val_views, summary.eval_seconds,
+			            (dir / "summary.json").c_str());
+		else
+			std::printf("done: %ld steps in %.1f s, no final evaluation -> %s\n", summary.steps, summary.seconds,
+			            (dir / "summary.json").c_str());
+	}
 	return summary;
 }
 

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -505,4 +506,57 @@ TEST_CASE("config: config_to_string round-trips every option", "[config]") {
 	default_back.white_bkgd = true;
 	nerf::load_config_file(dir.write("defaults.txt", default_text), default_back);
 	require_same(default_back, Config{});
+}
+
+TEST_CASE("config: args.txt lists every option sorted by name, values as Python prints them", "[config]") {
+	Config cfg;
+	cfg.expname = "lego test";
+	cfg.white_bkgd = true;
+	cfg.lrate = 1e-5f;
+	cfg.precrop_frac = 0.1f;
+	cfg.raw_noise_std = 2.5e-7f;
+	cfg.max_seconds = 1.0 / 7.0;
+	cfg.N_importance = 128;
+	const std::string text = nerf::config_to_args_text(cfg);
+	std::vector<std::string> names, lines;
+	std::istringstream in(text);
+	for (std::string line; std::getline(in, line);) {
+		lines.push_back(line);
+		names.push_back(line.substr(0, line.find(" = ")));
+	}
+	std::vector<std::string> expected_names = kAllOptions;
+	std::sort(expected_names.begin(), expected_names.end());
+	CHECK(names == expected_names);
+	// Python's sorted() puts upper case first, as nerf-pytorch's args.txt starts.
+	REQUIRE(lines.size() == kAllOptions.size());
+	CHECK(lines[0] == "N_importance = 128");
+	CHECK(lines[1] == "N_iters = 200000");
+	CHECK(lines[2] == "N_rand = 4096");
+	CHECK(lines[3] == "N_samples = 64");
+	CHECK(lines[4] == "basedir = ./logs/");
+	auto has = [&](const std::string& line) { return std::find(lines.begin(), lines.end(), line) != lines.end(); };
+	CHECK(has("config = None"));
+	CHECK(has("ft_path = None"));
+	CHECK(has("expname = lego test"));
+	CHECK(has("white_bkgd = True"));
+	CHECK(has("half_res = False"));
+	CHECK(has("lrate = 1e-05"));
+	CHECK(has("precrop_frac = 0.1"));
+	CHECK(has("raw_noise_std = 2.5e-07"));
+	CHECK(has("perturb = 1.0"));
+	CHECK(has("max_seconds = 0.14285714285714285"));
+	CHECK(has("lrate_decay = 250"));
+	CHECK(has("seed = 0"));
+
+	const std::string defaults = nerf::config_to_args_text(Config{});
+	CHECK(defaults.find("\nlrate = 0.0005\n") != std::string::npos);
+	CHECK(defaults.find("\nraw_noise_std = 0.0\n") != std::string::npos);
+	CHECK(defaults.find("\nmax_seconds = 0.0\n") != std::string::npos);
+	Config big;
+	big.max_seconds = 1e16;
+	CHECK(nerf::config_to_args_text(big).find("\nmax_seconds = 1e+16\n") != std::string::npos);
+	big.max_seconds = 123456.5;
+	CHECK(nerf::config_to_args_text(big).find("\nmax_seconds = 123456.5\n") != std::string::npos);
+	big.max_seconds = 1e15;
+	CHECK(nerf::config_to_args_text(big).find("\nmax_seconds = 1000000000000000.0\n") != std::string::npos);
 }

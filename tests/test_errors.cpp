@@ -148,3 +148,51 @@ TEST_CASE("nerf_render: corrupt checkpoint and architecture mismatch, exit 1", "
 	CHECK(run_command(tool("nerf_render") + " --ckpt " + good + " --path render --eval", out) == 1);
 	CHECK_THAT(out, Catch::Contains("--eval needs ground truth"));
 }
+
+TEST_CASE("a PyTorch checkpoint is recognised by its first bytes, with the command that converts it",
+          "[tools][errors][checkpoint]") {
+	const std::string dir = fresh_dir("torch_files");
+	nerf::Config cfg = tiny_config(dir, "run");
+	const std::string run = dir + "/run";
+	fs::create_directories(run);
+	// The first bytes torch.save writes: a zip archive (PyTorch >= 1.6), or a protocol 2 pickle of its magic number.
+	const std::string zip = run + "/000500.tar", pickle = dir + "/old model.tar";
+	write_text(zip, std::string("PK\x03\x04\x14\x00\x00\x00", 8) + "archive/data.pkl");
+	write_text(pickle, std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 14));
+
+	CHECK_THROWS_WITH(nerf::read_checkpoint_info(zip),
+	                  Catch::Contains(zip + ": a PyTorch checkpoint (a zip archive, as torch.save writes") &&
+	                      Catch::Contains("\n    python3 tools/convert_nerf_pytorch.py to-nerfcore " + zip + " " + run +
+	                                      "/000500.safetensors\n"));
+	auto backend = nerf::create_cpu_backend(1);
+	nerf::NerfModel model(*backend, cfg);
+	// A path with a blank is quoted for the shell.
+	CHECK_THROWS_WITH(nerf::load_checkpoint(pickle, model),
+	                  Catch::Contains("a Python pickle, as torch.save wrote before PyTorch 1.6") &&
+	                      Catch::Contains("to-nerfcore '" + pickle + "' '" + dir + "/old model.safetensors'"));
+
+	// Every tool that reads a checkpoint says the same, exit code 1.
+	const std::string config = config_file(cfg, dir);
+	std::string output;
+	CHECK(run_command(tool("nerf_render") + " --ckpt " + zip + " --quiet", output) == 1);
+	CHECK_THAT(output, Catch::Contains("nerf_render: error: " + zip + ": a PyTorch checkpoint") &&
+	                       Catch::Contains("to-nerfcore " + zip + " " + run + "/000500.safetensors"));
+	CHECK(run_command(tool("nerf_train") + " --config " + config + " --ft_path '" + pickle + "'", output) == 1);
+	CHECK_THAT(output, Catch::Contains("nerf_train: error: " + pickle + ": a PyTorch checkpoint") &&
+	                       Catch::Contains("convert_nerf_pytorch.py to-nerfcore '" + pickle + "'"));
+
+	// A run folder of nerf-pytorch checkpoints only: the reference would resume, so nerf_train stops and says
+	// how to convert the newest, or to start over.
+	write_text(run + "/000100.tar", std::string("PK\x03\x04", 4));
+	write_text(run + "/notes.tar", "not a checkpoint");
+	CHECK_THROWS_WITH(nerf::checkpoint_to_resume(cfg, run),
+	                  Catch::Contains(run + " holds nerf-pytorch checkpoints (2 *.tar)") &&
+	                      Catch::Contains("to-nerfcore " + zip + " " + run + "/000500.safetensors") &&
+	                      Catch::Contains("--no_reload"));
+	CHECK(run_command(tool("nerf_train") + " --config " + config + " --N_iters 1", output) == 1);
+	CHECK_THAT(output, Catch::Contains("holds nerf-pytorch checkpoints"));
+	CHECK_FALSE(fs::exists(run + "/args.txt"));  // a run that cannot start leaves the folder as it was
+	CHECK(run_command(tool("nerf_train") + " --config " + config + " --N_iters 1 --no_reload", output) == 0);
+	// Once there is a nerfcore checkpoint, it is the one to resume from.
+	CHECK(nerf::checkpoint_to_resume(cfg, run) == run + "/000001.safetensors");
+}

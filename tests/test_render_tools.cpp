@@ -175,7 +175,7 @@ TEST_CASE("nerf_render --eval reproduces the PSNR that nerf_train reported for t
 	cfg.N_iters = 6;
 	cfg.i_testset = 6;
 	cfg.i_video = 6;
-	cfg.n_val_eval = 0;
+	cfg.n_val_eval = -1;
 	const std::string config = dir + "/config.txt";
 	nerf_test::write_text(config, nerf::config_to_string(cfg));
 	std::string output;
@@ -243,4 +243,53 @@ TEST_CASE("nerf_render --eval reproduces the PSNR that nerf_train reported for t
 	const nerf::Image custom = nerf::load_image(dir + "/custom/000.png");
 	CHECK(custom.width == 20);
 	CHECK(custom.height == 12);
+}
+
+TEST_CASE("nerf_train: args.txt as nerf-pytorch's, and a final evaluation that is bounded, shown and can be off",
+          "[tools][render]") {
+	const std::string dir = fresh_dir("final_eval");
+	nerf::Config cfg = tiny_config(dir, "run");
+	cfg.N_iters = 2;
+	cfg.quiet = false;
+	const std::string config = dir + "/config.txt";
+	nerf_test::write_text(config, nerf::config_to_string(cfg));
+	std::string output;
+	// The tiny scene has 2 val views; n_val_eval's default renders both, --n_val_eval 1 the first.
+	REQUIRE(run_command(tool("nerf_train") + " --config " + config + " --n_val_eval 1", output) == 0);
+	INFO(output);
+	CHECK_THAT(output, Catch::Contains("final evaluation: 1 of 2 val views at 16x16") &&
+	                       Catch::Contains("[EVAL] View: 1/1  PSNR: ") && Catch::Contains("over 1 views"));
+	nlohmann::json summary = read_json(dir + "/run/summary.json");
+	CHECK(summary["val_views"] == 1);
+	CHECK(summary["final_val_psnr"].get<double>() > 5.0);
+	CHECK(summary["eval_seconds"].get<double>() > 0.0);
+
+	// The same first view as the trainer's own evaluation, in the same float arithmetic.
+	auto backend = nerf::create_cpu_backend(1);
+	const nerf::Dataset data = nerf::load_dataset(cfg);
+	nerf::Trainer trainer(cfg, data, *backend);
+	nerf::load_checkpoint(dir + "/run/000002.safetensors", trainer.model());
+	CHECK(trainer.val_eval_views(1) == std::vector<int>{data.i_val[0]});
+	CHECK(trainer.val_eval_views(-1) == data.i_val);
+	CHECK(trainer.evaluate_val_psnr(1) == summary["final_val_psnr"].get<double>());
+	CHECK(std::isnan(trainer.evaluate_val_psnr(0)));
+
+	// args.txt: every option, sorted, values as Python prints them; config.txt stays readable by --config.
+	const std::string args = read_text(dir + "/run/args.txt");
+	CHECK(args.rfind("N_importance = 8\nN_iters = 2\nN_rand = 64\nN_samples = 8\nbasedir = " + dir + "\n", 0) == 0);
+	CHECK_THAT(args, Catch::Contains("\nft_path = None\n") && Catch::Contains("\nn_val_eval = 1\n") &&
+	                     Catch::Contains("\nperturb = 1.0\n") && Catch::Contains("\nwhite_bkgd = True\n") &&
+	                     Catch::Contains("\nlrate = 0.005\n") && Catch::Contains("\nconfig = " + config + "\n"));
+	nerf::Config reread;
+	nerf::load_config_file(dir + "/run/config.txt", reread);
+	CHECK(reread.n_val_eval == 1);
+
+	// --n_val_eval 0: no evaluation at all, and summary.json says so.
+	REQUIRE(run_command(tool("nerf_train") + " --config " + config + " --n_val_eval 0 --no_reload", output) == 0);
+	CHECK_THAT(output, Catch::Contains("no final evaluation") && !Catch::Contains("[EVAL]") &&
+	                       !Catch::Contains("final evaluation:"));
+	summary = read_json(dir + "/run/summary.json");
+	CHECK(summary["final_val_psnr"].is_null());
+	CHECK(summary["val_views"] == 0);
+	CHECK(summary["steps"] == 2);
 }

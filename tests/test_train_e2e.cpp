@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -79,8 +80,10 @@ TEST_CASE("built-in scene trains to a PSNR floor and writes metrics and summary"
 	run.cfg.N_iters = 400;
 	auto backend = nerf::create_cpu_backend(0);
 	nerf::Trainer trainer(run.cfg, run.data, *backend);
-	const double psnr_before = trainer.evaluate_val_psnr(0);
+	const double psnr_before = trainer.evaluate_val_psnr(-1);
+	const auto run_started = std::chrono::steady_clock::now();
 	const nerf::TrainSummary summary = trainer.run();
+	const double run_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_started).count();
 	INFO("val PSNR " << psnr_before << " -> " << summary.final_val_psnr << " dB in " << summary.seconds << " s");
 	CHECK(summary.steps == 400);
 	// Measured 20.0 dB for this seed and size; an untrained model is ~7 dB. The floor leaves room for
@@ -106,6 +109,11 @@ TEST_CASE("built-in scene trains to a PSNR floor and writes metrics and summary"
 	CHECK(s["steps"].get<long>() == 400);
 	CHECK(s["final_val_psnr"].get<double>() == Approx(summary.final_val_psnr));
 	CHECK(s["device"].get<std::string>() == "cpu");
+	// n_val_eval's default (2) covers both val views here; the evaluation is timed on its own, outside
+	// the training seconds: the two intervals fit in the run's wall-clock only when they do not overlap.
+	CHECK(s["val_views"].get<int>() == 2);
+	CHECK(s["eval_seconds"].get<double>() > 0.0);
+	CHECK(s["seconds"].get<double>() + s["eval_seconds"].get<double>() <= run_seconds);
 }
 
 TEST_CASE("training is deterministic in the seed and independent of the thread count", "[e2e]") {

@@ -41,6 +41,8 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir);
 
 /// The checkpoint a run should resume from, with the reference's logic: none when no_reload; else
 /// ft_path when given; else the last of the sorted checkpoints in run_dir; "" when there is none.
+/// Throws nerf::Error with the convert command when run_dir holds nerf-pytorch checkpoints (*.tar)
+/// but no nerfcore one, where the reference would have resumed.
 std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir);
 
 /// Saves the model's parameters, Adam moments and step counts atomically (see write_safetensors):
@@ -48,8 +50,9 @@ std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir);
 void save_checkpoint(const std::string& path, NerfModel& model, long global_step);
 
 /// Loads parameters, Adam moments and Adam's step count into `model` and returns the metadata.
-/// Throws nerf::Error naming the file when it is corrupt or not a nerfcore checkpoint, and naming
-/// the tensor and both shapes when the checkpoint's architecture differs from the model's.
+/// Throws nerf::Error naming the file when it is corrupt or not a nerfcore checkpoint (for a PyTorch
+/// file, recognised by its first bytes, with the command that converts it: tools/convert_nerf_pytorch.py),
+/// and naming the tensor and both shapes when the checkpoint's architecture differs from the model's.
 /// A checkpoint without optimizer tensors (e.g. converted from PyTorch) loads with zero moments.
 CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model);
 
@@ -58,7 +61,7 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model);
 /// when there is none.
 CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model);
 
-/// Reads only the metadata (cheap).
+/// Reads only the metadata (cheap). Fails as load_checkpoint for a file that is not a nerfcore checkpoint.
 CheckpointInfo read_checkpoint_info(const std::string& path);
 
 /// The run's options stored in a checkpoint, applied over `base` (options missing from the

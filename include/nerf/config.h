@@ -69,7 +69,9 @@ struct Config {
 	std::string precision = "tf32";  ///< fp32 | tf32 | fp16 | bf16 (GPU only; the CPU is fp32)
 	bool cuda_graph = false;
 	bool quiet = false;
-	int n_val_eval = 0;  ///< val views for summary.json's PSNR (0: all)
+	/// Val views rendered after training for summary.json's final_val_psnr: the first n (-1: all, 0: none).
+	/// Small by default: on a CPU one 400x400 view takes minutes.
+	int n_val_eval = 2;
 	int threads = 0;     ///< CPU threads (0: all cores)
 };
 
@@ -83,5 +85,9 @@ void load_config_file(const std::string& path, Config& out);
 
 /// The config as `key = value` lines, readable by load_config_file.
 std::string config_to_string(const Config& cfg);
+
+/// The config as nerf-pytorch's args.txt: `name = value` per option, sorted by name as Python's sorted(),
+/// each value as Python's str() prints it (True/False, None for an unset string, 0.0005, 1.0, 1e-05).
+std::string config_to_args_text(const Config& cfg);
 
 } // namespace nerf

@@ -1,6 +1,7 @@
 /// @file progress.h
-/// @brief Training progress for a person: a bar redrawn in place (steps/s, ETA, loss, PSNR) when the
-/// output is a terminal, plain periodic lines when it is a file or a pipe, nothing when quiet.
+/// @brief Progress for a person (training steps, or the views of an evaluation): a bar redrawn in place
+/// (rate, ETA, loss, PSNR) when the output is a terminal, plain periodic lines when it is a file or a
+/// pipe, nothing when quiet.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,15 @@
 
 namespace nerf {
 
+/// What the output calls the steps: training by default ("[TRAIN] Iter: 5/100  Loss: ..", "it/s"); an
+/// evaluation over views is e.g. {"EVAL", "View", "view", false}: "[EVAL] View: 1/2  PSNR: ..", "s/view".
+struct ProgressLabels {
+	std::string tag = "TRAIN";
+	std::string item = "Iter";
+	std::string unit = "it";
+	bool show_loss = true;
+};
+
 class Progress {
 public:
 	enum class Mode { Auto, Bar, Lines, Quiet };
@@ -16,11 +26,13 @@ public:
 	/// Steps run from first_step to last_step (inclusive). Lines mode prints every print_every steps.
 	/// Auto picks Bar when `out` is a terminal (isatty), else Lines; quiet forces Quiet.
 	Progress(long first_step, long last_step, int print_every, bool quiet, std::FILE* out = stdout,
-	         Mode mode = Mode::Auto);
+	         Mode mode = Mode::Auto, ProgressLabels labels = {});
 	~Progress();
 	Progress(const Progress&) = delete;
 	Progress& operator=(const Progress&) = delete;
 
+	/// Draws the empty bar (Bar mode only), for work whose first step takes long.
+	void start();
 	/// Reports that `step` is done with this loss and PSNR. Cheap: the bar redraws at most 10 times a second.
 	void update(long step, double loss, double psnr);
 	/// True when update() would draw something now: in Bar mode when a redraw is due, in Lines mode
@@ -37,9 +49,11 @@ public:
 private:
 	void draw();
 	std::string bar_text(int columns) const;
+	std::string rate_text(int decimals) const;
 
 	std::FILE* m_out;
 	Mode m_mode;
+	ProgressLabels m_labels;
 	long m_first, m_last, m_step;
 	int m_print_every;
 	double m_loss = 0.0, m_psnr = 0.0;

@@ -8,15 +8,19 @@
 #include "nerf/dataset.h"
 #include "nerf/model.h"
 
+#include <cmath>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace nerf {
 
 struct TrainSummary {
 	long steps = 0;
-	double seconds = 0.0;       ///< training wall-clock (excluding final evaluation)
-	double final_val_psnr = 0.0;
+	double seconds = 0.0;       ///< training wall-clock (excluding the final evaluation)
+	double final_val_psnr = NAN;  ///< mean over the evaluated val views; NaN when none were (n_val_eval 0)
+	int val_views = 0;          ///< val views in final_val_psnr
+	double eval_seconds = 0.0;  ///< wall-clock of the final evaluation
 	double final_loss = 0.0;
 	std::string device;
 };
@@ -27,13 +31,18 @@ public:
 	Trainer(const Config& cfg, const Dataset& data, Backend& backend);
 	~Trainer();
 
-	/// Trains from step start_step()+1 to N_iters (or until max_seconds), writing
-	/// <basedir>/<expname>/metrics.jsonl every i_print steps and summary.json at the end.
+	/// Trains from step start_step()+1 to N_iters (or until max_seconds), writing config.txt, args.txt,
+	/// metrics.jsonl every i_print steps into <basedir>/<expname>/, then renders the first n_val_eval val
+	/// views (with a progress display unless quiet) and writes summary.json.
 	TrainSummary run();
 	/// One training step (1-based global step as the reference's loop variable i).
 	void step(long i);
-	/// Mean val PSNR over the first n (all when n <= 0) val views, rendered without perturbation.
-	double evaluate_val_psnr(int n_views);
+	/// Mean val PSNR over the first n_views val views (test views when there are no val views; all when
+	/// n_views < 0), rendered without perturbation; NaN when that is no view. show_progress draws a
+	/// progress bar (or a line per view when stdout is not a terminal).
+	double evaluate_val_psnr(int n_views, bool show_progress = false);
+	/// The views evaluate_val_psnr(n_views) renders.
+	std::vector<int> val_eval_views(int n_views) const;
 
 	NerfModel& model() { return *m_model; }
 	const Dataset& dataset() const { return m_data; }
