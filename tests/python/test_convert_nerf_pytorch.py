@@ -26,6 +26,7 @@ import sys
 import zlib
 
 SKIP = 77
+sys.dont_write_bytecode = True  # importing the converter must not leave __pycache__ in the source tree
 
 # (Not compared by realpath: a venv's python is a link to the interpreter it was made from.)
 if os.environ.get("NERF_TEST_PYTHON") and not os.environ.get("NERF_TEST_PYTHON_DONE"):
