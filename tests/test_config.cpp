@@ -534,29 +534,22 @@ TEST_CASE("config: args.txt lists every option sorted by name, values as Python 
 	CHECK(lines[2] == "N_rand = 4096");
 	CHECK(lines[3] == "N_samples = 64");
 	CHECK(lines[4] == "basedir = ./logs/");
-	auto has = [&](const std::string& line) { return std::find(lines.begin(), lines.end(), line) != lines.end(); };
-	CHECK(has("config = None"));
-	CHECK(has("ft_path = None"));
-	CHECK(has("expname = lego test"));
-	CHECK(has("white_bkgd = True"));
-	CHECK(has("half_res = False"));
-	CHECK(has("lrate = 1e-05"));
-	CHECK(has("precrop_frac = 0.1"));
-	CHECK(has("raw_noise_std = 2.5e-07"));
-	CHECK(has("perturb = 1.0"));
-	CHECK(has("max_seconds = 0.14285714285714285"));
-	CHECK(has("lrate_decay = 250"));
-	CHECK(has("seed = 0"));
+	for (const char* line : {"config = None", "ft_path = None", "expname = lego test", "white_bkgd = True", "half_res = False",
+	                         "lrate = 1e-05", "precrop_frac = 0.1", "raw_noise_std = 2.5e-07", "perturb = 1.0",
+	                         "max_seconds = 0.14285714285714285", "lrate_decay = 250", "seed = 0"}) {
+		INFO(line);
+		CHECK(std::find(lines.begin(), lines.end(), line) != lines.end());
+	}
 
 	const std::string defaults = nerf::config_to_args_text(Config{});
 	CHECK(defaults.find("\nlrate = 0.0005\n") != std::string::npos);
 	CHECK(defaults.find("\nraw_noise_std = 0.0\n") != std::string::npos);
 	CHECK(defaults.find("\nmax_seconds = 0.0\n") != std::string::npos);
-	Config big;
-	big.max_seconds = 1e16;
-	CHECK(nerf::config_to_args_text(big).find("\nmax_seconds = 1e+16\n") != std::string::npos);
-	big.max_seconds = 123456.5;
-	CHECK(nerf::config_to_args_text(big).find("\nmax_seconds = 123456.5\n") != std::string::npos);
-	big.max_seconds = 1e15;
-	CHECK(nerf::config_to_args_text(big).find("\nmax_seconds = 1000000000000000.0\n") != std::string::npos);
+	// Python's repr switches to an exponent from 1e16 and below 1e-4.
+	for (const auto& [seconds, text] : std::vector<std::pair<double, std::string>>{
+	         {1e16, "1e+16"}, {123456.5, "123456.5"}, {1e15, "1000000000000000.0"}, {2e-5, "2e-05"}, {1e-4, "0.0001"}}) {
+		Config cfg_seconds;
+		cfg_seconds.max_seconds = seconds;
+		CHECK_THAT(nerf::config_to_args_text(cfg_seconds), Catch::Contains("\nmax_seconds = " + text + "\n"));
+	}
 }

@@ -116,3 +116,37 @@ TEST_CASE("progress: the bar redraws in place with rate, ETA, loss and PSNR", "[
 	CHECK(nerf::format_duration(3723) == "1h02m03s");
 	CHECK(nerf::format_duration(65) == "1m05s");
 }
+
+TEST_CASE("progress: an evaluation's labels, no loss, and a bar drawn before the first view", "[tools][progress]") {
+	char* buffer = nullptr;
+	size_t size = 0;
+	FILE* out = open_memstream(&buffer, &size);
+	const nerf::ProgressLabels eval{"EVAL", "View", "view", false};
+	{
+		nerf::Progress lines(1, 2, 1, false, out, nerf::Progress::Mode::Lines, eval);
+		lines.start();  // nothing in Lines mode
+		lines.update(1, 0.0, 25.5);
+		lines.update(2, 0.0, 26.25);
+		lines.finish();
+	}
+	const size_t lines_end = size;
+	{
+		nerf::Progress bar(1, 2, 1, false, out, nerf::Progress::Mode::Bar, eval);
+		bar.start();
+		std::fflush(out);
+		CHECK(std::string(buffer, size).find("0/2 [", lines_end) != std::string::npos);
+		bar.update(1, 0.0, 25.5);
+		bar.finish();
+	}
+	std::fclose(out);
+	const std::string text(buffer, size);
+	free(buffer);
+	const std::string line_text = text.substr(0, lines_end), bar_text = text.substr(lines_end);
+	CHECK(line_text.rfind("[EVAL] View: 1/2  PSNR: 25.500  ", 0) == 0);
+	CHECK(line_text.find("\n[EVAL] View: 2/2  PSNR: 26.250  ") != std::string::npos);
+	CHECK(line_text.find("Loss") == std::string::npos);
+	CHECK(line_text.find(" view/s  ETA") != std::string::npos);
+	CHECK(bar_text.rfind("\r  0% |", 0) == 0);
+	CHECK(bar_text.find("PSNR 25.50]") != std::string::npos);
+	CHECK(bar_text.find("loss") == std::string::npos);
+}

@@ -254,8 +254,10 @@ TEST_CASE("nerf_train: args.txt as nerf-pytorch's, and a final evaluation that i
 	const std::string config = dir + "/config.txt";
 	nerf_test::write_text(config, nerf::config_to_string(cfg));
 	std::string output;
-	// The tiny scene has 2 val views; n_val_eval's default renders both, --n_val_eval 1 the first.
-	REQUIRE(run_command(tool("nerf_train") + " --config " + config + " --n_val_eval 1", output) == 0);
+	// The tiny scene has 2 val views; n_val_eval's default renders the first.
+	REQUIRE(nerf::Config{}.n_val_eval == 1);
+	REQUIRE(cfg.n_val_eval == 1);
+	REQUIRE(run_command(tool("nerf_train") + " --config " + config, output) == 0);
 	INFO(output);
 	CHECK_THAT(output, Catch::Contains("final evaluation: 1 of 2 val views at 16x16") &&
 	                       Catch::Contains("[EVAL] View: 1/1  PSNR: ") && Catch::Contains("over 1 views"));
