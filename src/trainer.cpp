@@ -294,16 +294,16 @@ TrainSummary Trainer::run() {
 	// The final evaluation is nerfcore's addition (the reference just exits): bounded by n_val_eval,
 	// announced, shown, and timed apart from training.
 	const std::vector<int> eval_views = val_eval_views(cfg.n_val_eval);
-	const auto eval_started = std::chrono::steady_clock::now();
 	if (!eval_views.empty()) {
+		const auto eval_started = std::chrono::steady_clock::now();
 		if (!cfg.quiet)
 			std::printf("final evaluation: %zu of %zu val views at %dx%d for summary.json (--n_val_eval N: the first N, "
 			            "-1: all, 0: none)\n",
 			            eval_views.size(), val_eval_views(-1).size(), st.camera.W, st.camera.H);
 		std::fflush(stdout);
 		summary.final_val_psnr = evaluate_val_psnr(cfg.n_val_eval, !cfg.quiet);
+		summary.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_started).count();
 	}
-	summary.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_started).count();
 	summary.val_views = (int)eval_views.size();
 	const bool evaluated = summary.val_views > 0;
 	nlohmann::json out = {{"steps", summary.steps},
@@ -320,9 +320,9 @@ TrainSummary Trainer::run() {
 	summary_out << out.dump(2) << "\n";
 	if (!cfg.quiet) {
 		if (evaluated)
-			std::printf("done: %ld steps in %.1f s, val PSNR %.2f dB over %d views (%.1f s) -> %s\n", summary.steps,
-			            summary.seconds, summary.final_val_psnr, summary.val_views, summary.eval_seconds,
-			            (dir / "summary.json").c_str());
+			std::printf("done: %ld steps in %.1f s, val PSNR %.2f dB over %d view%s (%.1f s) -> %s\n", summary.steps,
+			            summary.seconds, summary.final_val_psnr, summary.val_views, summary.val_views == 1 ? "" : "s",
+			            summary.eval_seconds, (dir / "summary.json").c_str());
 		else
 			std::printf("done: %ld steps in %.1f s, no final evaluation -> %s\n", summary.steps, summary.seconds,
 			            (dir / "summary.json").c_str());
