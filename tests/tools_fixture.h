@@ -113,4 +113,13 @@ inline void write_text(const std::string& path, const std::string& text) {
 	out << text;
 }
 
+/// The config as a nerf-pytorch config file `dir`/config.txt (for a tool's --config); returns its path.
+inline std::string config_file(const nerf::Config& cfg, const std::string& dir) {
+	const std::string path = dir + "/config.txt";
+	nerf::Config written = cfg;
+	written.config.clear();
+	write_text(path, nerf::config_to_string(written));
+	return path;
+}
+
 } // namespace nerf_test

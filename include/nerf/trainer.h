@@ -8,6 +8,7 @@
 #include "nerf/dataset.h"
 #include "nerf/model.h"
 
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -17,7 +18,7 @@ struct TrainSummary {
 	long steps = 0;
 	double seconds = 0.0;       ///< training wall-clock (excluding final evaluation)
 	double final_val_psnr = 0.0;
-	double final_loss = 0.0;
+	double final_loss = NAN;    ///< loss of the last step; a resume with nothing to train: the checkpoint's (NaN: unknown)
 	std::string device;
 };
 
