@@ -272,8 +272,9 @@ TrainSummary Trainer::run() {
 					// Out of the way of the next resume, but kept for whoever wants to look at it.
 					std::error_code ec;
 					fs::rename(unconfirmed_checkpoint, unconfirmed_checkpoint + ".diverged", ec);
-					bad = " " + unconfirmed_checkpoint + " was saved after the update that diverged; it is now " +
-					      unconfirmed_checkpoint + ".diverged.";
+					bad = " " + unconfirmed_checkpoint + " was saved after the update that diverged; " +
+					      (ec ? "renaming it failed (" + ec.message() + "): do not resume from it."
+					          : "it is now " + unconfirmed_checkpoint + ".diverged.");
 				} else if (!unconfirmed_checkpoint.empty()) {
 					bad = " Resuming from " + unconfirmed_checkpoint + " diverges at once; resume from an older checkpoint "
 					      "with --ft_path, or start over with --no_reload.";

@@ -16,7 +16,6 @@
 #include "nerf/render.h"
 #include "nerf/trainer.h"
 
-#include "../src/cpu/core_share.h"
 #include "../tools/tool_main.h"
 #include "test_data_helpers.h"
 #include "tools_fixture.h"
@@ -147,11 +146,11 @@ TEST_CASE("an allocation failure inside the CPU MLP's parallel loop reaches the 
 TEST_CASE("the tools' shared main turns every exception into one message and exit code 1", "[faults][tools]") {
 	char name[] = "t";
 	char* argv[] = {name, nullptr};
-	CHECK(nerf::tool::main_wrapper("t", 1, argv, [](int, char**) -> int { throw std::bad_alloc(); }) == 1);
-	CHECK(nerf::tool::main_wrapper("t", 1, argv, [](int, char**) -> int { throw std::runtime_error("x"); }) == 1);
-	CHECK(nerf::tool::main_wrapper("t", 1, argv, [](int, char**) -> int { throw 42; }) == 1);
-	CHECK(nerf::tool::main_wrapper("t", 1, argv, [](int, char**) -> int { NERF_FAIL("y"); }) == 1);
-	CHECK(nerf::tool::main_wrapper("t", 1, argv, [](int, char**) { return 0; }) == 0);
+	CHECK(nerf::tool::report_errors("t", 1, argv, [](int, char**) -> int { throw std::bad_alloc(); }) == 1);
+	CHECK(nerf::tool::report_errors("t", 1, argv, [](int, char**) -> int { throw std::runtime_error("x"); }) == 1);
+	CHECK(nerf::tool::report_errors("t", 1, argv, [](int, char**) -> int { throw 42; }) == 1);
+	CHECK(nerf::tool::report_errors("t", 1, argv, [](int, char**) -> int { NERF_FAIL("y"); }) == 1);
+	CHECK(nerf::tool::report_errors("t", 1, argv, [](int, char**) { return 0; }) == 0);
 }
 
 TEST_CASE("nerf_scene out of memory is one message and exit 1, not an abort", "[faults][tools]") {
@@ -408,13 +407,7 @@ TEST_CASE("SSIM of images smaller than 11x11 uses a window that fits, so tiny sc
 	CHECK(s > 0.0);
 
 	const std::string dir = fresh_dir("tiny_ssim");
-	nerf::SceneOptions scene;
-	scene.size = 8;
-	scene.n_train = 2;
-	scene.n_val = 1;
-	scene.n_test = 1;
-	scene.supersample = 1;
-	nerf::write_builtin_scene(dir + "/scene", scene);
+	nerf_test::write_small_scene(dir + "/scene", 8, 2, 1, 1);
 	nerf::Config cfg = tiny_config(dir, "run");
 	cfg.datadir = dir + "/scene";
 	cfg.N_iters = 2;
@@ -572,21 +565,18 @@ TEST_CASE("nerf_render validates --threads --H --chunk; nerf_scene bounds --supe
 
 // --- 12. the main job does not depend on the machine's load -------------------------------------------
 
-TEST_CASE("the main job is a fixed number of steps, and the CPU backend uses the cores others leave free", "[faults][config]") {
+TEST_CASE("the main job is a fixed number of steps, and the tools' OpenMP threads wait passively", "[faults][config]") {
 	nerf::Config cfg;
 	nerf::load_config_file(std::string(NERF_SOURCE_DIR) + "/configs/builtin.txt", cfg);
 	CHECK(cfg.max_seconds == 0.0);
 	CHECK(cfg.N_iters == 3000);
 
-	CHECK(nerf::threads_for_load(2, 0.0, 2) == 2);
-	CHECK(nerf::threads_for_load(2, 0.3, 2) == 2);
-	CHECK(nerf::threads_for_load(2, 1.0, 2) == 1);   // one core taken by another process
-	CHECK(nerf::threads_for_load(2, 1.9, 2) == 1);   // never fewer than one
-	CHECK(nerf::threads_for_load(16, 3.2, 16) == 13);
-	CHECK(nerf::threads_for_load(16, 0.0, 4) == 4);  // never more than asked for
-	CHECK(nerf::threads_for_load(2, -0.5, 2) == 2);  // measurement noise
-	nerf::CoreShare share(2);
-	const int threads = share.threads();
-	CHECK(threads >= 1);
-	CHECK(threads <= 2);
+	// libgomp shows its spin count when asked: 0 is passive waiting, 300000 its spinning default.
+	const std::string display = "OMP_DISPLAY_ENV=verbose ";
+	std::string out;
+	REQUIRE(run_command("unset OMP_WAIT_POLICY; " + display + tool("nerf_scene") + " --help", out) == 0);
+	CHECK_THAT(out, Catch::Contains("GOMP_SPINCOUNT = '0'") && Catch::Contains("--supersample"));
+	// What the user sets is kept.
+	REQUIRE(run_command("OMP_WAIT_POLICY=active " + display + tool("nerf_scene") + " --help", out) == 0);
+	CHECK_THAT(out, !Catch::Contains("GOMP_SPINCOUNT = '0'"));
 }

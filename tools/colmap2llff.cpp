@@ -51,4 +51,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) { return nerf::tool::main_wrapper("colmap2llff", argc, argv, run); }
+int main(int argc, char** argv) { return nerf::tool::tool_main("colmap2llff", argc, argv, run); }

@@ -124,4 +124,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) { return nerf::tool::main_wrapper("nerf_inspect", argc, argv, run); }
+int main(int argc, char** argv) { return nerf::tool::tool_main("nerf_inspect", argc, argv, run); }

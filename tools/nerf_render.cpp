@@ -141,7 +141,7 @@ int render(const Options& opt) {
 	if (opt.render_factor_given) cfg.render_factor = opt.render_factor;
 	if (opt.chunk_given) cfg.chunk = opt.chunk;
 	cfg.quiet = opt.quiet;
-	nerf::validate_config(cfg, "nerf_render");
+	nerf::validate_config(cfg, "command line");
 	const bool poses_from_file = opt.path != "render" && opt.path != "test" && opt.path != "val" && opt.path != "train";
 	if (opt.eval && (poses_from_file || opt.path == "render"))
 		NERF_FAIL("--eval needs ground truth: use --path test, val or train");
@@ -279,4 +279,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) { return nerf::tool::main_wrapper("nerf_render", argc, argv, run); }
+int main(int argc, char** argv) { return nerf::tool::tool_main("nerf_render", argc, argv, run); }

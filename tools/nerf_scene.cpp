@@ -36,4 +36,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) { return nerf::tool::main_wrapper("nerf_scene", argc, argv, run); }
+int main(int argc, char** argv) { return nerf::tool::tool_main("nerf_scene", argc, argv, run); }

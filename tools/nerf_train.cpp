@@ -24,4 +24,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) { return nerf::tool::main_wrapper("nerf_train", argc, argv, run); }
+int main(int argc, char** argv) { return nerf::tool::tool_main("nerf_train", argc, argv, run); }

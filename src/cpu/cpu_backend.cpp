@@ -2,7 +2,6 @@
 // shared math of include/nerf/math/ (the CUDA kernels call the same functions), parallel over rays
 // with OpenMP. Results do not depend on the thread count except where noted (the loss sum).
 #include "cpu_backend.h"
-#include "core_share.h"
 #include "../parallel.h"
 
 #include "nerf/allocation_tracker.h"
@@ -46,8 +45,6 @@ public:
 	explicit CpuBackend(int threads) {
 #ifdef _OPENMP
 		if (threads > 0) omp_set_num_threads(threads);
-		// threads = 0 (all cores) means all the cores other processes leave free; a count set by hand is kept.
-		else m_core_share = std::make_unique<CoreShare>(omp_get_max_threads());
 		// The MLP parallelises over row blocks itself; Eigen's own GEMM threading stays off.
 		Eigen::setNbThreads(1);
 #else
@@ -84,7 +81,6 @@ public:
 
 	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
 	                   size_t n_rays, const Camera& cam) override {
-		follow_machine_load();  // every batch starts here
 #pragma omp parallel for schedule(static) if (n_rays * 64 >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r)
 			pixel_ray(rays_o + 3 * r, rays_d + 3 * r, viewdirs + 3 * r, pixel_ids[r], poses, cam);
@@ -220,20 +216,7 @@ private:
 		if (bytes) std::memmove(dst, src, bytes);
 	}
 
-	void follow_machine_load() {
-#ifdef _OPENMP
-		if (!m_core_share) return;
-		const int threads = m_core_share->threads();
-		if (threads != m_threads) {
-			omp_set_num_threads(threads);
-			m_threads = threads;
-		}
-#endif
-	}
-
 	AllocationTracker m_allocations;
-	std::unique_ptr<CoreShare> m_core_share;
-	int m_threads = 0;
 };
 
 } // namespace
