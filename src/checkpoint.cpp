@@ -5,6 +5,7 @@
 #include "nerf/io/safetensors.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +49,13 @@ std::vector<ParamTensor> model_tensors(const NerfModel& model) {
 	return out;
 }
 
+/// The index of the first NaN or infinity among n floats, or n when all are finite.
+size_t first_non_finite(const float* values, size_t n) {
+	for (size_t i = 0; i < n; ++i)
+		if (!std::isfinite(values[i])) return i;
+	return n;
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
 	std::string s = "[";
 	for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -78,6 +86,8 @@ CheckpointInfo info_from_metadata(const TensorMetadata& meta, const std::string&
 	info.global_step = parse_long(meta, "global_step", path);
 	info.adam_steps = parse_long(meta, "adam_step", path);
 	info.adam_steps_fine = meta.count("adam_step_fine") ? parse_long(meta, "adam_step_fine", path) : info.adam_steps;
+	const auto loss = meta.find("loss");
+	if (loss != meta.end()) info.loss = std::strtod(loss->second.c_str(), nullptr);
 	const auto config = meta.find("config");
 	if (config != meta.end()) info.config_text = config->second;
 	return info;
@@ -168,7 +178,7 @@ std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir) 
 	                  << torch_convert_command(newest) << "\nor pass --no_reload to train from scratch.");
 }
 
-void save_checkpoint(const std::string& path, NerfModel& model, long global_step) {
+void save_checkpoint(const std::string& path, NerfModel& model, long global_step, double loss) {
 	const size_t n = model.n_params();
 	std::vector<float> params(n), m(n), v(n);
 	Backend& backend = model.backend();
@@ -181,13 +191,26 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 	for (const ParamTensor& t : layout) tensors.push_back({t.name, t.shape, params.data() + t.offset});
 	for (const ParamTensor& t : layout) tensors.push_back({kAdamM + t.name, t.shape, m.data() + t.offset});
 	for (const ParamTensor& t : layout) tensors.push_back({kAdamV + t.name, t.shape, v.data() + t.offset});
+	// A NaN saved is a NaN resumed: a diverged state must not replace a good checkpoint.
+	for (const TensorRef& t : tensors) {
+		const size_t count = (size_t)(t.shape.size() == 2 ? t.shape[0] * t.shape[1] : t.shape[0]);
+		const size_t bad = first_non_finite(t.data, count);
+		if (bad < count)
+			NERF_FAIL(path << ": not saved: tensor " << t.name << " holds " << t.data[bad] << " at element " << bad
+			               << " at step " << global_step << " (the training diverged)");
+	}
 
-	const TensorMetadata metadata = {{"format", kFormatName},
-	                                 {"format_version", std::to_string(kCheckpointFormatVersion)},
-	                                 {"global_step", std::to_string(global_step)},
-	                                 {"adam_step", std::to_string(model.adam_steps(0))},
-	                                 {"adam_step_fine", std::to_string(model.has_fine() ? model.adam_steps(1) : 0)},
-	                                 {"config", config_to_string(model.config())}};
+	TensorMetadata metadata = {{"format", kFormatName},
+	                           {"format_version", std::to_string(kCheckpointFormatVersion)},
+	                           {"global_step", std::to_string(global_step)},
+	                           {"adam_step", std::to_string(model.adam_steps(0))},
+	                           {"adam_step_fine", std::to_string(model.has_fine() ? model.adam_steps(1) : 0)},
+	                           {"config", config_to_string(model.config())}};
+	if (std::isfinite(loss)) {
+		char text[32];
+		std::snprintf(text, sizeof(text), "%.9g", loss);
+		metadata["loss"] = text;
+	}
 	write_safetensors(path, tensors, metadata);
 }
 
@@ -226,6 +249,11 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 			NERF_FAIL(path << ": architecture mismatch: tensor " << name << " has shape " << shape_text(it->second.shape)
 			               << " in the checkpoint but " << shape_text(t.shape)
 			               << " in the configured model (check netdepth, netwidth, multires, use_viewdirs, N_importance)");
+		const std::vector<float>& data = it->second.data;
+		const size_t bad = first_non_finite(data.data(), data.size());
+		if (bad < data.size())
+			NERF_FAIL(path << ": tensor " << name << " holds " << data[bad] << " at element " << bad
+			               << "; a checkpoint with non-finite values cannot be trained or rendered");
 		std::copy(it->second.data.begin(), it->second.data.end(), dst.begin() + t.offset);
 	};
 	for (const ParamTensor& t : layout) copy_tensor(t.name, t, params);
@@ -248,7 +276,27 @@ CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, Ne
 	const std::string path = checkpoint_to_resume(cfg, run_dir);
 	if (path.empty()) return CheckpointInfo{};
 	if (!cfg.quiet) std::printf("Reloading from %s\n", path.c_str());
-	return load_checkpoint(path, model);
+	try {
+		return load_checkpoint(path, model);
+	} catch (const Error& e) {
+		// ft_path is the user's explicit choice; for the newest checkpoint of the run, name the newest
+		// older one that loads, so that the way on is one option away. Nothing is loaded silently.
+		const bool chosen_by_user = !cfg.ft_path.empty() && cfg.ft_path != "None";
+		if (chosen_by_user) throw;
+		const std::vector<std::string> found = list_checkpoints(run_dir);
+		for (auto older = found.rbegin(); older != found.rend(); ++older) {
+			if (*older == path) continue;
+			CheckpointInfo info;
+			try {
+				info = load_checkpoint(*older, model);  // the run stops below, so the model may be overwritten
+			} catch (const Error&) {
+				continue;
+			}
+			NERF_FAIL(e.what() << ". The newest checkpoint that loads is " << *older << " (step " << info.global_step
+			                   << "): resume from it with --ft_path " << *older << ", or start over with --no_reload");
+		}
+		NERF_FAIL(e.what() << ". No other checkpoint in " << run_dir << " loads; start over with --no_reload");
+	}
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

@@ -127,6 +127,8 @@ const std::vector<OptionSpec>& option_table() {
 		{"n_val_eval", &Config::n_val_eval, "val views rendered after training for summary.json's PSNR (-1: all, 0: none)",
 		 at_least(-1), none, {}},
 		{"threads", &Config::threads, "CPU threads (0: all cores)", at_least(0), none, {}},
+		{"max_image_pixels", &Config::max_image_pixels,
+		 "largest image (width x height) a loader decodes, against corrupt or hostile files", at_least(1), none, {}},
 	};
 	return table;
 }
@@ -144,6 +146,31 @@ std::string trim(const std::string& s) {
 	const size_t first = s.find_first_not_of(ws);
 	if (first == std::string::npos) return "";
 	return s.substr(first, s.find_last_not_of(ws) - first + 1);
+}
+
+// Text from a file as it may be shown in a message: control characters and bytes that are not UTF-8
+// escaped as \xNN, and cut after `max_chars` so that a binary file does not flood the terminal.
+std::string printable_excerpt(const std::string& text, size_t max_chars = 60) {
+	std::string out;
+	size_t i = 0, shown = 0;
+	for (; i < text.size() && shown < max_chars; ++shown) {
+		const unsigned char c = (unsigned char)text[i];
+		// Length of a well-formed UTF-8 sequence starting here (0: not one).
+		size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+		for (size_t k = 1; k < len; ++k)
+			if (i + k >= text.size() || ((unsigned char)text[i + k] >> 6) != 0x2) len = 0;
+		if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
+			char buf[8];
+			std::snprintf(buf, sizeof(buf), "\\x%02X", c);
+			out += buf;
+			++i;
+		} else {
+			out.append(text, i, len);
+			i += len;
+		}
+	}
+	if (i < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+	return out;
 }
 
 // The shortest text that reads back to the same float/double, so saved configs stay readable (0.0005,
@@ -359,6 +386,13 @@ std::string parse_value(const std::string& raw) {
 	return text;
 }
 
+// A config file is text; a NUL or other control byte means another kind of file was given.
+std::string not_a_config_hint(const std::string& line) {
+	for (char c : line)
+		if ((unsigned char)c < 0x20 && c != '\t') return " (this looks like a binary file, not a config file)";
+	return "";
+}
+
 void load_config_stream(std::istream& in, const std::string& path, Config& out) {
 	std::string line;
 	int line_number = 0;
@@ -371,14 +405,16 @@ void load_config_stream(std::istream& in, const std::string& path, Config& out) 
 			continue;
 		const std::string where = path + ":" + std::to_string(line_number) + ": ";
 		const size_t equals = text.find('=');
-		if (equals == std::string::npos) NERF_FAIL(where << "expected 'key = value', got '" << text << "'");
+		if (equals == std::string::npos)
+			NERF_FAIL(where << "expected 'key = value', got '" << printable_excerpt(text) << "'" << not_a_config_hint(text));
 		const std::string key = trim(text.substr(0, equals));
-		if (key.empty()) NERF_FAIL(where << "missing option name before '=' in '" << text << "'");
+		if (key.empty()) NERF_FAIL(where << "missing option name before '=' in '" << printable_excerpt(text) << "'");
 		const OptionSpec* spec = find_option(key);
-		if (!spec) NERF_FAIL(where << "unknown option '" << key << "'");
+		if (!spec) NERF_FAIL(where << "unknown option '" << printable_excerpt(key) << "'" << not_a_config_hint(text));
 		const std::string value = parse_value(text.substr(equals + 1));
 		if (!assign_from_text(*spec, value, out))
-			NERF_FAIL(where << "option '" << key << "' expects " << expected_kind(*spec) << ", got '" << value << "'");
+			NERF_FAIL(where << "option '" << key << "' expects " << expected_kind(*spec) << ", got '"
+			                << printable_excerpt(value) << "'");
 		const std::string problem = range_problem(*spec, out);
 		if (!problem.empty()) NERF_FAIL(where << problem);
 	}
@@ -476,11 +512,27 @@ bool parse_config(int argc, const char* const* argv, Config& out, const std::str
 		if (!problem.empty()) NERF_FAIL("command line: " << problem);
 	}
 	// Values that came from neither the file nor the command line are the caller's; check them too.
-	for (const OptionSpec& spec : option_table()) {
-		const std::string problem = range_problem(spec, out);
-		if (!problem.empty()) NERF_FAIL("invalid configuration: " << problem);
-	}
+	validate_config(out);
 	return true;
+}
+
+void validate_config(const Config& cfg, const std::string& where) {
+	for (const OptionSpec& spec : option_table()) {
+		const std::string problem = range_problem(spec, cfg);
+		if (!problem.empty()) NERF_FAIL(where << ": " << problem);
+	}
+	try {
+		check_option_combinations(cfg);
+	} catch (const Error& e) {
+		NERF_FAIL(where << ": " << e.what());
+	}
+}
+
+void check_option_combinations(const Config& cfg) {
+	if (cfg.N_importance > 0 && cfg.N_samples < 3)
+		NERF_FAIL("N_samples = " << cfg.N_samples << " with N_importance = " << cfg.N_importance
+		                         << ": the fine pass resamples from the coarse pass's N_samples - 2 inner weights, so it "
+		                            "needs N_samples >= 3 (or N_importance = 0)");
 }
 
 } // namespace nerf

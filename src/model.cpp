@@ -36,6 +36,8 @@ Camera dataset_camera(const Dataset& data, int render_factor) {
 		// The whole view, downscaled: H, W and K divided by render_factor. The reference divides H, W and
 		// focal but passes its full-size K on to get_rays, so it renders the top-left H/f x W/f pixels of the
 		// full-size view instead (an off-centre crop, README: deliberate differences).
+		if (data.H / render_factor < 1 || data.W / render_factor < 1)
+			NERF_FAIL("render_factor " << render_factor << " leaves no pixels of the " << data.W << "x" << data.H << " images");
 		cam.H = data.H / render_factor;
 		cam.W = data.W / render_factor;
 		cam.fx = data.K[0] / render_factor;
@@ -44,6 +46,23 @@ Camera dataset_camera(const Dataset& data, int render_factor) {
 		cam.cy = 0.5f * cam.H;
 	}
 	return cam;
+}
+
+void check_render_inputs(const Camera& cam, const RenderSettings& settings, const std::vector<Pose>& poses,
+                         const std::string& where) {
+	if (cam.H < 1 || cam.W < 1)
+		NERF_FAIL(where << ": the camera is " << cam.W << "x" << cam.H << " pixels; both sides must be >= 1 (is render_factor "
+		                << "larger than the image?)");
+	if (!(std::isfinite(cam.fx) && cam.fx > 0.0f && std::isfinite(cam.fy) && cam.fy > 0.0f))
+		NERF_FAIL(where << ": the focal length (" << cam.fx << ", " << cam.fy << ") must be positive and finite");
+	if (!std::isfinite(cam.cx) || !std::isfinite(cam.cy))
+		NERF_FAIL(where << ": the principal point (" << cam.cx << ", " << cam.cy << ") must be finite");
+	if (!(std::isfinite(settings.near) && std::isfinite(settings.far) && settings.near >= 0.0f && settings.far > settings.near))
+		NERF_FAIL(where << ": near " << settings.near << " and far " << settings.far << " must be finite with 0 <= near < far");
+	for (size_t i = 0; i < poses.size(); ++i) {
+		const std::string problem = pose_problem(poses[i]);
+		if (!problem.empty()) NERF_FAIL(where << ": pose " << i << " is unusable: " << problem);
+	}
 }
 
 double image_mse(const float* a, const float* b, size_t n_floats) {
@@ -74,7 +93,7 @@ struct NerfModel::Workspace {
 };
 
 NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend), m_cfg(cfg) {
-	NERF_CHECK(cfg.N_samples >= 3 || cfg.N_importance == 0);
+	check_option_combinations(cfg);
 	m_pts_encoding = EncodingSpec{3, cfg.multires, cfg.i_embed == -1};
 	m_views_encoding = EncodingSpec{3, cfg.multires_views, cfg.i_embed == -1};
 	MlpSpec coarse;
@@ -330,6 +349,7 @@ RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const f
 }
 
 RenderedRays NerfModel::render_image(const Pose& pose, const Camera& cam, const RenderSettings& settings, int chunk) {
+	check_render_inputs(cam, settings, {pose}, "render_image");
 	const size_t n_rays = (size_t)cam.H * cam.W;
 	Buffer<float> pose_buffer = m_backend->allocate<float>(12);
 	m_backend->upload(pose_buffer.data(), pose.data(), 12 * sizeof(float));

@@ -3,6 +3,7 @@
 
 #include "nerf/common.h"
 #include "nerf/io/image.h"
+#include "nerf/io/output_file.h"
 #include "nerf/metrics.h"
 
 #include <nlohmann/json.hpp>
@@ -71,6 +72,8 @@ EvalReport render_views(NerfModel& model, const std::vector<Pose>& poses, const 
                         RenderedFrames* frames) {
 	NERF_CHECK(targets.empty() || targets.size() == poses.size());
 	NERF_CHECK(indices.empty() || indices.size() == poses.size());
+	// Checked before the first view, so that nothing is written for a camera that cannot render.
+	check_render_inputs(cam, settings, poses, "render " + options.split);
 	if (!options.out_dir.empty()) make_dirs(options.out_dir);
 	EvalReport report;
 	report.split = options.split;
@@ -116,12 +119,8 @@ EvalReport render_views(NerfModel& model, const std::vector<Pose>& poses, const 
 			frames->disp.push_back(out.disp);
 		}
 	}
-	if (report.has_metrics && !options.out_dir.empty()) {
-		const std::string path = (fs::path(options.out_dir) / "metrics.json").string();
-		std::ofstream json(path);
-		json << eval_report_json(report);
-		if (!json) NERF_FAIL(path << ": cannot write");
-	}
+	if (report.has_metrics && !options.out_dir.empty())
+		write_file_atomic((fs::path(options.out_dir) / "metrics.json").string(), eval_report_json(report));
 	return report;
 }
 
@@ -179,12 +178,15 @@ std::string write_video(const std::string& path, const std::vector<std::vector<f
 		return dir;
 	}
 
+	// ffmpeg writes a temporary file (so -f mp4: its name does not say the format), which replaces
+	// `path` only once ffmpeg has succeeded: a reader never sees half a video.
+	AtomicFile video(path);
 	// yuv420p (what every player reads) needs even sides: pad by one pixel when odd.
 	const std::string command = shell_quote(ffmpeg) + " -y -loglevel error -f rawvideo -pix_fmt " +
 	                            (channels == 3 ? "rgb24" : "gray") + " -s " + std::to_string(width) + "x" +
 	                            std::to_string(height) + " -framerate " + std::to_string(fps) +
-	                            " -i - -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' -c:v libx264 -crf 18 -pix_fmt yuv420p " +
-	                            shell_quote(path);
+	                            " -i - -vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' -c:v libx264 -crf 18 -pix_fmt yuv420p -f mp4 " +
+	                            shell_quote(video.temporary_path());
 	// A crashed ffmpeg must not kill us with SIGPIPE: the write fails instead and is reported.
 	struct sigaction ignore{}, previous{};
 	ignore.sa_handler = SIG_IGN;
@@ -210,6 +212,7 @@ std::string write_video(const std::string& path, const std::vector<std::vector<f
 	sigaction(SIGPIPE, &previous, nullptr);
 	if (!write_ok || status != 0)
 		NERF_FAIL(path << ": ffmpeg failed (exit status " << status << ") writing the video");
+	video.commit();
 	return path;
 }
 

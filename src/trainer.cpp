@@ -5,7 +5,9 @@
 
 #include "nerf/checkpoint.h"
 #include "nerf/common.h"
+#include "nerf/io/output_file.h"
 #include "nerf/math/rng.h"
+#include "nerf/metrics.h"
 #include "nerf/progress.h"
 #include "nerf/render.h"
 
@@ -24,6 +26,27 @@ namespace nerf {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Keeps the lines of metrics.jsonl up to `step`; a line that does not parse (cut by a kill) goes too.
+void drop_metrics_after(const std::string& path, long step) {
+	std::ifstream in(path);
+	if (!in) return;
+	std::string kept, line;
+	while (std::getline(in, line)) {
+		try {
+			const nlohmann::json j = nlohmann::json::parse(line);
+			if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<long>() <= step)
+				kept += line + "\n";
+		} catch (const nlohmann::json::exception&) {
+		}
+	}
+	in.close();
+	write_file_atomic(path, kept);
+}
+
+} // namespace
+
 struct Trainer::State {
 	Buffer<float> images;  // [n_images, H, W, 3]
 	Buffer<float> poses;   // [n_images, 3, 4]
@@ -40,8 +63,8 @@ struct Trainer::State {
 	Buffer<uint32_t> step_ids;
 	std::chrono::steady_clock::time_point started;
 	double seconds_before_start = 0.0;
-	std::ofstream metrics;
-	double last_loss = 0.0, last_psnr = 0.0;
+	AppendFile metrics;
+	double last_loss = NAN, last_psnr = 0.0;
 };
 
 Trainer::Trainer(const Config& cfg, const Dataset& data, Backend& backend)
@@ -181,21 +204,21 @@ TrainSummary Trainer::run() {
 	std::error_code ec;
 	fs::create_directories(dir, ec);
 	if (ec) NERF_FAIL(dir.string() << ": cannot create the run folder (" << ec.message() << "); is basedir writable?");
+	const size_t stale = remove_stale_temporaries(dir.string());
+	if (stale > 0 && !cfg.quiet)
+		std::printf("removed %zu temporary file(s) of an interrupted save from %s\n", stale, dir.c_str());
 	// Reload as the reference's create_nerf: ft_path, else the newest checkpoint here, unless no_reload.
 	// A caller that set the start step itself has loaded its own state.
-	std::string last_checkpoint;
+	CheckpointInfo resumed;
 	if (m_start_step == 0) {
-		const CheckpointInfo resumed = resume_training(cfg, dir.string(), *m_model);
-		last_checkpoint = resumed.path;
+		resumed = resume_training(cfg, dir.string(), *m_model);
 		m_start_step = resumed.global_step;
 	}
 	// config.txt holds every option readable by --config; args.txt is nerf-pytorch's listing of them,
 	// for the scripts and habits that read it. Written once the checkpoint to resume from has loaded, so
 	// that a run that cannot start leaves the folder (perhaps a nerf-pytorch one) as it was.
 	for (const auto& [name, text] : {std::pair{"config.txt", config_to_string(cfg)}, std::pair{"args.txt", config_to_args_text(cfg)}}) {
-		std::ofstream out(dir / name);
-		out << text;
-		if (!out) NERF_FAIL((dir / name).string() << ": cannot write (is basedir writable?)");
+		write_file_atomic((dir / name).string(), text);
 	}
 	if (cfg.render_only) {
 		render_only(*m_model, m_data, cfg, dir.string(), m_start_step);
@@ -204,13 +227,23 @@ TrainSummary Trainer::run() {
 		summary.device = m_backend.name();
 		return summary;
 	}
-	st.metrics.open(dir / "metrics.jsonl", m_start_step > 0 ? std::ios::app : std::ios::trunc);
-	if (!st.metrics) NERF_FAIL((dir / "metrics.jsonl").string() << ": cannot write");
+	const std::string metrics_path = (dir / "metrics.jsonl").string();
+	// Lines past the resumed step are from a run that died before its next checkpoint; those steps
+	// run again now, so their old lines go (as does a half-written last line).
+	if (m_start_step > 0) drop_metrics_after(metrics_path, m_start_step);
+	st.metrics.open(metrics_path, m_start_step == 0);
+	if (m_start_step >= cfg.N_iters && !cfg.quiet)
+		std::printf("nothing to train: %s is at step %ld and N_iters is %d (final_loss is the checkpoint's)\n",
+		            resumed.path.empty() ? "the run" : resumed.path.c_str(), m_start_step, cfg.N_iters);
+	st.last_loss = resumed.loss;
 
 	if (!cfg.quiet)
 		std::cout << "training on " << m_backend.name() << ": " << m_model->n_params() << " parameters, "
 		          << m_data.i_train.size() << " train views " << m_data.W << "x" << m_data.H << ", steps "
 		          << m_start_step + 1 << ".." << cfg.N_iters << std::endl;
+	if (!cfg.quiet && ssim_window(m_data.H, m_data.W) < 11)
+		std::printf("note: the images are %dx%d, smaller than SSIM's 11x11 window; the test set's SSIM uses a %dx%d window\n",
+		            m_data.W, m_data.H, ssim_window(m_data.H, m_data.W), ssim_window(m_data.H, m_data.W));
 	// Videos and test sets report through the progress display, not by printing over the bar.
 	Config render_cfg = cfg;
 	render_cfg.quiet = true;
@@ -218,6 +251,12 @@ TrainSummary Trainer::run() {
 	Progress progress(m_start_step + 1, cfg.N_iters, cfg.i_print, cfg.quiet);
 	st.started = std::chrono::steady_clock::now();
 	auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - st.started).count(); };
+	// A checkpoint is good when its state is finite (save_checkpoint checks) and the loss computed from
+	// it, the next step's, is finite too: an update can diverge to finite but huge weights. The newest
+	// checkpoint waits for that loss; the resumed one is not ours to rename.
+	std::string good_checkpoint, unconfirmed_checkpoint;
+	bool unconfirmed_is_ours = false;
+	if (!resumed.path.empty()) unconfirmed_checkpoint = resumed.path;
 	long i = m_start_step;
 	while (i < cfg.N_iters) {
 		++i;
@@ -239,14 +278,30 @@ TrainSummary Trainer::run() {
 		const bool testset = i % cfg.i_testset == 0;
 		// Reading the loss waits for the device, so it happens only when the loss is used. A NaN or inf
 		// stops the run before anything is saved from the broken state.
-		if (print || save || video || testset || progress.due(i)) {
+		if (print || save || video || testset || progress.due(i) || !unconfirmed_checkpoint.empty()) {
 			const auto [mse_fine, mse_coarse] = m_model->read_losses();
 			const double loss = (double)mse_fine + (double)mse_coarse;
 			if (!std::isfinite(loss)) {
 				progress.finish();
-				NERF_FAIL("loss is " << loss << " at step " << i << "; stopping. "
-				                     << (last_checkpoint.empty() ? std::string("No checkpoint had been saved yet.")
-				                                                 : "The last good checkpoint is " + last_checkpoint));
+				std::string bad;
+				if (!unconfirmed_checkpoint.empty() && unconfirmed_is_ours) {
+					// Out of the way of the next resume, but kept for whoever wants to look at it.
+					std::error_code ec;
+					fs::rename(unconfirmed_checkpoint, unconfirmed_checkpoint + ".diverged", ec);
+					bad = " " + unconfirmed_checkpoint + " was saved after the update that diverged; " +
+					      (ec ? "renaming it failed (" + ec.message() + "): do not resume from it."
+					          : "it is now " + unconfirmed_checkpoint + ".diverged.");
+				} else if (!unconfirmed_checkpoint.empty()) {
+					bad = " Resuming from " + unconfirmed_checkpoint + " diverges at once; resume from an older checkpoint "
+					      "with --ft_path, or start over with --no_reload.";
+				}
+				NERF_FAIL("loss is " << loss << " at step " << i << "; stopping." << bad << " "
+				                     << (good_checkpoint.empty() ? std::string("No good checkpoint was saved in this run.")
+				                                                 : "The last good checkpoint is " + good_checkpoint));
+			}
+			if (!unconfirmed_checkpoint.empty()) {
+				good_checkpoint = unconfirmed_checkpoint;
+				unconfirmed_checkpoint.clear();
 			}
 			st.last_loss = loss;
 			st.last_psnr = mse_to_psnr(mse_fine);
@@ -258,13 +313,13 @@ TrainSummary Trainer::run() {
 			                       {"psnr", st.last_psnr},
 			                       {"lr", learning_rate(cfg.lrate, cfg.lrate_decay, i - 1)},
 			                       {"seconds", elapsed()}};
-			st.metrics << line.dump() << "\n";
-			st.metrics.flush();
+			st.metrics.append(line.dump() + "\n");
 		}
 		if (save) {
 			const std::string path = checkpoint_path(dir.string(), i);
-			save_checkpoint(path, *m_model, i);
-			last_checkpoint = path;
+			save_checkpoint(path, *m_model, i, st.last_loss);
+			unconfirmed_checkpoint = path;
+			unconfirmed_is_ours = true;
 			progress.message("Saved checkpoints at " + path);
 		}
 		if (video) {
@@ -285,6 +340,7 @@ TrainSummary Trainer::run() {
 		if (out_of_time) break;
 	}
 	progress.finish();
+	st.metrics.close();
 	TrainSummary summary;
 	summary.steps = i;
 	summary.seconds = elapsed();
@@ -311,13 +367,12 @@ TrainSummary Trainer::run() {
 	                      {"final_val_psnr", evaluated ? nlohmann::json(summary.final_val_psnr) : nlohmann::json(nullptr)},
 	                      {"val_views", summary.val_views},
 	                      {"eval_seconds", summary.eval_seconds},
-	                      {"final_loss", summary.final_loss},
+	                      // null when unknown: a resume with nothing to train from a checkpoint without it
+	                      {"final_loss", std::isfinite(summary.final_loss) ? nlohmann::json(summary.final_loss) : nlohmann::json()},
 	                      {"device", summary.device},
 	                      {"peak_memory_bytes", m_backend.peak_bytes()},
 	                      {"n_params", m_model->n_params()}};
-	std::ofstream summary_out(dir / "summary.json");
-	if (!summary_out) NERF_FAIL((dir / "summary.json").string() << ": cannot write");
-	summary_out << out.dump(2) << "\n";
+	write_file_atomic((dir / "summary.json").string(), out.dump(2) + "\n");
 	if (!cfg.quiet) {
 		if (evaluated)
 			std::printf("done: %ld steps in %.1f s, val PSNR %.2f dB over %d view%s (%.1f s) -> %s\n", summary.steps,

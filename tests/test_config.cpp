@@ -37,7 +37,8 @@ const std::vector<std::string> kAllOptions = {
 	"perturb", "use_viewdirs", "i_embed", "multires", "multires_views", "raw_noise_std", "render_only", "render_test",
 	"render_factor", "precrop_iters", "precrop_frac", "dataset_type", "testskip", "shape", "white_bkgd", "half_res",
 	"factor", "no_ndc", "lindisp", "spherify", "llffhold", "i_print", "i_img", "i_weights", "i_testset", "i_video",
-	"N_iters", "max_seconds", "seed", "device", "precision", "cuda_graph", "quiet", "n_val_eval", "threads"};
+	"N_iters", "max_seconds", "seed", "device", "precision", "cuda_graph", "quiet", "n_val_eval", "threads",
+	"max_image_pixels"};
 
 /// A scratch folder per test case and process (ctest runs test cases in parallel).
 class TempDir {
@@ -140,6 +141,7 @@ void require_same(const Config& a, const Config& b) {
 	CHECK(a.quiet == b.quiet);
 	CHECK(a.n_val_eval == b.n_val_eval);
 	CHECK(a.threads == b.threads);
+	CHECK(a.max_image_pixels == b.max_image_pixels);
 }
 
 } // namespace
@@ -474,6 +476,7 @@ TEST_CASE("config: config_to_string round-trips every option", "[config]") {
 	cfg.quiet = true;
 	cfg.n_val_eval = 9;
 	cfg.threads = 2;
+	cfg.max_image_pixels = 12345678901ull;
 
 	const std::string text = nerf::config_to_string(cfg);
 	// One `key = value` line per option, in a stable order.

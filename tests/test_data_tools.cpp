@@ -89,7 +89,7 @@ TEST_CASE("nerf_inspect: summary and --json of a Blender scene", "[data][tools]"
 TEST_CASE("nerf_inspect: bad input is one clear message and exit 1", "[data][tools]") {
 	std::string out;
 	CHECK(run_tool("nerf_inspect", "--dataset_type llff --datadir /nonexistent/fern", out) == 1);
-	CHECK_THAT(out, Catch::StartsWith("nerf_inspect: /nonexistent/fern") && Catch::Contains("does not exist"));
+	CHECK_THAT(out, Catch::StartsWith("nerf_inspect: error: /nonexistent/fern") && Catch::Contains("does not exist"));
 	CHECK(std::count(out.begin(), out.end(), '\n') == 1);
 	TempDir dir("inspect");
 	write_blender_scene(dir);
@@ -126,5 +126,5 @@ TEST_CASE("colmap2llff: a text model to poses_bounds.npy", "[data][tools]") {
 	CHECK(arr.data[17 + 15] == Approx(4 + 0.001 * 2));  // depths 5, 6, 4
 
 	CHECK(run_tool("colmap2llff", dir / "nothing", out) == 1);
-	CHECK_THAT(out, Catch::StartsWith("colmap2llff: ") && Catch::Contains("does not exist"));
+	CHECK_THAT(out, Catch::StartsWith("colmap2llff: error: ") && Catch::Contains("does not exist"));
 }

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 namespace fs = std::filesystem;
+using nerf_test::config_file;
 using nerf_test::fresh_dir;
 using nerf_test::tiny_config;
 using nerf_test::write_text;
@@ -20,15 +21,6 @@ namespace {
 
 using nerf_test::run_command;
 using nerf_test::tool;
-
-/// The tiny config as a nerf-pytorch config file; returns its path.
-std::string config_file(const nerf::Config& cfg, const std::string& dir) {
-	const std::string path = dir + "/config.txt";
-	nerf::Config written = cfg;
-	written.config.clear();
-	write_text(path, nerf::config_to_string(written));
-	return path;
-}
 
 /// A checkpoint of an untrained tiny model.
 std::string make_checkpoint(const nerf::Config& cfg, const std::string& path) {
@@ -70,8 +62,9 @@ TEST_CASE("nerf_train: disk full while saving a checkpoint keeps the previous on
 	cfg.N_iters = 6;
 	cfg.i_weights = 2;
 	std::string out;
-	// The second checkpoint write (step 4) fails half way, as on a full disk.
-	CHECK(run_command("NERF_TEST_FAIL_WRITE=2 " + tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
+	// The second checkpoint write (step 4) fails, as on a full disk.
+	CHECK(run_command("NERF_TEST_FAIL_WRITE=000004.safetensors " + tool("nerf_train") + " --config " + config_file(cfg, dir),
+	                  out) == 1);
 	CHECK_THAT(out, Catch::Contains("000004.safetensors") && Catch::Contains("No space left on device"));
 	CHECK(load_ok(dir + "/run/000002.safetensors") == 2);
 	CHECK_FALSE(fs::exists(dir + "/run/000004.safetensors"));
@@ -87,15 +80,23 @@ TEST_CASE("nerf_train: disk full while saving a checkpoint keeps the previous on
 TEST_CASE("nerf_train: a NaN loss stops with the step, the last good checkpoint kept, exit 1", "[tools][errors]") {
 	const std::string dir = fresh_dir("err_nan");
 	nerf::Config cfg = tiny_config(dir, "run");
-	cfg.N_iters = 6;
-	cfg.i_weights = 1;
-	// Adam's first step moves every parameter by ~lrate: 1e38 overflows the next forward pass to inf - inf.
-	cfg.lrate = 1e38f;
+	cfg.N_iters = 12;
+	cfg.i_weights = 4;
 	std::string out;
+	// A healthy run to step 8 (checkpoints at 4 and 8), then a learning rate that diverges at once:
+	// Adam's step 9 moves every parameter by ~1e30 (finite), and step 10's forward pass overflows to inf - inf.
+	cfg.N_iters = 8;
+	REQUIRE(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 0);
+	cfg.N_iters = 12;
+	cfg.i_weights = 1;
+	cfg.lrate = 1e30f;
 	CHECK(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
-	CHECK_THAT(out, Catch::Contains("at step 2") && Catch::Contains("000001.safetensors"));
-	CHECK(load_ok(dir + "/run/000001.safetensors") == 1);
-	CHECK_FALSE(fs::exists(dir + "/run/000002.safetensors"));
+	// Step 9's checkpoint holds the diverged (finite but huge) weights: it is not the good one.
+	CHECK_THAT(out, Catch::Contains("at step 10") && Catch::Contains("The last good checkpoint is " + dir + "/run/000008.safetensors"));
+	CHECK_THAT(out, Catch::Contains("000009.safetensors.diverged"));
+	CHECK(load_ok(dir + "/run/000008.safetensors") == 8);
+	CHECK_FALSE(fs::exists(dir + "/run/000009.safetensors"));
+	CHECK_FALSE(fs::exists(dir + "/run/000010.safetensors"));
 }
 
 TEST_CASE("nerf_train: a corrupt checkpoint to resume from is named, exit 1, and left alone", "[tools][errors]") {

@@ -50,9 +50,33 @@ TEST_CASE("ssim matches skimage's Gaussian-window SSIM", "[tools][metrics]") {
 	CHECK(nerf::ssim(b.data(), a.data(), H, W, 3) == Approx(nerf::ssim(a.data(), b.data(), H, W, 3)).epsilon(1e-12));
 }
 
-TEST_CASE("ssim refuses images smaller than its window", "[tools][metrics]") {
-	std::vector<float> a(10 * 10 * 3, 0.5f);
-	CHECK_THROWS_WITH(nerf::ssim(a.data(), a.data(), 10, 10, 3), Catch::Contains("smaller than the 11x11 window"));
+TEST_CASE("ssim of an image smaller than its window uses a window that fits", "[tools][metrics]") {
+	// A 9x9 image gets a 9x9 window with sigma 1.5 * 9 / 11 in one position, so SSIM is the formula on
+	// the Gaussian-weighted means, variances and covariance of all its pixels (worked out here).
+	std::vector<float> a(10 * 10), b(10 * 10);
+	for (int i = 0; i < 100; ++i) {
+		a[i] = (float)((i * 37) % 17) / 17.0f;
+		b[i] = 0.5f * a[i] + 0.2f;
+	}
+	const double sigma = 1.5 * 9.0 / 11.0;
+	double taps[9], sum = 0.0;
+	for (int k = 0; k < 9; ++k) sum += taps[k] = std::exp(-(k - 4) * (k - 4) / (2.0 * sigma * sigma));
+	for (double& t : taps) t /= sum;
+	double mx = 0, my = 0, xx = 0, yy = 0, xy = 0;
+	for (int r = 0; r < 9; ++r)
+		for (int c = 0; c < 9; ++c) {
+			const double w = taps[r] * taps[c], x = a[r * 10 + c], y = b[r * 10 + c];
+			mx += w * x, my += w * y, xx += w * x * x, yy += w * y * y, xy += w * x * y;
+		}
+	const double c1 = 1e-4, c2 = 9e-4;
+	const double expected = ((2 * mx * my + c1) * (2 * (xy - mx * my) + c2)) /
+	                        ((mx * mx + my * my + c1) * (xx - mx * mx + yy - my * my + c2));
+	std::vector<float> a9, b9;  // the first 9 rows and columns
+	for (int r = 0; r < 9; ++r)
+		for (int c = 0; c < 9; ++c) a9.push_back(a[r * 10 + c]), b9.push_back(b[r * 10 + c]);
+	CHECK(nerf::ssim(a9.data(), b9.data(), 9, 9, 1) == Approx(expected).epsilon(1e-9));
+	CHECK(nerf::ssim(a.data(), a.data(), 10, 10, 1) == Approx(1.0));
+	CHECK(nerf::ssim_window(10, 10) == 9);
 }
 
 TEST_CASE("progress: plain lines when not a terminal, nothing when quiet", "[tools][progress]") {

@@ -107,9 +107,13 @@ TEST_CASE("write_video: an mp4 through ffmpeg, odd sizes padded", "[tools][rende
 		CHECK(probe_video(dir + "/a.mp4") == "18,10,4");
 		CHECK(probe_video(dir + "/b.mp4") == "18,10,4");
 	}
-	// ffmpeg failing (here: an output folder that does not exist) is an error naming the file.
-	CHECK_THROWS_WITH(nerf::write_video(dir + "/missing/c.mp4", rgb, 17, 9, 3),
-	                  Catch::Contains("missing/c.mp4") && Catch::Contains("ffmpeg failed"));
+	// An output folder that does not exist, and ffmpeg failing, are errors naming the file; no half
+	// video and no temporary file is left.
+	CHECK_THROWS_WITH(nerf::write_video(dir + "/missing/c.mp4", rgb, 17, 9, 3), Catch::Contains("missing/c.mp4"));
+	CHECK_THROWS_WITH(nerf::write_video(dir + "/d.mp4", rgb, 17, 9, 3, 30, "/bin/false"),
+	                  Catch::Contains("d.mp4") && Catch::Contains("ffmpeg failed"));
+	CHECK_FALSE(fs::exists(dir + "/d.mp4"));
+	CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 2);
 }
 
 TEST_CASE("render tools: test set, render path videos and render_only, named as the reference", "[tools][render]") {

@@ -53,17 +53,22 @@ inline std::string fresh_dir(const std::string& name) {
 	return dir.string();
 }
 
+/// Writes a size x size built-in scene with these view counts (one ray per pixel) into dir.
+inline void write_small_scene(const std::string& dir, int size, int n_train, int n_val, int n_test) {
+	nerf::SceneOptions opts;
+	opts.size = size;
+	opts.n_train = n_train;
+	opts.n_val = n_val;
+	opts.n_test = n_test;
+	opts.supersample = 1;
+	nerf::write_builtin_scene(dir, opts);
+}
+
 /// A 16x16 built-in scene with 4 train, 2 val and 2 test views.
 inline const std::string& tiny_scene() {
 	static const std::string dir = [] {
 		const std::string d = fresh_dir("scene");
-		nerf::SceneOptions opts;
-		opts.size = 16;
-		opts.n_train = 4;
-		opts.n_val = 2;
-		opts.n_test = 2;
-		opts.supersample = 1;
-		nerf::write_builtin_scene(d, opts);
+		write_small_scene(d, 16, 4, 2, 2);
 		return d;
 	}();
 	return dir;
@@ -111,6 +116,15 @@ inline std::string read_text(const std::string& path) {
 inline void write_text(const std::string& path, const std::string& text) {
 	std::ofstream out(path, std::ios::binary);
 	out << text;
+}
+
+/// The config as a nerf-pytorch config file `dir`/config.txt (for a tool's --config); returns its path.
+inline std::string config_file(const nerf::Config& cfg, const std::string& dir) {
+	const std::string path = dir + "/config.txt";
+	nerf::Config written = cfg;
+	written.config.clear();
+	write_text(path, nerf::config_to_string(written));
+	return path;
 }
 
 } // namespace nerf_test

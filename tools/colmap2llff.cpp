@@ -5,6 +5,8 @@
 #include "nerf/data/colmap.h"
 #include "nerf/io/npy.h"
 
+#include "tool_main.h"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,15 +19,12 @@ namespace {
 int run(int argc, char** argv) {
 	CLI::App app{"Convert a COLMAP sparse model to LLFF's poses_bounds.npy (camera-to-world poses in LLFF's axes, "
 	             "H W focal of the first camera, near/far from the 0.1/99.9 percentiles of the observed points' depths)"};
+	nerf::tool::apply_command_line_rules(app);
 	std::string scene, sparse_dir, out_path;
 	app.add_option("scene", scene, "scene folder (holding sparse/0)")->required();
 	app.add_option("--sparse", sparse_dir, "COLMAP model folder (default: SCENE/sparse/0)");
 	app.add_option("--out", out_path, "output file (default: SCENE/poses_bounds.npy)");
-	try {
-		app.parse(argc, argv);
-	} catch (const CLI::ParseError& e) {
-		return app.exit(e);
-	}
+	if (const int rc = nerf::tool::parse_command_line(app, argc, argv); rc >= 0) return rc;
 	if (sparse_dir.empty()) sparse_dir = (std::filesystem::path(scene) / "sparse" / "0").string();
 	if (out_path.empty()) out_path = (std::filesystem::path(scene) / "poses_bounds.npy").string();
 
@@ -52,14 +51,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) {
-	try {
-		return run(argc, argv);
-	} catch (const nerf::Error& e) {
-		std::fprintf(stderr, "colmap2llff: %s\n", e.what());
-		return 1;
-	} catch (const std::exception& e) {
-		std::fprintf(stderr, "colmap2llff: unexpected error: %s\n", e.what());
-		return 1;
-	}
-}
+int main(int argc, char** argv) { return nerf::tool::tool_main("colmap2llff", argc, argv, run); }

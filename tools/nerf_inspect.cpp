@@ -4,6 +4,9 @@
 #include "nerf/common.h"
 #include "nerf/config.h"
 #include "nerf/dataset.h"
+#include "nerf/io/output_file.h"
+
+#include "tool_main.h"
 
 #include <nlohmann/json.hpp>
 
@@ -113,10 +116,7 @@ int run(int argc, char** argv) {
 			image_mean[i] = sum / (double)floats;
 		}
 		out["image_mean"] = image_mean;
-		std::ofstream file(json_path);
-		if (!file) NERF_FAIL(json_path << ": cannot write JSON");
-		file << out.dump(1) << "\n";
-		if (!file) NERF_FAIL(json_path << ": error writing JSON");
+		nerf::write_file_atomic(json_path, out.dump(1) + "\n");
 		std::printf("wrote        %s\n", json_path.c_str());
 	}
 	return 0;
@@ -124,14 +124,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) {
-	try {
-		return run(argc, argv);
-	} catch (const nerf::Error& e) {
-		std::fprintf(stderr, "nerf_inspect: %s\n", e.what());
-		return 1;
-	} catch (const std::exception& e) {
-		std::fprintf(stderr, "nerf_inspect: unexpected error: %s\n", e.what());
-		return 1;
-	}
-}
+int main(int argc, char** argv) { return nerf::tool::tool_main("nerf_inspect", argc, argv, run); }

@@ -5,8 +5,11 @@
 #include "nerf/checkpoint.h"
 #include "nerf/config.h"
 #include "nerf/dataset.h"
+#include "nerf/io/output_file.h"
 #include "nerf/model.h"
 #include "nerf/render.h"
+
+#include "tool_main.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -24,9 +27,10 @@ namespace {
 
 struct Options {
 	std::string ckpt, config, path = "render", out, device, datadir;
-	int H = 0, W = 0, render_factor = -1, chunk = 0, threads = -1;
+	int H = 0, W = 0, render_factor = 0, chunk = 0, threads = 0;
 	float focal = 0.0f;
 	bool eval = false, video = false, no_depth = false, quiet = false;
+	bool render_factor_given = false, chunk_given = false, threads_given = false;
 };
 
 /// A poses file: {"camera_angle_x" or "focal", "H", "W", optional "near"/"far", "frames": [{"transform_matrix"}]}.
@@ -37,6 +41,23 @@ struct PosesFile {
 	std::vector<nerf::Pose> poses;
 };
 
+// A number of the poses file; `fallback` when absent. Anything but a finite number names the field.
+double number_field(const nlohmann::json& j, const char* key, const std::string& path, double fallback) {
+	if (!j.contains(key)) return fallback;
+	const nlohmann::json& v = j[key];
+	if (!v.is_number()) NERF_FAIL(path << ": \"" << key << "\" must be a number, got " << v.dump().substr(0, 40));
+	const double x = v.get<double>();
+	if (!std::isfinite(x)) NERF_FAIL(path << ": \"" << key << "\" must be finite, got " << x);
+	return x;
+}
+
+int size_field(const nlohmann::json& j, const char* key, const std::string& path) {
+	const double v = number_field(j, key, path, 0.0);
+	if (j.contains(key) && (v != std::floor(v) || v < 1 || v > 1 << 20))
+		NERF_FAIL(path << ": \"" << key << "\" must be a whole number of pixels in [1, 2^20], got " << v);
+	return (int)v;
+}
+
 PosesFile read_poses_file(const std::string& path, const Options& opt) {
 	std::ifstream in(path);
 	if (!in) NERF_FAIL(path << ": cannot open the poses file");
@@ -46,30 +67,42 @@ PosesFile read_poses_file(const std::string& path, const Options& opt) {
 	} catch (const nlohmann::json::exception& e) {
 		NERF_FAIL(path << ": not valid JSON (" << e.what() << ")");
 	}
+	if (!j.is_object()) NERF_FAIL(path << ": a poses file is a JSON object with \"frames\"");
 	PosesFile p;
-	p.H = opt.H > 0 ? opt.H : j.value("H", 0);
-	p.W = opt.W > 0 ? opt.W : j.value("W", 0);
+	p.H = opt.H > 0 ? opt.H : size_field(j, "H", path);
+	p.W = opt.W > 0 ? opt.W : size_field(j, "W", path);
 	if (p.H <= 0 || p.W <= 0) NERF_FAIL(path << ": needs \"H\" and \"W\" (or pass --H and --W)");
-	if (opt.focal > 0)
+	if (opt.focal > 0) {
 		p.focal = opt.focal;
-	else if (j.contains("focal"))
-		p.focal = j["focal"].get<float>();
-	else if (j.contains("camera_angle_x"))
-		p.focal = (float)(0.5 * p.W / std::tan(0.5 * j["camera_angle_x"].get<double>()));
-	else
+	} else if (j.contains("focal")) {
+		p.focal = (float)number_field(j, "focal", path, 0.0);
+		if (!(p.focal > 0.0f)) NERF_FAIL(path << ": \"focal\" must be > 0 pixels, got " << p.focal);
+	} else if (j.contains("camera_angle_x")) {
+		// At 0 every ray is the optical axis, at pi the focal length is 0: both render one colour.
+		const double angle = number_field(j, "camera_angle_x", path, 0.0);
+		if (!(angle > 0.0 && angle < M_PI))
+			NERF_FAIL(path << ": \"camera_angle_x\" must be an angle in (0, pi) radians, got " << angle);
+		p.focal = (float)(0.5 * p.W / std::tan(0.5 * angle));
+	} else {
 		NERF_FAIL(path << ": needs \"camera_angle_x\" or \"focal\" (or pass --focal)");
-	if (j.contains("near")) p.near = j["near"].get<float>();
-	if (j.contains("far")) p.far = j["far"].get<float>();
+	}
+	p.near = (float)number_field(j, "near", path, NAN);
+	p.far = (float)number_field(j, "far", path, NAN);
+	if (!std::isnan(p.near) && p.near < 0.0f) NERF_FAIL(path << ": \"near\" must be >= 0, got " << p.near);
+	if (!std::isnan(p.near) && !std::isnan(p.far) && !(p.far > p.near))
+		NERF_FAIL(path << ": \"far\" (" << p.far << ") must be greater than \"near\" (" << p.near << ")");
 	if (!j.contains("frames") || !j["frames"].is_array() || j["frames"].empty())
 		NERF_FAIL(path << ": needs a non-empty \"frames\" array");
 	for (size_t f = 0; f < j["frames"].size(); ++f) {
-		const nlohmann::json& m = j["frames"][f].value("transform_matrix", nlohmann::json());
+		const nlohmann::json& frame = j["frames"][f];
+		const nlohmann::json& m = frame.is_object() ? frame.value("transform_matrix", nlohmann::json()) : nlohmann::json();
 		if (!m.is_array() || m.size() < 3)
 			NERF_FAIL(path << ": frame " << f << " needs a 4x4 \"transform_matrix\"");
 		nerf::Pose pose{};
 		for (int r = 0; r < 3; ++r) {
 			if (!m[r].is_array() || m[r].size() != 4) NERF_FAIL(path << ": frame " << f << ": transform_matrix is not 4x4");
 			for (int c = 0; c < 4; ++c) {
+				if (!m[r][c].is_number()) NERF_FAIL(path << ": frame " << f << ": transform_matrix has a non-number");
 				pose[4 * r + c] = m[r][c].get<float>();
 				if (!std::isfinite(pose[4 * r + c])) NERF_FAIL(path << ": frame " << f << ": transform_matrix is not finite");
 			}
@@ -78,7 +111,6 @@ PosesFile read_poses_file(const std::string& path, const Options& opt) {
 	}
 	return p;
 }
-
 
 nerf::Camera pinhole(int H, int W, float focal) {
 	nerf::Camera cam;
@@ -96,7 +128,7 @@ std::string step_text(long step) {
 	return buf;
 }
 
-int run(const Options& opt) {
+int render(const Options& opt) {
 	nerf::Config cfg = nerf::config_from_checkpoint(opt.ckpt);
 	if (!opt.config.empty()) {
 		nerf::load_config_file(opt.config, cfg);
@@ -104,11 +136,12 @@ int run(const Options& opt) {
 	}
 	// Where to run is this machine's choice, not the training machine's.
 	cfg.device = opt.device.empty() ? "auto" : opt.device;
-	cfg.threads = opt.threads >= 0 ? opt.threads : 0;
+	cfg.threads = opt.threads_given ? opt.threads : 0;
 	if (!opt.datadir.empty()) cfg.datadir = opt.datadir;
-	if (opt.render_factor >= 0) cfg.render_factor = opt.render_factor;
-	if (opt.chunk > 0) cfg.chunk = opt.chunk;
+	if (opt.render_factor_given) cfg.render_factor = opt.render_factor;
+	if (opt.chunk_given) cfg.chunk = opt.chunk;
 	cfg.quiet = opt.quiet;
+	nerf::validate_config(cfg, "command line");
 	const bool poses_from_file = opt.path != "render" && opt.path != "test" && opt.path != "val" && opt.path != "train";
 	if (opt.eval && (poses_from_file || opt.path == "render"))
 		NERF_FAIL("--eval needs ground truth: use --path test, val or train");
@@ -134,7 +167,12 @@ int run(const Options& opt) {
 		const PosesFile pf = read_poses_file(opt.path, opt);
 		poses = pf.poses;
 		cam = pinhole(pf.H, pf.W, pf.focal);
-		if (cfg.render_factor > 1) cam = pinhole(pf.H / cfg.render_factor, pf.W / cfg.render_factor, pf.focal / cfg.render_factor);
+		if (cfg.render_factor > 1) {
+			if (pf.H / cfg.render_factor < 1 || pf.W / cfg.render_factor < 1)
+				NERF_FAIL(opt.path << ": render_factor " << cfg.render_factor << " leaves no pixels of its " << pf.W << "x"
+				                   << pf.H << " images");
+			cam = pinhole(pf.H / cfg.render_factor, pf.W / cfg.render_factor, pf.focal / cfg.render_factor);
+		}
 		// near/far and NDC as the run's dataset had them, unless the file says otherwise.
 		nerf::Dataset bounds;
 		if (cfg.dataset_type == "blender" || cfg.dataset_type == "builtin") {
@@ -198,9 +236,7 @@ int run(const Options& opt) {
 		                                {"mean_psnr", report.mean_psnr},  {"mean_ssim", report.mean_ssim},
 		                                {"mean_mse", report.mean_mse}};
 		const std::string path = (fs::path(options.out_dir) / "eval_summary.json").string();
-		std::ofstream out(path);
-		out << summary.dump(2) << "\n";
-		if (!out) NERF_FAIL(path << ": cannot write");
+		nerf::write_file_atomic(path, summary.dump(2) + "\n");
 		std::printf("%s: %zu views, mean PSNR %.4f dB, mean SSIM %.4f -> %s\n", split.c_str(), report.views.size(),
 		            report.mean_psnr, report.mean_ssim, path.c_str());
 	} else if (!cfg.quiet) {
@@ -209,37 +245,38 @@ int run(const Options& opt) {
 	return 0;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
 	Options opt;
 	CLI::App app{"nerf_render: render a nerfcore checkpoint (no training code involved)"};
+	nerf::tool::apply_command_line_rules(app);
 	app.add_option("--ckpt", opt.ckpt, "checkpoint file (.safetensors) written by nerf_train")->required();
 	app.add_option("--config", opt.config, "config file whose options override the checkpoint's");
 	app.add_option("--path", opt.path, "what to render: render (the render path), test, val, train, or a poses .json");
-	app.add_option("--H", opt.H, "image height (default: the dataset's or the poses file's)");
-	app.add_option("--W", opt.W, "image width");
-	app.add_option("--focal", opt.focal, "focal length in pixels (default: scaled with W)");
-	app.add_option("--render_factor", opt.render_factor, "downsample H, W and focal by this factor");
+	CLI::Option* H = app.add_option("--H", opt.H, "image height (default: the dataset's or the poses file's)");
+	CLI::Option* W = app.add_option("--W", opt.W, "image width");
+	CLI::Option* focal = app.add_option("--focal", opt.focal, "focal length in pixels (default: scaled with W)");
+	CLI::Option* render_factor = app.add_option("--render_factor", opt.render_factor, "downsample H, W and focal by this factor");
 	app.add_option("--out", opt.out, "output folder (default: render_<path>_<step> beside the checkpoint)");
 	app.add_flag("--eval", opt.eval, "compute PSNR and SSIM against the split's images; writes eval_summary.json");
 	app.add_flag("--video", opt.video, "also write video_rgb.mp4 and video_disp.mp4 (PNG frames without ffmpeg)");
 	app.add_flag("--no_depth", opt.no_depth, "do not write the depth and disparity EXRs");
 	app.add_option("--device", opt.device, "cpu, cuda or auto (default: auto, whatever the checkpoint was trained on)");
 	app.add_option("--datadir", opt.datadir, "dataset folder (default: the checkpoint's config)");
-	app.add_option("--chunk", opt.chunk, "rays rendered at a time");
-	app.add_option("--threads", opt.threads, "CPU threads (0: all cores)");
+	CLI::Option* chunk = app.add_option("--chunk", opt.chunk, "rays rendered at a time");
+	CLI::Option* threads = app.add_option("--threads", opt.threads, "CPU threads (0: all cores)");
 	app.add_flag("--quiet", opt.quiet, "print nothing but errors and the --eval summary");
-	try {
-		app.parse(argc, argv);
-	} catch (const CLI::ParseError& e) {
-		const int rc = app.exit(e);
-		return rc == 0 ? 0 : 1;
-	}
-	try {
-		return run(opt);
-	} catch (const std::exception& e) {
-		std::fprintf(stderr, "nerf_render: error: %s\n", e.what());
-		return 1;
-	}
+	if (const int rc = nerf::tool::parse_command_line(app, argc, argv); rc >= 0) return rc;
+	// A value that would be ignored or silently misread is an error, as nerf_train's options are.
+	if (H->count() && opt.H < 1) NERF_FAIL("command line: --H must be >= 1, got " << opt.H);
+	if (W->count() && opt.W < 1) NERF_FAIL("command line: --W must be >= 1, got " << opt.W);
+	if (focal->count() && !(std::isfinite(opt.focal) && opt.focal > 0.0f))
+		NERF_FAIL("command line: --focal must be a positive number of pixels, got " << opt.focal);
+	opt.render_factor_given = render_factor->count() > 0;
+	opt.chunk_given = chunk->count() > 0;
+	opt.threads_given = threads->count() > 0;
+	return render(opt);
 }
+
+} // namespace
+
+int main(int argc, char** argv) { return nerf::tool::tool_main("nerf_render", argc, argv, run); }

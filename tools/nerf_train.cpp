@@ -4,22 +4,24 @@
 #include "nerf/dataset.h"
 #include "nerf/trainer.h"
 
-#include <cstdio>
-#include <exception>
+#include "tool_main.h"
 
-int main(int argc, char** argv) {
-	try {
-		nerf::Config cfg;
-		if (!nerf::parse_config(argc, argv, cfg, "nerf_train: train a NeRF (nerf-pytorch's run_nerf.py options)")) return 0;
-		if (cfg.cuda_graph)
-			std::fprintf(stderr, "nerf_train: warning: --cuda_graph is not implemented yet; training without graph capture\n");
-		const nerf::Dataset data = nerf::load_dataset(cfg);
-		std::unique_ptr<nerf::Backend> backend = nerf::create_backend(cfg.device, cfg.threads);
-		nerf::Trainer trainer(cfg, data, *backend);
-		trainer.run();
-		return 0;
-	} catch (const std::exception& e) {
-		std::fprintf(stderr, "nerf_train: error: %s\n", e.what());
-		return 1;
-	}
+#include <cstdio>
+
+namespace {
+
+int run(int argc, char** argv) {
+	nerf::Config cfg;
+	if (!nerf::parse_config(argc, argv, cfg, "nerf_train: train a NeRF (nerf-pytorch's run_nerf.py options)")) return 0;
+	if (cfg.cuda_graph)
+		std::fprintf(stderr, "nerf_train: warning: --cuda_graph is not implemented yet; training without graph capture\n");
+	const nerf::Dataset data = nerf::load_dataset(cfg);
+	std::unique_ptr<nerf::Backend> backend = nerf::create_backend(cfg.device, cfg.threads);
+	nerf::Trainer trainer(cfg, data, *backend);
+	trainer.run();
+	return 0;
 }
+
+} // namespace
+
+int main(int argc, char** argv) { return nerf::tool::tool_main("nerf_train", argc, argv, run); }

@@ -17,6 +17,7 @@
 #include "nerf/config.h"
 #include "nerf/model.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct CheckpointInfo {
 	long global_step = 0;   ///< the last completed training step
 	long adam_steps = 0;    ///< Adam's t (coarse network)
 	long adam_steps_fine = 0;  ///< Adam's t of the fine network
+	double loss = NAN;      ///< the training loss of global_step (NaN when the checkpoint does not say)
 	std::string config_text;  ///< the run's options, `key = value` lines
 };
 
@@ -46,19 +48,23 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir);
 std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir);
 
 /// Saves the model's parameters, Adam moments and step counts atomically (see write_safetensors):
-/// a failure leaves any earlier file intact and throws nerf::Error naming the path.
-void save_checkpoint(const std::string& path, NerfModel& model, long global_step);
+/// a failure leaves any earlier file intact and throws nerf::Error naming the path. A state with a
+/// NaN or infinity is not saved (nerf::Error naming the tensor). `loss`, the loss of global_step, is
+/// stored as metadata when finite.
+void save_checkpoint(const std::string& path, NerfModel& model, long global_step, double loss = NAN);
 
 /// Loads parameters, Adam moments and Adam's step count into `model` and returns the metadata.
 /// Throws nerf::Error naming the file when it is corrupt or not a nerfcore checkpoint (for a PyTorch
 /// file, recognised by its first bytes, with the command that converts it: tools/convert_nerf_pytorch.py),
 /// and naming the tensor and both shapes when the checkpoint's architecture differs from the model's.
 /// A checkpoint without optimizer tensors (e.g. converted from PyTorch) loads with zero moments.
+/// A NaN or infinity in any tensor (parameters or Adam's moments) is an error naming the tensor.
 CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model);
 
 /// The reference's reload at the start of training: loads checkpoint_to_resume(cfg, run_dir) into
 /// the model (printing which one unless cfg.quiet) and returns its metadata; path "" and global_step 0
-/// when there is none.
+/// when there is none. When the newest checkpoint of run_dir does not load, the error names the newest
+/// older one that does and how to resume from it (--ft_path); nothing older is loaded silently.
 CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model);
 
 /// Reads only the metadata (cheap). Fails as load_checkpoint for a file that is not a nerfcore checkpoint.

@@ -73,6 +73,9 @@ struct Config {
 	/// One by default: on 2 CPU cores one 400x400 lego view takes about 10 minutes.
 	int n_val_eval = 1;
 	int threads = 0;     ///< CPU threads (0: all cores)
+	/// Largest image (width x height) the loaders decode: a corrupt or hostile file that declares a huge
+	/// size fails with a message instead of allocating gigabytes. 2^28 = 16384 x 16384.
+	unsigned long long max_image_pixels = 1ull << 28;
 };
 
 /// Reads options: an optional nerf-pytorch config file (--config FILE: `key = value`, `#` comments,
@@ -82,6 +85,14 @@ bool parse_config(int argc, const char* const* argv, Config& out, const std::str
 
 /// Reads only a config file into `out` (options not in the file keep their current values).
 void load_config_file(const std::string& path, Config& out);
+
+/// Throws nerf::Error, its message starting with `where`, when an option is outside its range or
+/// options contradict each other (see check_option_combinations).
+void validate_config(const Config& cfg, const std::string& where = "invalid configuration");
+
+/// Throws nerf::Error naming the options when they cannot work together: N_importance > 0 resamples
+/// from the N_samples - 2 inner weights of the coarse pass, so it needs N_samples >= 3.
+void check_option_combinations(const Config& cfg);
 
 /// The config as `key = value` lines, readable by load_config_file.
 std::string config_to_string(const Config& cfg);

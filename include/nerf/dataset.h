@@ -3,6 +3,7 @@
 #pragma once
 
 #include "nerf/config.h"
+#include "nerf/io/image.h"
 
 #include <array>
 #include <string>
@@ -33,8 +34,19 @@ struct Dataset {
 /// run_nerf.py's train() does. Throws nerf::Error naming the file and the problem on bad input.
 Dataset load_dataset(const Config& cfg);
 
+/// Why a camera-to-world pose cannot make rays, or "" when it can: a non-finite entry, or a rotation
+/// part whose axes are zero or (nearly) coplanar.
+std::string pose_problem(const Pose& pose);
+
+/// Throws nerf::Error starting with `source` when the dataset's geometry cannot be trained or rendered:
+/// an empty image size, a focal length or intrinsics that are not positive and finite, near/far not
+/// 0 <= near < far, or a pose (training or render path) for which pose_problem says why.
+void check_dataset_geometry(const Dataset& ds, const std::string& source);
+
 /// Blender synthetic scenes (transforms_{train,val,test}.json).
-Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd);
+/// Images larger than max_image_pixels (Config::max_image_pixels) are refused before decoding.
+Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd,
+                     uint64_t max_image_pixels = kDefaultMaxImagePixels);
 
 /// The reference's 40-view spherical render path: theta over 360 degrees, phi -30, radius 4.
 std::vector<Pose> blender_render_path(int n_views = 40, float phi_deg = -30.0f, float radius = 4.0f);

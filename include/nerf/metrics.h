@@ -21,7 +21,11 @@ double psnr(const float* a, const float* b, size_t n);
 /// covariances, the SSIM map averaged over the window positions that fit inside the image, then
 /// over channels. This is tf.image.ssim, and skimage's structural_similarity(gaussian_weights=True,
 /// sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1).
-/// Throws nerf::Error when an image side is shorter than the window (11 pixels).
+/// Both of those refuse an image with a side shorter than 11 pixels; here the window shrinks to the
+/// largest odd size that fits (ssim_window) and sigma with it (1.5 * window / 11).
 double ssim(const float* a, const float* b, int height, int width, int channels);
+
+/// The side of the SSIM window for an image: 11, or the largest odd number <= the shorter side.
+int ssim_window(int height, int width);
 
 } // namespace nerf

@@ -70,6 +70,7 @@ public:
 	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const float* poses, const Camera& cam,
 	                    const RenderSettings& settings, int chunk, uint32_t step = 0, bool retraw = false);
 	/// Renders a whole H x W image for one camera-to-world pose (host), rays in chunks of `chunk`.
+	/// Checks the camera, settings and pose first (check_render_inputs).
 	RenderedRays render_image(const Pose& pose, const Camera& cam, const RenderSettings& settings, int chunk);
 
 	const Config& config() const { return m_cfg; }
@@ -93,6 +94,12 @@ private:
 /// The camera of a dataset (K from the dataset; NDC when the dataset says so), optionally scaled
 /// down by render_factor (H, W and focal divided, as the reference's render_factor).
 Camera dataset_camera(const Dataset& data, int render_factor = 0);
+
+/// Throws nerf::Error starting with `where` when these cannot render an image: a camera of no pixels
+/// (e.g. a render_factor larger than the image), a focal length or principal point that is not
+/// positive and finite, near/far not 0 <= near < far, or an unusable pose (see pose_problem).
+void check_render_inputs(const Camera& cam, const RenderSettings& settings, const std::vector<Pose>& poses,
+                         const std::string& where);
 
 /// Mean squared error and PSNR of a rendered image against a reference [H, W, 3].
 double image_mse(const float* a, const float* b, size_t n_floats);

@@ -21,7 +21,7 @@ struct TrainSummary {
 	double final_val_psnr = NAN;  ///< mean over the evaluated val views; NaN when none were (n_val_eval 0)
 	int val_views = 0;          ///< val views in final_val_psnr
 	double eval_seconds = 0.0;  ///< wall-clock of the final evaluation
-	double final_loss = 0.0;
+	double final_loss = NAN;    ///< loss of the last step; a resume with nothing to train: the checkpoint's (NaN: unknown)
 	std::string device;
 };
 

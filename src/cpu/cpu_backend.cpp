@@ -2,6 +2,7 @@
 // shared math of include/nerf/math/ (the CUDA kernels call the same functions), parallel over rays
 // with OpenMP. Results do not depend on the thread count except where noted (the loss sum).
 #include "cpu_backend.h"
+#include "../parallel.h"
 
 #include "nerf/allocation_tracker.h"
 #include "nerf/common.h"
@@ -140,38 +141,52 @@ public:
 
 	void composite_backward(float* dL_draw, const float* dL_drgb, const float* raw, const float* z, const float* rays_d,
 	                        size_t n_rays, int n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
+		ParallelErrors errors;
 #pragma omp parallel if (n_rays * n_samples * 32 >= kMinParallelWork)
 		{
-			std::vector<float> alpha_scratch(n_samples);
+			std::vector<float> alpha_scratch;
+			errors.run([&] { alpha_scratch.resize(n_samples); });
 #pragma omp for schedule(static)
 			for (long r = 0; r < (long)n_rays; ++r) {
-				const size_t first = (size_t)r * n_samples;
-				composite_ray_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r, raw + first * spec.raw_stride,
-				                       z + first, rays_d + 3 * r, n_samples, ray_offset + (uint32_t)r, spec,
-				                       alpha_scratch.data());
+				errors.run([&] {
+					const size_t first = (size_t)r * n_samples;
+					composite_ray_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r, raw + first * spec.raw_stride,
+					                       z + first, rays_d + 3 * r, n_samples, ray_offset + (uint32_t)r, spec,
+					                       alpha_scratch.data());
+				});
 			}
 		}
+		errors.rethrow();
 	}
 
 	void resample(float* z_all, float* z_fine, const float* z_coarse, const float* weights, size_t n_rays, int n_coarse,
 	              int n_fine, uint32_t ray_offset, const PdfSpec& spec) override {
 		NERF_CHECK(n_coarse >= 3);
+		ParallelErrors errors;
 #pragma omp parallel if (n_rays * (n_coarse + n_fine) * 8 >= kMinParallelWork)
 		{
-			std::vector<float> mids(n_coarse - 1), cdf(n_coarse - 1), sorted_fine(n_fine);
+			std::vector<float> mids, cdf, sorted_fine;
+			errors.run([&] {
+				mids.resize(n_coarse - 1);
+				cdf.resize(n_coarse - 1);
+				sorted_fine.resize(n_fine);
+			});
 #pragma omp for schedule(static)
 			for (long r = 0; r < (long)n_rays; ++r) {
-				const float* zc = z_coarse + (size_t)r * n_coarse;
-				float* zf = z_fine + (size_t)r * n_fine;
-				for (int k = 0; k + 1 < n_coarse; ++k) mids[k] = 0.5f * (zc[k + 1] + zc[k]);
-				// weights[1:-1] pair with the n_coarse - 1 midpoints as bin edges.
-				sample_pdf(zf, mids.data(), weights + (size_t)r * n_coarse + 1, n_coarse - 1, n_fine,
-				           ray_offset + (uint32_t)r, spec, cdf.data());
-				std::copy(zf, zf + n_fine, sorted_fine.begin());
-				sort_small(sorted_fine.data(), n_fine);
-				merge_sorted(z_all + (size_t)r * (n_coarse + n_fine), zc, n_coarse, sorted_fine.data(), n_fine);
+				errors.run([&] {
+					const float* zc = z_coarse + (size_t)r * n_coarse;
+					float* zf = z_fine + (size_t)r * n_fine;
+					for (int k = 0; k + 1 < n_coarse; ++k) mids[k] = 0.5f * (zc[k + 1] + zc[k]);
+					// weights[1:-1] pair with the n_coarse - 1 midpoints as bin edges.
+					sample_pdf(zf, mids.data(), weights + (size_t)r * n_coarse + 1, n_coarse - 1, n_fine,
+					           ray_offset + (uint32_t)r, spec, cdf.data());
+					std::copy(zf, zf + n_fine, sorted_fine.begin());
+					sort_small(sorted_fine.data(), n_fine);
+					merge_sorted(z_all + (size_t)r * (n_coarse + n_fine), zc, n_coarse, sorted_fine.data(), n_fine);
+				});
 			}
 		}
+		errors.rethrow();
 	}
 
 	void mse_loss(float* loss, float* dL_drgb, const float* rgb, const float* target, size_t n_rays,

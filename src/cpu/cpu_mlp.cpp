@@ -11,6 +11,7 @@
 // shared) and, in backward, accumulates its weight gradients into its own buffer; the buffers are
 // then summed in block order. Results are therefore bitwise independent of the thread count.
 #include "cpu_backend.h"
+#include "../parallel.h"
 
 #include "nerf/common.h"
 
@@ -60,14 +61,19 @@ public:
 		for (size_t pass_begin = 0; pass_begin < n; pass_begin += pass) {
 			const size_t pass_count = std::min(pass, n - pass_begin);
 			plan_blocks(pass_count);
+			ParallelErrors errors;  // Eigen's allocations throw std::bad_alloc
 #pragma omp parallel for schedule(dynamic, 1)
 			for (long b = 0; b < (long)m_blocks.size(); ++b) {
-				Block& block = m_blocks[b];
-				const size_t first = pass_begin + block.begin;
-				block.enc_pts = enc_pts + first * s.in_pts;
-				block.enc_views = enc_views ? enc_views + first * s.in_views : nullptr;
-				forward_block(block, raw + first * s.raw_width(), params + m_layout.offset);
+				errors.run([&] {
+					Block& block = m_blocks[b];
+					const size_t first = pass_begin + block.begin;
+					block.enc_pts = enc_pts + first * s.in_pts;
+					block.enc_views = enc_views ? enc_views + first * s.in_views : nullptr;
+					forward_block(block, raw + first * s.raw_width(), params + m_layout.offset);
+				});
 			}
+			if (keep_for_backward) m_forward_n = 0;  // a failed pass leaves no valid context
+			errors.rethrow();
 		}
 		m_forward_n = keep_for_backward ? n : 0;  // an inference pass leaves no valid context
 	}
@@ -75,12 +81,16 @@ public:
 	void backward(float* dL_dparams, const float* params, const float* dL_draw, size_t n) override {
 		NERF_CHECK(n == m_forward_n && n > 0);
 		const MlpSpec& s = m_layout.spec;
+		ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1)
 		for (long b = 0; b < (long)m_blocks.size(); ++b) {
-			Block& block = m_blocks[b];
-			block.grads.assign(m_layout.n_params, 0.0f);
-			backward_block(block, block.grads.data(), params + m_layout.offset, dL_draw + block.begin * s.raw_width());
+			errors.run([&] {
+				Block& block = m_blocks[b];
+				block.grads.assign(m_layout.n_params, 0.0f);
+				backward_block(block, block.grads.data(), params + m_layout.offset, dL_draw + block.begin * s.raw_width());
+			});
 		}
+		errors.rethrow();
 		float* out = dL_dparams + m_layout.offset;
 		const long n_params = (long)m_layout.n_params;
 #pragma omp parallel for schedule(static)

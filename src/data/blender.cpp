@@ -45,7 +45,7 @@ std::vector<Pose> blender_render_path(int n_views, float phi_deg, float radius) 
 }
 
 BlenderSplit load_blender_split(const std::string& basedir, const std::string& split, int skip, bool half_res,
-                                int max_frames) {
+                                int max_frames, uint64_t max_image_pixels) {
 	const std::string json_path = data::join(basedir, "transforms_" + split + ".json");
 	const nlohmann::json meta = data::read_json(json_path);
 	if (!meta.is_object() || !meta.contains("frames") || !meta["frames"].is_array())
@@ -70,13 +70,13 @@ BlenderSplit load_blender_split(const std::string& basedir, const std::string& s
 	}
 	// half_res: cv2.resize(INTER_AREA) to (W//2, H//2), done per image as it is read.
 	int H = 0, W = 0;
-	out.rgba = data::load_images(out.files, 4, H, W, half_res ? 2 : 1, &out.stored_H, &out.stored_W);
+	out.rgba = data::load_images(out.files, max_image_pixels, 4, H, W, half_res ? 2 : 1, &out.stored_H, &out.stored_W);
 	out.H = H;
 	out.W = W;
 	return out;
 }
 
-Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd) {
+Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd, uint64_t max_image_pixels) {
 	data::require_directory(basedir, "Blender scene");
 	Dataset ds;
 	double camera_angle_x = 0.0;
@@ -92,7 +92,7 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 			continue;
 		}
 		const int skip = (split == "train" || testskip <= 0) ? 1 : testskip;
-		BlenderSplit part = load_blender_split(basedir, split, skip, half_res);
+		BlenderSplit part = load_blender_split(basedir, split, skip, half_res, 0, max_image_pixels);
 		if (part.poses.empty()) continue;
 		if (ds.H == 0) {
 			ds.H = part.H;

@@ -4,13 +4,52 @@
 #include "nerf/dataset.h"
 #include "nerf/scene.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace nerf {
 
-Dataset load_dataset(const Config& cfg) {
+std::string pose_problem(const Pose& p) {
+	for (float v : p)
+		if (!std::isfinite(v)) return "it has a non-finite entry";
+	// Columns of the rotation part: the camera's axes in the world. A zero or (nearly) coplanar set
+	// makes rays with no direction or all in one plane. Relative to the axes' lengths, so scale-free.
+	double norms[3], det = 0.0;
+	for (int c = 0; c < 3; ++c) norms[c] = std::sqrt((double)p[c] * p[c] + (double)p[4 + c] * p[4 + c] + (double)p[8 + c] * p[8 + c]);
+	det = (double)p[0] * ((double)p[5] * p[10] - (double)p[6] * p[9]) - (double)p[1] * ((double)p[4] * p[10] - (double)p[6] * p[8]) +
+	      (double)p[2] * ((double)p[4] * p[9] - (double)p[5] * p[8]);
+	const double volume = norms[0] * norms[1] * norms[2];
+	if (!(volume > 1e-12) || !(std::abs(det) > 1e-3 * volume))
+		return "its rotation part is degenerate (determinant " + std::to_string(det) + ")";
+	return "";
+}
+
+void check_dataset_geometry(const Dataset& ds, const std::string& source) {
+	if (ds.H <= 0 || ds.W <= 0) NERF_FAIL(source << ": images are " << ds.W << "x" << ds.H << "; both sides must be >= 1");
+	if (!std::isfinite(ds.focal) || ds.focal <= 0.0f)
+		NERF_FAIL(source << ": focal is " << ds.focal << "; it must be a positive number of pixels");
+	for (float k : ds.K)
+		if (!std::isfinite(k)) NERF_FAIL(source << ": the intrinsics K have a non-finite entry");
+	if (!(ds.K[0] > 0.0f) || !(ds.K[4] > 0.0f))
+		NERF_FAIL(source << ": the intrinsics K have focal lengths " << ds.K[0] << ", " << ds.K[4] << "; both must be > 0");
+	if (!std::isfinite(ds.near) || !std::isfinite(ds.far) || ds.near < 0.0f || !(ds.far > ds.near))
+		NERF_FAIL(source << ": near " << ds.near << " and far " << ds.far << " must be finite with 0 <= near < far");
+	for (size_t i = 0; i < ds.poses.size(); ++i) {
+		const std::string problem = pose_problem(ds.poses[i]);
+		if (!problem.empty()) NERF_FAIL(source << ": the pose of image " << i << " is unusable: " << problem);
+	}
+	for (size_t i = 0; i < ds.render_poses.size(); ++i) {
+		const std::string problem = pose_problem(ds.render_poses[i]);
+		if (!problem.empty()) NERF_FAIL(source << ": render path pose " << i << " is unusable: " << problem);
+	}
+}
+
+namespace {
+
+Dataset load_by_type(const Config& cfg) {
 	const std::string& type = cfg.dataset_type;
-	if (type == "blender") return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd);
+	const uint64_t max_pixels = cfg.max_image_pixels;
+	if (type == "blender") return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
 	if (type == "builtin") {
 		// nerfcore's procedural scene: written into datadir when absent (or written with other options),
 		// then read like any Blender scene.
@@ -19,12 +58,22 @@ Dataset load_dataset(const Config& cfg) {
 			if (!cfg.quiet) std::printf("writing the built-in scene to %s\n", cfg.datadir.c_str());
 			write_builtin_scene(cfg.datadir, scene);
 		}
-		return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd);
+		return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
 	}
-	if (type == "llff") return load_llff(cfg.datadir, cfg.factor, cfg.spherify, cfg.llffhold, cfg.no_ndc);
-	if (type == "deepvoxels") return load_deepvoxels(cfg.datadir, cfg.shape, cfg.testskip);
-	if (type == "LINEMOD") return load_linemod(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd);
+	if (type == "llff") return load_llff(cfg.datadir, cfg.factor, cfg.spherify, cfg.llffhold, cfg.no_ndc, max_pixels);
+	if (type == "deepvoxels") return load_deepvoxels(cfg.datadir, cfg.shape, cfg.testskip, max_pixels);
+	if (type == "LINEMOD") return load_linemod(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
 	NERF_FAIL("unknown dataset_type '" << type << "' (expected blender, llff, deepvoxels, LINEMOD or builtin)");
+}
+
+} // namespace
+
+Dataset load_dataset(const Config& cfg) {
+	Dataset ds = load_by_type(cfg);
+	// Every loader checks its own files; this catches what their combination can still get wrong
+	// (a zero focal, near >= far, a degenerate pose) before training turns it into NaN.
+	check_dataset_geometry(ds, cfg.datadir + " (" + cfg.dataset_type + ")");
+	return ds;
 }
 
 } // namespace nerf

@@ -113,7 +113,7 @@ DvSplit read_split(const std::string& dir, int skip) {
 
 } // namespace
 
-Dataset load_deepvoxels(const std::string& basedir, const std::string& shape, int testskip) {
+Dataset load_deepvoxels(const std::string& basedir, const std::string& shape, int testskip, uint64_t max_image_pixels) {
 	data::require_directory(basedir, "DeepVoxels");
 	if (testskip <= 0) testskip = 1;
 	const std::string train_dir = data::join(basedir, "train/" + shape);
@@ -131,7 +131,7 @@ Dataset load_deepvoxels(const std::string& basedir, const std::string& shape, in
 		paths.insert(paths.end(), splits[s].images.begin(), splits[s].images.end());
 	}
 	if (ds.poses.empty()) NERF_FAIL(basedir << ": the DeepVoxels scene '" << shape << "' has no views");
-	ds.images = data::load_images(paths, 3, ds.H, ds.W);
+	ds.images = data::load_images(paths, max_image_pixels, 3, ds.H, ds.W);
 
 	const double focal = ds.H / intr.height * intr.f;
 	ds.focal = (float)focal;

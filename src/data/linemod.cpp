@@ -37,7 +37,8 @@ double json_number(const nlohmann::json& meta, const char* key, const std::strin
 
 } // namespace
 
-Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bool white_bkgd) {
+Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bool white_bkgd,
+                     uint64_t max_image_pixels) {
 	data::require_directory(basedir, "LINEMOD scene");
 	Dataset ds;
 	std::vector<std::string> paths;
@@ -82,7 +83,7 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 			train_far = json_number(meta, "far", json_path);
 		}
 	}
-	std::vector<float> rgba = data::load_images(paths, 4, ds.H, ds.W, half_res ? 2 : 1);
+	std::vector<float> rgba = data::load_images(paths, max_image_pixels, 4, ds.H, ds.W, half_res ? 2 : 1);
 	double focal = K[0];
 	if (half_res) {
 		focal *= 0.5;

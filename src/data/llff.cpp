@@ -45,6 +45,13 @@ Mat34 poses_avg(const std::vector<Mat34>& poses) {
 	return viewmatrix(normalize(z), up, center);
 }
 
+Pose to_pose(const Mat34& m) {
+	Pose p;
+	for (int r = 0; r < 3; ++r)
+		for (int c = 0; c < 4; ++c) p[4 * r + c] = (float)m(r, c);
+	return p;
+}
+
 Mat4 to4(const Mat34& p) {
 	Mat4 m = Mat4::Identity();
 	m.topRows<3>() = p;
@@ -138,16 +145,10 @@ std::vector<Mat34> spherify_poses(std::vector<Mat34>& poses, std::vector<double>
 	return path;
 }
 
-Pose to_pose(const Mat34& m) {
-	Pose p;
-	for (int r = 0; r < 3; ++r)
-		for (int c = 0; c < 4; ++c) p[4 * r + c] = (float)m(r, c);
-	return p;
-}
-
 } // namespace
 
-Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llffhold, bool no_ndc) {
+Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llffhold, bool no_ndc,
+                  uint64_t max_image_pixels) {
 	data::require_directory(basedir, "LLFF scene");
 	const std::string npy_path = data::join(basedir, "poses_bounds.npy");
 	const NpyArray arr = load_npy_matrix(npy_path, 17);
@@ -166,6 +167,12 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 		hwf_focal[i] = row[5 * 2 + 4];
 		bds[2 * i] = row[15];
 		bds[2 * i + 1] = row[16];
+		// The scene is scaled by 1 / (0.75 min near): a near bound of 0 makes it infinite, a negative one mirrors it.
+		if (!(row[15] > 0.0) || row[16] < row[15])
+			NERF_FAIL(npy_path << ": row " << i << ": the depth bounds near " << row[15] << ", far " << row[16]
+			                   << " must satisfy 0 < near <= far (columns 15 and 16)");
+		const std::string rotation_problem = pose_problem(to_pose(raw));
+		if (!rotation_problem.empty()) NERF_FAIL(npy_path << ": row " << i << ": the camera pose is unusable: " << rotation_problem);
 		// The reference's axis change, [x, y, z] -> [y, -x, z]: LLFF's (down, right, back) camera axes to
 		// OpenGL's (right, up, back).
 		poses[i] << raw.col(1), -raw.col(0), raw.col(2), raw.col(3);
@@ -189,8 +196,10 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 	for (const auto& name : names) paths.push_back(data::join(image_dir, name));
 
 	Dataset ds;
-	ds.images = data::load_images(paths, 3, ds.H, ds.W, downsample);
+	ds.images = data::load_images(paths, max_image_pixels, 3, ds.H, ds.W, downsample);
 	const double focal = hwf_focal[0] / factor;  // the reference: hwf = poses[0, :3, -1] after poses[2, 4, :] /= factor
+	if (!(hwf_focal[0] > 0.0))
+		NERF_FAIL(npy_path << ": row 0: the focal length " << hwf_focal[0] << " (column 14) must be > 0; the reference uses row 0's for every image");
 
 	const double bd_factor = 0.75;
 	const double sc = 1.0 / (*std::min_element(bds.begin(), bds.end()) * bd_factor);
@@ -244,6 +253,16 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 	ds.K = data::default_K(ds.H, ds.W, focal);
 	for (const auto& p : poses) ds.poses.push_back(to_pose(p));
 	for (const auto& p : render_path) ds.render_poses.push_back(to_pose(p));
+	// Each pose can be fine and their average still degenerate (viewing directions that cancel out).
+	for (const Pose& p : ds.poses)
+		if (!pose_problem(p).empty())
+			NERF_FAIL(npy_path << ": recentring the poses" << (spherify ? " and spherifying them" : "") << " gives unusable poses ("
+			                   << pose_problem(p) << "): the cameras' mean viewing direction or up vector is degenerate"
+			                   << (spherify ? ", or their optical axes do not converge" : ""));
+	for (const Pose& p : ds.render_poses)
+		if (!pose_problem(p).empty())
+			NERF_FAIL(npy_path << ": the " << (spherify ? "spherified" : "spiral") << " render path built from these poses is unusable ("
+			                   << pose_problem(p) << ")");
 	for (size_t i = 0; i < n; ++i) ds.bounds.push_back({(float)bds[2 * i], (float)bds[2 * i + 1]});
 	if (no_ndc) {
 		ds.near = (float)(*std::min_element(bds.begin(), bds.end()) * .9);

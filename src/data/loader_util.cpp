@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -73,13 +74,13 @@ Pose read_pose_json(const nlohmann::json& m, const std::string& source, int fram
 	return pose;
 }
 
-std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample,
-                               int* stored_H_out, int* stored_W_out) {
+std::vector<float> load_images(const std::vector<std::string>& paths, uint64_t max_pixels, int channels, int& H, int& W,
+                               int downsample, int* stored_H_out, int* stored_W_out) {
 	const int n = (int)paths.size();
 	H = W = 0;
 	if (n == 0) return {};
 	if (downsample < 1) downsample = 1;
-	const Image first = load_image(paths[0]);
+	const Image first = load_image(paths[0], max_pixels);
 	const int stored_H = first.height, stored_W = first.width;
 	if (stored_H_out) *stored_H_out = stored_H;
 	if (stored_W_out) *stored_W_out = stored_W;
@@ -89,7 +90,9 @@ std::vector<float> load_images(const std::vector<std::string>& paths, int channe
 		NERF_FAIL(paths[0] << ": image of " << stored_W << "x" << stored_H << " is too small to downsample by " << downsample);
 	const size_t image_floats = (size_t)H * W * channels;
 	std::vector<float> out(image_floats * n);
-	std::vector<std::string> errors(n);
+	// An exception may not leave the parallel loop; each image's is kept, and the first in file order
+	// is rethrown, so that the message does not depend on the thread timing.
+	std::vector<std::exception_ptr> errors(n);
 
 	auto convert = [&](const Image& img, int i) {
 		if (img.width != stored_W || img.height != stored_H)
@@ -112,13 +115,13 @@ std::vector<float> load_images(const std::vector<std::string>& paths, int channe
 #pragma omp parallel for schedule(dynamic)
 	for (int i = 1; i < n; ++i) {
 		try {
-			convert(load_image(paths[i]), i);
-		} catch (const std::exception& e) {
-			errors[i] = e.what();
+			convert(load_image(paths[i], max_pixels), i);
+		} catch (...) {
+			errors[i] = std::current_exception();
 		}
 	}
 	for (const auto& e : errors)
-		if (!e.empty()) throw Error(e);
+		if (e) std::rethrow_exception(e);
 	return out;
 }
 

@@ -33,9 +33,9 @@ Pose read_pose_json(const nlohmann::json& m, const std::string& source, int fram
 /// `downsample` > 1 area-averages each image to (H / downsample, W / downsample) as it is read, so a
 /// full-resolution scene never sits in memory at once. H and W are the returned (downsampled) size;
 /// stored_H and stored_W, when given, receive the size of the files.
-/// Output: [n, H, W, channels].
-std::vector<float> load_images(const std::vector<std::string>& paths, int channels, int& H, int& W, int downsample = 1,
-                               int* stored_H = nullptr, int* stored_W = nullptr);
+/// Each file is decoded with load_image(path, max_pixels). Output: [n, H, W, channels].
+std::vector<float> load_images(const std::vector<std::string>& paths, uint64_t max_pixels, int channels, int& H, int& W,
+                               int downsample = 1, int* stored_H = nullptr, int* stored_W = nullptr);
 
 /// a/b, normalised ("dir/./x" -> "dir/x").
 std::string join(const std::string& a, const std::string& b);

@@ -4,6 +4,7 @@
 #include "nerf/io/npy.h"
 
 #include "nerf/common.h"
+#include "nerf/io/output_file.h"
 
 #include <cctype>
 #include <cstdint>
@@ -88,6 +89,9 @@ NpyArray load_npy(const std::string& path) {
 	const std::string shape_text = dict_value(header, "shape", path);
 	if (shape_text.size() < 2 || shape_text.front() != '(' || shape_text.back() != ')')
 		NERF_FAIL(path << ": .npy shape '" << shape_text << "' is not a tuple");
+	const size_t item_bytes = descr == "<f8" ? 8 : 4;
+	// The data's size, checked for overflow dimension by dimension: a header may claim anything.
+	uint64_t data_bytes = item_bytes;
 	{
 		std::string inner = shape_text.substr(1, shape_text.size() - 2);
 		std::stringstream ss(inner);
@@ -96,19 +100,36 @@ NpyArray load_npy(const std::string& path) {
 			size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
 			if (a == std::string::npos) continue;  // trailing comma of a 1-tuple
 			item = item.substr(a, b - a + 1);
-			for (char ch : item)
+			uint64_t dim = 0;
+			for (char ch : item) {
 				if (!std::isdigit((unsigned char)ch)) NERF_FAIL(path << ": .npy shape '" << shape_text << "' is malformed");
-			arr.shape.push_back(std::stoull(item));
+				if (dim > (UINT64_MAX - 9) / 10)
+					NERF_FAIL(path << ": .npy shape " << shape_text << " has a dimension too large for any file");
+				dim = 10 * dim + (uint64_t)(ch - '0');
+			}
+			if (dim != 0 && data_bytes > UINT64_MAX / dim)
+				NERF_FAIL(path << ": .npy shape " << shape_text << " describes more bytes than 64 bits can count");
+			data_bytes *= dim;
+			arr.shape.push_back((size_t)dim);
 		}
 	}
 	const size_t n = arr.size();
-	const size_t item_bytes = descr == "<f8" ? 8 : 4;
-	std::vector<char> raw(n * item_bytes);
+	// Compare with what the file holds before allocating: a 128-byte file must not cost gigabytes.
+	const std::streamoff data_start = in.tellg();
+	in.seekg(0, std::ios::end);
+	const std::streamoff file_end = in.tellg();
+	in.seekg(data_start);
+	if (data_start < 0 || file_end < data_start || (uint64_t)(file_end - data_start) < data_bytes)
+		NERF_FAIL(path << ": .npy data is truncated (expected " << data_bytes << " bytes for shape " << shape_text << ", the file has "
+		               << (file_end > data_start ? (uint64_t)(file_end - data_start) : 0) << ")");
+	std::vector<char> raw(data_bytes);
 	if (!in.read(raw.data(), (std::streamsize)raw.size()))
 		NERF_FAIL(path << ": .npy data is truncated (expected " << raw.size() << " bytes for shape " << shape_text << ")");
 	arr.data.resize(n);
 	// The file is little-endian; so is every machine nerfcore targets (x86-64, aarch64 Linux).
-	if (item_bytes == 8) {
+	if (n == 0) {
+		// Nothing to copy (and memcpy from an empty vector's null pointer is undefined).
+	} else if (item_bytes == 8) {
 		std::memcpy(arr.data.data(), raw.data(), raw.size());
 	} else {
 		for (size_t i = 0; i < n; ++i) {
@@ -147,15 +168,14 @@ void save_npy(const std::string& path, const double* data, const std::vector<siz
 	size_t total = preamble + header.size() + 1;
 	header.append((64 - total % 64) % 64, ' ');
 	header.push_back('\n');
-	std::ofstream out(path, std::ios::binary);
-	if (!out) NERF_FAIL(path << ": cannot write .npy file");
+	AtomicFile out(path);
 	out.write("\x93NUMPY\x01\x00", 8);
 	const uint16_t len = (uint16_t)header.size();
 	const unsigned char len_bytes[2] = {(unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
-	out.write((const char*)len_bytes, 2);
-	out.write(header.data(), (std::streamsize)header.size());
-	out.write((const char*)data, (std::streamsize)(n * sizeof(double)));
-	if (!out) NERF_FAIL(path << ": error writing .npy file");
+	out.write(len_bytes, 2);
+	out.write(header);
+	out.write(data, n * sizeof(double));
+	out.commit();
 }
 
 } // namespace nerf

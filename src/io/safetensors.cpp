@@ -1,12 +1,12 @@
-// safetensors reader and atomic writer (POSIX: fsync and rename make a save all-or-nothing).
+// safetensors reader and atomic writer (through AtomicFile: a save is all or nothing).
 #include "nerf/io/safetensors.h"
 
 #include "nerf/common.h"
+#include "nerf/io/output_file.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -14,10 +14,6 @@
 #include <fstream>
 #include <limits>
 #include <set>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace nerf {
 namespace {
@@ -33,51 +29,29 @@ bool host_is_little_endian() {
 // Python's safetensors refuses headers above 100 MB; so do we, which also bounds a corrupt length.
 constexpr uint64_t kMaxHeaderBytes = 100u * 1000u * 1000u;
 
-std::atomic<int> g_fail_nth_write{[] {
-	const char* env = std::getenv("NERF_TEST_FAIL_WRITE");
-	return env ? std::atoi(env) : 0;
-}()};
-
-/// True when this write is the one the test hook asked to fail.
-bool write_should_fail() {
-	int n = g_fail_nth_write.load();
-	while (n > 0) {
-		if (g_fail_nth_write.compare_exchange_weak(n, n - 1)) return n == 1;
-	}
-	return false;
-}
-
-std::string parent_dir(const std::string& path) {
-	const size_t slash = path.find_last_of('/');
-	if (slash == std::string::npos) return ".";
-	if (slash == 0) return "/";
-	return path.substr(0, slash);
-}
-
 uint64_t element_count(const std::vector<int64_t>& shape) {
 	uint64_t n = 1;
 	for (int64_t d : shape) n *= (uint64_t)d;
 	return n;
 }
 
+/// The byte size of a float32 tensor of this shape, or false when it does not fit in 64 bits (a
+/// corrupt shape such as [2^62] would otherwise wrap around to a small number).
+bool tensor_bytes(const std::vector<int64_t>& shape, uint64_t& bytes) {
+	uint64_t n = sizeof(float);
+	for (int64_t d : shape) {
+		if (d < 0) return false;
+		if (d != 0 && n > UINT64_MAX / (uint64_t)d) return false;
+		n *= (uint64_t)d;
+	}
+	bytes = n;
+	return true;
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
 	std::string s = "[";
 	for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
 	return s + "]";
-}
-
-/// Writes all bytes or fails with errno set (EINTR and short writes retried).
-bool write_all(int fd, const char* data, size_t bytes) {
-	while (bytes > 0) {
-		const ssize_t n = ::write(fd, data, bytes);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return false;
-		}
-		data += n;
-		bytes -= (size_t)n;
-	}
-	return true;
 }
 
 /// The header JSON padded with spaces to a multiple of 8 bytes, as Python's safetensors writes it,
@@ -174,18 +148,25 @@ Header read_header(std::ifstream& in, const std::string& path) {
 		Header::Entry entry;
 		entry.name = name;
 		for (const auto& d : value["shape"]) {
-			if (!d.is_number_unsigned()) NERF_FAIL(path << ": corrupt safetensors header (tensor " << name << " has a bad shape)");
+			// Unsigned and at most 2^63 - 1: a larger one would turn negative as int64.
+			if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t)INT64_MAX)
+				NERF_FAIL(path << ": corrupt safetensors header (tensor " << name << " has a bad shape " << value["shape"].dump()
+				               << "; dimensions are non-negative integers)");
 			entry.shape.push_back(d.get<int64_t>());
 		}
+		uint64_t bytes = 0;
+		if (!tensor_bytes(entry.shape, bytes))
+			NERF_FAIL(path << ": corrupt safetensors header: tensor " << name << " has shape " << shape_text(entry.shape)
+			               << ", whose size overflows 64 bits");
 		entry.begin = value["data_offsets"][0].get<uint64_t>();
 		entry.end = value["data_offsets"][1].get<uint64_t>();
 		if (entry.begin > entry.end || entry.end > header.data_bytes)
 			NERF_FAIL(path << ": corrupt safetensors file: tensor " << name << " has data_offsets [" << entry.begin << ", "
 			               << entry.end << ") outside the " << header.data_bytes
 			               << "-byte data buffer (the file is truncated or the header is wrong)");
-		if (entry.end - entry.begin != element_count(entry.shape) * sizeof(float))
+		if (entry.end - entry.begin != bytes)
 			NERF_FAIL(path << ": corrupt safetensors header: tensor " << name << " of shape " << shape_text(entry.shape)
-			               << " needs " << element_count(entry.shape) * sizeof(float) << " bytes but data_offsets span "
+			               << " needs " << bytes << " bytes but data_offsets span "
 			               << entry.end - entry.begin);
 		header.entries.push_back(std::move(entry));
 	}
@@ -208,52 +189,17 @@ std::ifstream open_for_reading(const std::string& path) {
 
 } // namespace
 
-void set_write_failure_for_testing(int nth_write) { g_fail_nth_write.store(nth_write); }
-
 void write_safetensors(const std::string& path, const std::vector<TensorRef>& tensors, const TensorMetadata& metadata) {
 	NERF_CHECK(host_is_little_endian());
 	const std::string header = make_header(tensors, metadata);
-	const bool inject_failure = write_should_fail();
-
-	const std::string dir = parent_dir(path);
-	std::string tmp_path = path + ".tmp.XXXXXX";
-	const int fd = ::mkstemp(&tmp_path[0]);
-	if (fd < 0) NERF_FAIL(path << ": cannot create a temporary file in " << dir << " (" << std::strerror(errno) << ")");
-	auto fail = [&](const char* what, int err) {
-		::close(fd);
-		::unlink(tmp_path.c_str());
-		NERF_FAIL(path << ": " << what << " failed (" << std::strerror(err) << "); the previous file, if any, is unchanged");
-	};
-	::fchmod(fd, 0644);  // mkstemp makes 0600; a checkpoint is as readable as any other output
-
+	AtomicFile file(path);
 	unsigned char len_bytes[8];
-	uint64_t len = header.size();
+	const uint64_t len = header.size();
 	for (int i = 0; i < 8; ++i) len_bytes[i] = (unsigned char)((len >> (8 * i)) & 0xff);
-	if (!write_all(fd, reinterpret_cast<const char*>(len_bytes), 8) || !write_all(fd, header.data(), header.size()))
-		fail("writing the header", errno);
-	for (size_t i = 0; i < tensors.size(); ++i) {
-		if (inject_failure && i == tensors.size() / 2) fail("writing tensor data (injected test failure)", ENOSPC);
-		const size_t bytes = element_count(tensors[i].shape) * sizeof(float);
-		if (!write_all(fd, reinterpret_cast<const char*>(tensors[i].data), bytes)) fail("writing tensor data", errno);
-	}
-	if (inject_failure) fail("writing tensor data (injected test failure)", ENOSPC);
-	if (::fsync(fd) != 0) fail("fsync", errno);
-	if (::close(fd) != 0) {
-		const int err = errno;
-		::unlink(tmp_path.c_str());
-		NERF_FAIL(path << ": close failed (" << std::strerror(err) << "); the previous file, if any, is unchanged");
-	}
-	if (std::rename(tmp_path.c_str(), path.c_str()) != 0) {
-		const int err = errno;
-		::unlink(tmp_path.c_str());
-		NERF_FAIL(path << ": rename from " << tmp_path << " failed (" << std::strerror(err) << ")");
-	}
-	// The rename is durable only once the folder's entry is on disk.
-	const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-	if (dir_fd >= 0) {
-		::fsync(dir_fd);
-		::close(dir_fd);
-	}
+	file.write(len_bytes, 8);
+	file.write(header);
+	for (const TensorRef& t : tensors) file.write(t.data, element_count(t.shape) * sizeof(float));
+	file.commit();
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {

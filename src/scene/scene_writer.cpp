@@ -1,6 +1,7 @@
 // Cameras of the built-in scene and the Blender-format dataset it is written as.
 #include "nerf/common.h"
 #include "nerf/io/image.h"
+#include "nerf/io/output_file.h"
 #include "nerf/scene.h"
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,8 @@ constexpr double kGoldenAngle = 2.39996322972865332;
 // Elevation band of the views, as in the NeRF synthetic scenes' upper hemisphere.
 constexpr double kMinElevation = 10.0 * kPi / 180.0, kMaxElevation = 70.0 * kPi / 180.0;
 
+constexpr int kMaxSupersample = 16;
+
 constexpr const char* kSplitNames[3] = {"train", "val", "test"};
 // Each split is its own Fibonacci lattice over the band; these azimuth phases (fractions of the
 // golden angle) put the val and test views between the train views rather than on them.
@@ -46,7 +49,9 @@ void validate(const SceneOptions& opts) {
 	if (opts.n_train < 1) NERF_FAIL("built-in scene: n_train must be >= 1, got " << opts.n_train);
 	if (opts.n_val < 0 || opts.n_test < 0)
 		NERF_FAIL("built-in scene: n_val and n_test must be >= 0, got " << opts.n_val << ", " << opts.n_test);
-	if (opts.supersample < 1) NERF_FAIL("built-in scene: supersample must be >= 1, got " << opts.supersample);
+	// 16 x 16 rays per pixel already resolve edges to 1/256 of a pixel; far more only spends hours.
+	if (opts.supersample < 1 || opts.supersample > kMaxSupersample)
+		NERF_FAIL("built-in scene: supersample must be in [1, " << kMaxSupersample << "], got " << opts.supersample);
 }
 
 void make_directories(const fs::path& path) {
@@ -158,12 +163,7 @@ void write_builtin_scene(const std::string& dir, const SceneOptions& opts) {
 			frames.push_back({{"file_path", "./" + name + "/" + stem}, {"rotation", 0.0}, {"transform_matrix", matrix}});
 		}
 		const nlohmann::json transforms = {{"camera_angle_x", kBuiltinSceneCameraAngleX}, {"frames", frames}};
-		const fs::path json_path = root / ("transforms_" + name + ".json");
-		std::ofstream out(json_path);
-		if (!out) NERF_FAIL(json_path.string() << ": cannot open for writing");
-		out << transforms.dump(4) << "\n";
-		out.close();
-		if (!out) NERF_FAIL(json_path.string() << ": write failed");
+		write_file_atomic((root / ("transforms_" + name + ".json")).string(), transforms.dump(4) + "\n");
 	}
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "nerf/dataset.h"
+#include "nerf/io/image.h"
 
 #include <array>
 #include <string>
@@ -25,17 +26,20 @@ struct BlenderSplit {
 /// `max_frames` > 0 stops after that many frames (tests use it to keep 800x800 scenes fast).
 /// Throws when the json is missing; load_blender decides whether a missing split is allowed.
 BlenderSplit load_blender_split(const std::string& basedir, const std::string& split, int skip, bool half_res,
-                                int max_frames = 0);
+                                int max_frames = 0, uint64_t max_image_pixels = kDefaultMaxImagePixels);
 
 /// LLFF forward-facing or 360 scenes, as load_llff.py's load_llff_data (recenter, bd_factor 0.75) followed
 /// by run_nerf.py's llffhold split and near/far choice.
-Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llffhold, bool no_ndc);
+Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llffhold, bool no_ndc,
+                  uint64_t max_image_pixels = kDefaultMaxImagePixels);
 
 /// DeepVoxels scenes (load_deepvoxels.py): basedir/{train,validation,test}/<shape>/{intrinsics.txt,pose,rgb}.
-Dataset load_deepvoxels(const std::string& basedir, const std::string& shape, int testskip);
+Dataset load_deepvoxels(const std::string& basedir, const std::string& shape, int testskip,
+                        uint64_t max_image_pixels = kDefaultMaxImagePixels);
 
 /// LINEMOD scenes (load_LINEMOD.py): Blender-style jsons with per-frame intrinsic_matrix and near/far.
-Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bool white_bkgd);
+Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bool white_bkgd,
+                     uint64_t max_image_pixels = kDefaultMaxImagePixels);
 
 /// Area-average resize of an [h, w, c] float image to [out_h, out_w, c]: each output pixel is the mean of
 /// the input area it covers, fractional pixels weighted by their overlap (OpenCV's INTER_AREA when

@@ -1,7 +1,10 @@
 /// @file image.h
-/// @brief Image files: PNG/JPEG in (stb_image), PNG out (stb_image_write), EXR out (tinyexr).
+/// @brief Image files: JPEG in (libjpeg-turbo), PNG and the other stb formats in (stb_image), PNG out
+/// (stb_image_write) and EXR out (tinyexr), written atomically (nerf/io/output_file.h).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,11 +15,20 @@ struct Image {
 	std::vector<float> pixels;                ///< [height, width, channels], values in [0,1]
 };
 
-/// Reads a PNG or JPEG (8 or 16 bit) as floats in [0,1]. Throws nerf::Error naming the file on failure.
-Image load_image(const std::string& path);
-/// Writes 8-bit PNG (values clamped to [0,1], rounded). Throws on failure.
+/// The default of Config::max_image_pixels: 2^28 = 16384 x 16384.
+constexpr uint64_t kDefaultMaxImagePixels = 1ull << 28;
+
+/// Reads a PNG or JPEG (8 or 16 bit; also what else stb_image reads) as floats in [0,1]. Throws
+/// nerf::Error naming the file when it cannot be decoded, and before allocating anything when it
+/// declares more than max_pixels pixels or more than its size can hold under any encoder.
+Image load_image(const std::string& path, uint64_t max_pixels = kDefaultMaxImagePixels);
+
+/// True when the bytes start as a JPEG does (the SOI marker FF D8).
+bool is_jpeg(const unsigned char* bytes, size_t size);
+
+/// Writes 8-bit PNG (values clamped to [0,1], rounded), atomically. Throws on failure.
 void save_png(const std::string& path, const float* pixels, int width, int height, int channels);
-/// Writes a single-channel float EXR. Throws on failure.
+/// Writes a single-channel float EXR, atomically. Throws on failure.
 void save_exr(const std::string& path, const float* values, int width, int height);
 
 } // namespace nerf

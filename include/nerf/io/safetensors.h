@@ -5,6 +5,8 @@
 /// then the raw little-endian tensor bytes, offsets relative to the end of the header.
 #pragma once
 
+#include "nerf/io/output_file.h"  // set_write_failure_for_testing
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -45,11 +47,5 @@ SafetensorsFile read_safetensors(const std::string& path);
 
 /// Reads only the header's "__metadata__" (cheap: the tensor bytes are not read).
 TensorMetadata read_safetensors_metadata(const std::string& path);
-
-/// Test hook, to prove that a failed save loses nothing: the n-th call to write_safetensors from now
-/// (1 = the next one) fails half way through writing its data, as a full disk would (ENOSPC).
-/// 0 disables. The environment variable NERF_TEST_FAIL_WRITE=n sets it at start-up, so that a test
-/// can inject the failure into a tool's process.
-void set_write_failure_for_testing(int nth_write);
 
 } // namespace nerf

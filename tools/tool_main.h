@@ -1,0 +1,74 @@
+// What every nerfcore tool's main() shares: exceptions become one message and exit code 1, OpenMP
+// threads wait passively, and the command-line rules are the same in every tool. A tool writes
+// `int run(int argc, char** argv)` and its main is `return nerf::tool::tool_main("name", argc, argv, run);`.
+#pragma once
+
+#include "nerf/common.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <new>
+
+#include <unistd.h>
+
+namespace nerf::tool {
+
+/// CLI11 as nerf_train's parser (nerf-pytorch's argparse): an option given twice keeps its last value.
+inline void apply_command_line_rules(CLI::App& app) {
+	app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+/// Parses a tool's own command line. Returns -1 when the tool should go on, else the exit code:
+/// 0 after --help, 1 after a parse error (CLI11 has printed it).
+inline int parse_command_line(CLI::App& app, int argc, char** argv) {
+	try {
+		app.parse(argc, argv);
+	} catch (const CLI::ParseError& e) {
+		return app.exit(e) == 0 ? 0 : 1;
+	}
+	return -1;
+}
+
+/// OpenMP threads that wait at a barrier by sleeping, not spinning. libgomp's default spins for about
+/// 300000 rounds first, which on a shared machine burns the time slices the descheduled threads they
+/// wait for (or another program) need: two trainings on one 2-core machine ran at 4.3 steps/s each
+/// instead of 5.6 (README, "Training on a shared machine"); on an idle machine it costs nothing
+/// measurable. libgomp reads OMP_WAIT_POLICY once, when it is loaded, so a tool that finds it unset
+/// sets it and runs itself again; a value set by the user is kept (ACTIVE to spin).
+inline void wait_passively_in_openmp(char** argv) {
+	if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+	if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+	::execv("/proc/self/exe", argv);  // returns only on failure: then go on as we are
+}
+
+/// Runs `run` and turns anything it throws into "<name>: error: <what>" on stderr and exit code 1.
+/// Nothing escapes: a std::bad_alloc (a huge image, a huge batch) is reported, not an abort.
+template <typename Run>
+int report_errors(const char* name, int argc, char** argv, Run&& run) noexcept {
+	try {
+		return run(argc, argv);
+	} catch (const std::bad_alloc&) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "%s: error: out of memory (the data, batch or image size needs more memory than this "
+		                     "machine or its limits allow)\n", name);
+	} catch (const std::exception& e) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "%s: error: %s\n", name, e.what());
+	} catch (...) {
+		std::fflush(stdout);
+		std::fprintf(stderr, "%s: error: unknown exception\n", name);
+	}
+	return 1;
+}
+
+/// A tool's whole main: passive OpenMP waiting, then `run` with every error reported.
+template <typename Run>
+int tool_main(const char* name, int argc, char** argv, Run&& run) noexcept {
+	wait_passively_in_openmp(argv);
+	return report_errors(name, argc, argv, run);
+}
+
+} // namespace nerf::tool
