@@ -105,8 +105,8 @@ int run(int argc, char** argv) {
 		out["i_val"] = ds.i_val;
 		out["i_test"] = ds.i_test;
 		std::vector<double> image_mean(n);
-		const size_t floats = (size_t)ds.H * ds.W * 3;
 		for (size_t i = 0; i < n; ++i) {
+			const size_t floats = (size_t)ds.cameras[i].H * ds.cameras[i].W * 3;
 			double sum = 0;
 			const float* img = ds.image(i);
 			for (size_t k = 0; k < floats; ++k) sum += img[k];

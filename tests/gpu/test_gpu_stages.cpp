@@ -83,9 +83,11 @@ TEST_CASE("gpu: generate_rays and gather_pixels match the CPU", "[gpu][rays]") {
 			Backend& be = which == 0 ? *b.cpu : *b.gpu;
 			Buffer<uint32_t> d_ids = to_backend(be, ids);
 			Buffer<float> d_poses = to_backend(be, poses);
+			Buffer<Camera> d_cameras = to_backend(be, shared_camera_table(cam, n_images));
 			Buffer<float> o = be.allocate<float>(3 * n_rays), d = be.allocate<float>(3 * n_rays),
 			              v = be.allocate<float>(3 * n_rays);
-			be.generate_rays(o.data(), d.data(), v.data(), d_ids.data(), d_poses.data(), n_rays, cam);
+			be.generate_rays(o.data(), d.data(), v.data(), d_ids.data(), n_rays,
+			                 CameraSet{d_poses.data(), d_cameras.data(), (uint32_t)n_images});
 			std::vector<float>* out = which == 0 ? ref : got;
 			out[0] = to_host(be, o);
 			out[1] = to_host(be, d);
