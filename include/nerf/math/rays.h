@@ -85,8 +85,9 @@ NERF_HD inline void lens_distort(const Lens& lens, double x, double y, double& x
 	}
 }
 
-/// The inverse of lens_distort by Newton's method from (xd, yd). Returns false when it did not converge
-/// (a lens that is not invertible there; fisheye angles at or beyond 90 degrees), leaving the last iterate.
+/// The inverse of lens_distort by Newton's method from (xd, yd). Returns false when it did not converge, or
+/// converged on a folded-over branch of the lens (no real direction maps there), or for fisheye angles at
+/// or beyond 90 degrees; (x, y) then hold the last iterate.
 NERF_HD inline bool lens_undistort(const Lens& lens, double xd, double yd, double& x, double& y) {
 	x = xd;
 	y = yd;
@@ -108,7 +109,10 @@ NERF_HD inline bool lens_undistort(const Lens& lens, double xd, double yd, doubl
 			const double step_x = (fx * j_yy - fy * j_xy) / det, step_y = (fy * j_xx - fx * j_xy) / det;
 			x -= step_x;
 			y -= step_y;
-			if (fabs(step_x) + fabs(step_y) <= kLensTolerance * (1.0 + fabs(x) + fabs(y))) return fabs(x) + fabs(y) < 1e300;  // false for NaN
+			// A strong lens folds over far from the axis, where a second, mirrored root exists: only the
+			// branch that grows with r (radial > 0, orientation kept) is the image of a real direction.
+			if (fabs(step_x) + fabs(step_y) <= kLensTolerance * (1.0 + fabs(x) + fabs(y)))
+				return radial > 0.0 && det > 0.0 && fabs(x) + fabs(y) < 1e300;  // false for NaN
 		}
 		return false;
 	}
@@ -125,7 +129,7 @@ NERF_HD inline bool lens_undistort(const Lens& lens, double xd, double yd, doubl
 			const double step = f / df;
 			theta -= step;
 			if (fabs(step) <= kLensTolerance * (1.0 + theta)) {
-				if (!(theta >= 0.0 && theta < kHalfPi)) return false;
+				if (!(theta >= 0.0 && theta < kHalfPi && df > 0.0)) return false;
 				const double scale = tan(theta) / theta_d;
 				x = xd * scale;
 				y = yd * scale;
