@@ -37,6 +37,9 @@ struct Dataset {
 /// n_images copies of one camera, image i starting at pixel i * H * W (the reference's loaders).
 std::vector<Camera> shared_camera_table(const Camera& cam, size_t n_images);
 
+/// nerfstudio's camera_model name of a lens model: PINHOLE, OPENCV, OPENCV_FISHEYE.
+const char* lens_model_name(LensModel model);
+
 /// The reference's camera for H, W and K: pixel corners, no lens distortion.
 Camera pinhole_camera(int H, int W, const std::array<float, 9>& K, bool ndc);
 

@@ -26,6 +26,15 @@ Camera pinhole_camera(int H, int W, const std::array<float, 9>& K, bool ndc) {
 	return cam;
 }
 
+const char* lens_model_name(LensModel model) {
+	switch (model) {
+	case LensModel::Pinhole: return "PINHOLE";
+	case LensModel::OpenCV: return "OPENCV";
+	case LensModel::OpenCVFisheye: return "OPENCV_FISHEYE";
+	}
+	return "unknown";
+}
+
 namespace {
 
 Dataset load_by_type(const Config& cfg) {

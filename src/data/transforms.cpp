@@ -13,7 +13,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <optional>
 
@@ -48,6 +51,7 @@ public:
 		if (m_top.contains(key)) return {&m_top[key], std::string("field '") + key + "'"};
 		return {};
 	}
+	bool in_frame(const char* key) const { return m_frame.contains(key); }
 	std::optional<double> number(const char* key) const {
 		const Field f = field(key);
 		if (!f.value || f.value->is_null()) return std::nullopt;
@@ -85,7 +89,7 @@ struct Frame {
 	Mat34 c2w;
 	// Intrinsics at the resolution of the json (w x h).
 	int w = 0, h = 0;              // 0: not in the json, taken from the image
-	std::optional<double> fl_x, fl_y, angle_x, angle_y, cx, cy;
+	std::optional<double> fl_x, fl_y, angle_x, angle_y, cx, cy;  // of one level: the frame's if it has either
 	Lens lens;
 };
 
@@ -107,9 +111,8 @@ std::string image_file_for(const std::string& basedir, const std::string& file_p
 LensModel lens_model_named(const FrameReader& reader, const std::string& json_path, bool has_coefficients) {
 	const std::optional<std::string> name = reader.text("camera_model");
 	if (!name) return has_coefficients ? LensModel::OpenCV : LensModel::Pinhole;
-	if (*name == "PINHOLE") return LensModel::Pinhole;
-	if (*name == "OPENCV") return LensModel::OpenCV;
-	if (*name == "OPENCV_FISHEYE") return LensModel::OpenCVFisheye;
+	for (LensModel model : {LensModel::Pinhole, LensModel::OpenCV, LensModel::OpenCVFisheye})
+		if (*name == lens_model_name(model)) return model;
 	NERF_FAIL(json_path << ": " << reader.field("camera_model").where << " is '" << *name
 	                    << "', which is not a supported camera model (PINHOLE, OPENCV or OPENCV_FISHEYE)");
 }
@@ -137,15 +140,67 @@ Lens read_lens(const FrameReader& reader, const std::string& json_path) {
 	return lens;
 }
 
-// transform_matrix: 4x4, finite, a rotation (orthonormal, det +1) and translation, bottom row 0 0 0 1.
+// Python's json module writes NaN and Infinity as bare words, which JSON (and so nlohmann) rejects with a
+// parse error at some line; quoted, they parse, and the check of the field that holds one names it.
+std::string quote_non_finite_literals(const std::string& text) {
+	static const char* const kWords[] = {"-Infinity", "Infinity", "NaN"};
+	std::string out;
+	out.reserve(text.size());
+	bool in_string = false;
+	for (size_t i = 0; i < text.size(); ++i) {
+		const char c = text[i];
+		if (in_string) {
+			out += c;
+			if (c == '\\' && i + 1 < text.size()) out += text[++i];
+			else if (c == '"') in_string = false;
+			continue;
+		}
+		in_string = c == '"';
+		bool quoted = false;
+		for (const char* word : kWords) {
+			const size_t length = std::strlen(word);
+			if (!in_string && text.compare(i, length, word) == 0) {
+				out += '"' + std::string(word) + '"';
+				i += length - 1;
+				quoted = true;
+				break;
+			}
+		}
+		if (!quoted) out += c;
+	}
+	return out;
+}
+
+nlohmann::json read_transforms_json(const std::string& path) {
+	std::ifstream in(path, std::ios::binary);
+	if (!in) NERF_FAIL(path << ": cannot open JSON file");
+	const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	try {
+		return nlohmann::json::parse(quote_non_finite_literals(text));
+	} catch (const nlohmann::json::exception& e) {
+		NERF_FAIL(path << ": malformed JSON (" << e.what() << ")");
+	}
+}
+
+// transform_matrix: 4x4 finite numbers, a rotation (orthonormal, det +1) and translation, bottom row 0 0 0 1.
 Mat34 read_rigid_pose(const nlohmann::json& frame, const std::string& json_path, int index) {
 	const std::string where = "frame " + std::to_string(index) + " field 'transform_matrix'";
 	if (!frame.contains("transform_matrix")) NERF_FAIL(json_path << ": frame " << index << " has no 'transform_matrix'");
-	data::read_pose_json(frame["transform_matrix"], json_path, index);  // shape, numbers, finiteness
 	const nlohmann::json& m = frame["transform_matrix"];
+	if (!m.is_array() || m.size() != 4) NERF_FAIL(json_path << ": " << where << " is not a 4x4 array");
 	Eigen::Matrix4d full;
-	for (int r = 0; r < 4; ++r)
-		for (int c = 0; c < 4; ++c) full(r, c) = m[r][c].get<double>();
+	for (int r = 0; r < 4; ++r) {
+		if (!m[r].is_array() || m[r].size() != 4) NERF_FAIL(json_path << ": " << where << " is not a 4x4 array");
+		for (int c = 0; c < 4; ++c) {
+			const nlohmann::json& v = m[r][c];
+			if (v.is_string() && (v == "NaN" || v == "Infinity" || v == "-Infinity"))
+				NERF_FAIL(json_path << ": " << where << " is " << v.get<std::string>() << " at [" << r << "][" << c << "]");
+			if (!v.is_number()) NERF_FAIL(json_path << ": " << where << " has a non-number at [" << r << "][" << c << "]");
+			full(r, c) = v.get<double>();
+			if (!std::isfinite(full(r, c)))
+				NERF_FAIL(json_path << ": " << where << " is not finite at [" << r << "][" << c << "]");
+		}
+	}
 	const Mat3 R = full.topLeftCorner<3, 3>();
 	// Writers store float32 matrices, and some (Record3D) renormalise loosely: 1e-3 accepts those and
 	// rejects any scale or shear a user would notice.
@@ -190,21 +245,36 @@ std::vector<Frame> read_frames(const nlohmann::json& meta, const std::string& ba
 		}
 		if (const auto w = reader.number("w")) f.w = (int)reader.positive("w");
 		if (const auto h = reader.number("h")) f.h = (int)reader.positive("h");
-		f.fl_x = reader.number("fl_x");
-		f.fl_y = reader.number("fl_y");
-		f.angle_x = reader.number("camera_angle_x");
-		f.angle_y = reader.number("camera_angle_y");
 		for (const char* key : {"fl_x", "fl_y", "camera_angle_x", "camera_angle_y"})
 			if (reader.number(key)) reader.positive(key);
+		// A frame's own focal length (as fl_ or as an angle) wins over the top level's, whichever form each uses;
+		// within one level fl_ wins over the angle.
+		auto level_number = [&](const char* key, bool frame_level) {
+			return frame_level && !reader.in_frame(key) ? std::nullopt : reader.number(key);
+		};
+		const bool frame_x = reader.in_frame("fl_x") || reader.in_frame("camera_angle_x");
+		const bool frame_y = reader.in_frame("fl_y") || reader.in_frame("camera_angle_y");
+		f.fl_x = level_number("fl_x", frame_x);
+		f.angle_x = level_number("camera_angle_x", frame_x);
+		f.fl_y = level_number("fl_y", frame_y);
+		f.angle_y = level_number("camera_angle_y", frame_y);
 		if (!f.fl_x && !f.fl_y && !f.angle_x && !f.angle_y)
-			reader.fail("missing intrinsics: no 'fl_x', 'fl_y', 'camera_angle_x' or 'camera_angle_y' in the frame or at the top level");
+			reader.fail("missing intrinsics: no 'fl_x', 'fl_y', 'camera_angle_x' or 'camera_angle_y' in the frame or at the "
+			            "top level");
 		f.cx = reader.number("cx");
 		f.cy = reader.number("cy");
 		f.lens = read_lens(reader, json_path);
 		frames.push_back(std::move(f));
 	}
-	std::stable_sort(frames.begin(), frames.end(), [](const Frame& a, const Frame& b) { return a.file_path < b.file_path; });
-	return frames;
+	// Sorting indices, not Frames: stable_sort's scratch buffer ignores the alignment Eigen's members need.
+	std::vector<size_t> order(frames.size());
+	std::iota(order.begin(), order.end(), 0);
+	std::stable_sort(order.begin(), order.end(),
+	                 [&](size_t a, size_t b) { return frames[a].file_path < frames[b].file_path; });
+	std::vector<Frame> sorted;
+	sorted.reserve(frames.size());
+	for (size_t i : order) sorted.push_back(std::move(frames[i]));
+	return sorted;
 }
 
 // The camera of a frame at the loaded size (W x H): intrinsics given for w x h scale by W/w and H/h,
@@ -329,7 +399,7 @@ Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bo
 	data::require_directory(basedir, "transforms.json scene");
 	const std::string json_path = data::join(basedir, "transforms.json");
 	if (!data::exists(json_path)) NERF_FAIL(json_path << ": no transforms.json in the scene folder");
-	const nlohmann::json meta = data::read_json(json_path);
+	const nlohmann::json meta = read_transforms_json(json_path);
 	if (factor < 1) factor = 1;
 	std::vector<Frame> frames = read_frames(meta, basedir, json_path, factor);
 	const size_t n = frames.size();

@@ -132,9 +132,13 @@ NpyArray load_npy_matrix(const std::string& path, size_t cols) {
 	return arr;
 }
 
-void save_npy(const std::string& path, const double* data, const std::vector<size_t>& shape) {
+namespace {
+
+// The header and data of a C-order little-endian array of `descr` ('<f8', '<f4') with elements of item_bytes.
+void write_npy(const std::string& path, const char* descr, const void* data, size_t item_bytes,
+               const std::vector<size_t>& shape) {
 	std::ostringstream dict;
-	dict << "{'descr': '<f8', 'fortran_order': False, 'shape': (";
+	dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (";
 	size_t n = 1;
 	for (size_t i = 0; i < shape.size(); ++i) {
 		dict << shape[i] << (shape.size() == 1 || i + 1 < shape.size() ? "," : "") << (i + 1 < shape.size() ? " " : "");
@@ -154,8 +158,18 @@ void save_npy(const std::string& path, const double* data, const std::vector<siz
 	const unsigned char len_bytes[2] = {(unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
 	out.write((const char*)len_bytes, 2);
 	out.write(header.data(), (std::streamsize)header.size());
-	out.write((const char*)data, (std::streamsize)(n * sizeof(double)));
+	out.write((const char*)data, (std::streamsize)(n * item_bytes));
 	if (!out) NERF_FAIL(path << ": error writing .npy file");
+}
+
+} // namespace
+
+void save_npy(const std::string& path, const double* data, const std::vector<size_t>& shape) {
+	write_npy(path, "<f8", data, sizeof(double), shape);
+}
+
+void save_npy(const std::string& path, const float* data, const std::vector<size_t>& shape) {
+	write_npy(path, "<f4", data, sizeof(float), shape);
 }
 
 } // namespace nerf
