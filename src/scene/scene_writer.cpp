@@ -185,8 +185,10 @@ Camera capture_camera(int i, const CaptureOptions& opts) {
 	cam.pixel_centers = true;
 	if (opts.distorted) {
 		cam.lens.model = LensModel::OpenCV;
-		cam.lens.k1 = (float)(0.14 * (1.0 + 0.1 * std::sin(2.3 * i)));
-		cam.lens.k2 = (float)(0.03 * (1.0 + 0.1 * std::cos(1.1 * i)));
+		// Odd frames through a barrel lens (a phone's wide camera), even ones through a pincushion one.
+		const bool wide = i % 2 == 1;
+		cam.lens.k1 = (float)((wide ? -0.2 : 0.14) * (1.0 + 0.1 * std::sin(2.3 * i)));
+		cam.lens.k2 = (float)((wide ? 0.05 : 0.03) * (1.0 + 0.1 * std::cos(1.1 * i)));
 		cam.lens.p1 = (float)(0.002 * (1.0 + 0.1 * std::sin(0.5 * i)));
 		cam.lens.p2 = (float)(-0.0015 * (1.0 + 0.1 * std::cos(0.3 * i)));
 	}
