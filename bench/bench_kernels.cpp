@@ -28,6 +28,7 @@
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -405,9 +406,12 @@ private:
 
 		Buffer<uint32_t> ids = make_buffer(m_dev, in.pixel_ids);
 		Buffer<float> poses = make_buffer(m_dev, in.poses);
+		const std::vector<Camera> table = shared_camera_table(in.cam, (size_t)m_sizes.n_images);
+		Buffer<Camera> cams = make_buffer(m_dev, table);
+		const CameraSet set{poses.data(), cams.data(), (uint32_t)table.size()};
 		Buffer<float> o = m_dev.allocate<float>(3 * in.n), d = m_dev.allocate<float>(3 * in.n),
 		              v = m_dev.allocate<float>(3 * in.n);
-		auto run = [&] { m_dev.generate_rays(o.data(), d.data(), v.data(), ids.data(), poses.data(), in.n, in.cam); };
+		auto run = [&] { m_dev.generate_rays(o.data(), d.data(), v.data(), ids.data(), in.n, set); };
 		run();
 		in.rays_o = download(m_dev, o);
 		in.rays_d = download(m_dev, d);
@@ -420,9 +424,11 @@ private:
 		if (m_ref) {
 			Buffer<uint32_t> r_ids = make_buffer(*m_ref, in.pixel_ids);
 			Buffer<float> r_poses = make_buffer(*m_ref, in.poses);
+			Buffer<Camera> r_cams = make_buffer(*m_ref, table);
 			Buffer<float> ro = m_ref->allocate<float>(3 * in.n), rd = m_ref->allocate<float>(3 * in.n),
 			              rv = m_ref->allocate<float>(3 * in.n);
-			m_ref->generate_rays(ro.data(), rd.data(), rv.data(), r_ids.data(), r_poses.data(), in.n, in.cam);
+			m_ref->generate_rays(ro.data(), rd.data(), rv.data(), r_ids.data(), in.n,
+			                     CameraSet{r_poses.data(), r_cams.data(), (uint32_t)table.size()});
 			check.arrays("rays_o", in.rays_o, download(*m_ref, ro), tol);
 			check.arrays("rays_d", in.rays_d, download(*m_ref, rd), tol);
 			check.arrays("viewdirs", in.viewdirs, download(*m_ref, rv), tol);
@@ -1205,14 +1211,19 @@ private:
 
 	struct TrainInputs {
 		Camera cam;
-		std::vector<float> images, poses;
+		std::vector<float> images;
+		std::vector<Pose> poses;
+		std::vector<Camera> cameras;  ///< [n_images] copies of cam
 		std::vector<uint32_t> pixel_ids;
 	};
 
 	TrainInputs train_inputs(size_t n_rays) const {
 		TrainInputs in;
 		in.cam = lego_camera(m_sizes.render_hw);
-		in.poses = hemisphere_poses(m_sizes.n_images, 21);
+		const std::vector<float> flat_poses = hemisphere_poses(m_sizes.n_images, 21);
+		in.poses.resize(m_sizes.n_images);
+		for (size_t i = 0; i < in.poses.size(); ++i) std::copy_n(flat_poses.data() + 12 * i, 12, in.poses[i].data());
+		in.cameras = shared_camera_table(in.cam, in.poses.size());
 		in.images = uniform_floats((size_t)m_sizes.n_images * in.cam.H * in.cam.W * 3, 0.0, 1.0, 22);
 		in.pixel_ids.resize(n_rays);
 		std::mt19937_64 rng(23);
@@ -1225,10 +1236,11 @@ private:
 	std::array<float, 4> two_step_losses(Backend& backend, const TrainInputs& in, size_t n_rays, Precision p) {
 		NerfModel model(backend, model_config((int)n_rays, p));
 		Buffer<uint32_t> ids = make_buffer(backend, std::vector<uint32_t>(in.pixel_ids.begin(), in.pixel_ids.begin() + n_rays));
-		Buffer<float> images = make_buffer(backend, in.images), poses = make_buffer(backend, in.poses);
+		Buffer<float> images = make_buffer(backend, in.images);
+		const CameraBuffers cameras = upload_cameras(backend, in.poses, in.cameras);
 		std::array<float, 4> out{};
 		for (uint32_t step = 1; step <= 2; ++step) {
-			model.train_step(ids.data(), n_rays, images.data(), poses.data(), in.cam, render_settings(true), step, 5e-4f);
+			model.train_step(ids.data(), n_rays, images.data(), cameras.set(), render_settings(true), step, 5e-4f);
 			const auto [fine, coarse] = model.read_losses();
 			out[2 * (step - 1)] = fine;
 			out[2 * (step - 1) + 1] = coarse;
@@ -1256,7 +1268,8 @@ private:
 
 		NerfModel model(m_dev, model_config(n_rays, precision));
 		Buffer<uint32_t> ids = make_buffer(m_dev, in.pixel_ids);
-		Buffer<float> images = make_buffer(m_dev, in.images), poses = make_buffer(m_dev, in.poses);
+		Buffer<float> images = make_buffer(m_dev, in.images);
+		const CameraBuffers cameras = upload_cameras(m_dev, in.poses, in.cameras);
 		uint32_t step = 1;
 		std::vector<float> params_before;
 		if (!m_ref) {
@@ -1267,8 +1280,8 @@ private:
 			m_dev.download(params_before.data(), model.params(), params_before.size() * sizeof(float));
 		}
 		auto run = [&] {
-			model.train_step(ids.data(), in.pixel_ids.size(), images.data(), poses.data(), in.cam, render_settings(true),
-			                 step++, lr);
+			model.train_step(ids.data(), in.pixel_ids.size(), images.data(), cameras.set(), render_settings(true), step++,
+			                 lr);
 		};
 		run();
 		if (!m_ref) {

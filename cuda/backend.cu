@@ -151,9 +151,9 @@ public:
 	size_t peak_bytes() const override { return m_allocations.peak_bytes(); }
 
 	// --- stages ---
-	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
-	                   size_t n_rays, const Camera& cam) override {
-		cuda::generate_rays(rays_o, rays_d, viewdirs, pixel_ids, poses, n_rays, cam, m_stream.get());
+	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, size_t n_rays,
+	                   const CameraSet& cameras) override {
+		cuda::generate_rays(rays_o, rays_d, viewdirs, pixel_ids, n_rays, cameras, m_stream.get());
 	}
 	void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) override {
 		cuda::gather_pixels(target, images, pixel_ids, n_rays, m_stream.get());

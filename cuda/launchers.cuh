@@ -15,10 +15,11 @@ namespace nerf {
 namespace cuda {
 
 // --- rays.cu ---
-/// rays_o, rays_d, viewdirs (may be null): [n_rays, 3]; pixel_ids: [n_rays]; poses: [n_images, 3, 4].
-void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
-                   size_t n_rays, const Camera& cam, cudaStream_t stream);
-/// target: [n_rays, 3] from images [n_images, H, W, 3] at flat pixel ids.
+/// rays_o, rays_d, viewdirs (may be null): [n_rays, 3]; pixel_ids: [n_rays]; cameras: poses and per-image
+/// cameras in device memory.
+void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, size_t n_rays,
+                   const CameraSet& cameras, cudaStream_t stream);
+/// target: [n_rays, 3] from the stacked images (pixel id p at 3 p) at flat pixel ids.
 void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays, cudaStream_t stream);
 
 // --- encoding.cu ---

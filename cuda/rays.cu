@@ -1,6 +1,7 @@
-// Camera rays and target pixels for a batch of flat pixel ids (image * H * W + row * W + col).
+// Camera rays and target pixels for a batch of flat pixel ids (cameras[k].first_pixel + row * W_k + col).
 // One thread per ray; the ray math is nerf::pixel_ray (include/nerf/math/rays.h), the same function
-// the CPU backend calls. No backward: rays are data.
+// the CPU backend calls: it finds the ray's image in the per-image camera table (device memory) and
+// undistorts through that image's lens. No backward: rays are data.
 #include "common.cuh"
 #include "launchers.cuh"
 
@@ -15,12 +16,12 @@ __global__ void generate_rays_kernel(float* __restrict__ rays_o,          // [n_
                                      float* __restrict__ rays_d,          // [n_rays, 3]
                                      float* __restrict__ viewdirs,        // [n_rays, 3] or null
                                      const uint32_t* __restrict__ pixel_ids,  // [n_rays]
-                                     const float* __restrict__ poses,     // [n_images, 3, 4]
-                                     size_t n_rays, Camera cam) {
+                                     size_t n_rays,
+                                     CameraSet cameras) {  // poses [n_images, 3, 4], cameras [n_images]
 	const size_t r = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	if (r >= n_rays) return;
 	float o[3], d[3], v[3];
-	pixel_ray(o, d, v, pixel_ids[r], poses, cam);
+	pixel_ray(o, d, v, pixel_ids[r], cameras);
 	for (int k = 0; k < 3; ++k) {
 		rays_o[3 * r + k] = o[k];
 		rays_d[3 * r + k] = d[k];
@@ -29,7 +30,7 @@ __global__ void generate_rays_kernel(float* __restrict__ rays_o,          // [n_
 }
 
 __global__ void gather_pixels_kernel(float* __restrict__ target,               // [n_rays, 3]
-                                     const float* __restrict__ images,         // [n_images, H, W, 3]
+                                     const float* __restrict__ images,         // stacked [H_k, W_k, 3]
                                      const uint32_t* __restrict__ pixel_ids,   // [n_rays]
                                      size_t n_rays) {
 	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;  // one thread per output float
@@ -43,13 +44,12 @@ __global__ void gather_pixels_kernel(float* __restrict__ target,               /
 // ---------------------------------------------------------------------------------------------
 // kernel launchers
 
-void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
-                   size_t n_rays, const Camera& cam, cudaStream_t stream) {
+void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, size_t n_rays,
+                   const CameraSet& cameras, cudaStream_t stream) {
 	if (n_rays == 0) return;
-	NERF_CHECK(rays_o && rays_d && pixel_ids && poses);
-	NERF_CHECK(cam.H > 0 && cam.W > 0);
-	generate_rays_kernel<<<grid_for(n_rays), kBlockSize, 0, stream>>>(rays_o, rays_d, viewdirs, pixel_ids, poses, n_rays,
-	                                                                   cam);
+	NERF_CHECK(rays_o && rays_d && pixel_ids && cameras.poses && cameras.cameras && cameras.n_images > 0);
+	generate_rays_kernel<<<grid_for(n_rays), kBlockSize, 0, stream>>>(rays_o, rays_d, viewdirs, pixel_ids, n_rays,
+	                                                                   cameras);
 	NERF_CHECK_LAUNCH("generate_rays_kernel", stream);
 }
 

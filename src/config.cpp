@@ -93,7 +93,7 @@ const std::vector<OptionSpec>& option_table() {
 
 		// builtin is nerfcore's procedural scene (generated into datadir when missing), used by nerf_train.
 		{"dataset_type", &Config::dataset_type, "dataset type (builtin: nerfcore's procedural scene)", none, none,
-		 {"llff", "blender", "deepvoxels", "LINEMOD", "builtin"}},
+		 {"llff", "blender", "deepvoxels", "LINEMOD", "transforms", "builtin"}},
 		{"testskip", &Config::testskip, "load 1/N of the test/val images (for large sets like deepvoxels)", at_least(1),
 		 none, {}},
 		{"shape", &Config::shape, "deepvoxels shape: armchair / cube / greek / vase", none, none, {}},
@@ -108,6 +108,9 @@ const std::vector<OptionSpec>& option_table() {
 		{"spherify", &Config::spherify, "for spherical 360 scenes", none, none, {}},
 		{"llffhold", &Config::llffhold, "take every N-th image as the LLFF test set (the paper uses 8; 0: none)",
 		 at_least(0), none, {}},
+		// nerfcore's: the sampling range along rays (transforms.json scenes pick one from the scene's size).
+		{"near", &Config::near, "near plane of the ray samples (negative: the dataset's choice)", none, none, {}},
+		{"far", &Config::far, "far plane of the ray samples (negative: the dataset's choice)", none, none, {}},
 
 		{"i_print", &Config::i_print, "frequency of console printout and metric logging", at_least(1), none, {}},
 		{"i_img", &Config::i_img, "frequency of image logging", at_least(1), none, {}},

@@ -23,29 +23,48 @@ RenderSettings RenderSettings::from_config(const Config& cfg, const Dataset& dat
 	return s;
 }
 
-Camera dataset_camera(const Dataset& data, int render_factor) {
-	Camera cam;
-	cam.H = data.H;
-	cam.W = data.W;
-	cam.fx = data.K[0];
-	cam.fy = data.K[4];
-	cam.cx = data.K[2];
-	cam.cy = data.K[5];
-	cam.ndc = data.ndc;
+CameraBuffers upload_cameras(Backend& backend, const std::vector<Pose>& poses, const std::vector<Camera>& cameras) {
+	NERF_CHECK(poses.size() == cameras.size());
+	CameraBuffers out;
+	out.poses = backend.allocate<float>(12 * poses.size());
+	out.cameras = backend.allocate<Camera>(cameras.size());
+	backend.upload(out.poses.data(), poses.data(), 12 * poses.size() * sizeof(float));
+	backend.upload(out.cameras.data(), cameras.data(), cameras.size() * sizeof(Camera));
+	return out;
+}
+
+namespace {
+
+Camera scaled_camera(Camera cam, int render_factor) {
+	cam.first_pixel = 0;
 	if (render_factor > 0) {
 		// The whole view, downscaled: H, W and K divided by render_factor. The reference divides H, W and
 		// focal but passes its full-size K on to get_rays, so it renders the top-left H/f x W/f pixels of the
-		// full-size view instead (an off-centre crop, README: deliberate differences).
-		if (data.H / render_factor < 1 || data.W / render_factor < 1)
-			NERF_FAIL("render_factor " << render_factor << " leaves no pixels of the " << data.W << "x" << data.H << " images");
-		cam.H = data.H / render_factor;
-		cam.W = data.W / render_factor;
-		cam.fx = data.K[0] / render_factor;
-		cam.fy = data.K[4] / render_factor;
-		cam.cx = 0.5f * cam.W;
-		cam.cy = 0.5f * cam.H;
+		// full-size view instead (an off-centre crop, README: deliberate differences). With pixel centres
+		// (transforms.json cameras) the principal point scales exactly like the focal length.
+		const int H = cam.H, W = cam.W;
+		if (H / render_factor < 1 || W / render_factor < 1)
+			NERF_FAIL("render_factor " << render_factor << " leaves no pixels of the " << W << "x" << H << " images");
+		cam.H = H / render_factor;
+		cam.W = W / render_factor;
+		cam.fx /= (float)render_factor;
+		cam.fy /= (float)render_factor;
+		cam.cx = cam.pixel_centers ? cam.cx / (float)render_factor : 0.5f * cam.W;
+		cam.cy = cam.pixel_centers ? cam.cy / (float)render_factor : 0.5f * cam.H;
 	}
 	return cam;
+}
+
+} // namespace
+
+Camera dataset_camera(const Dataset& data, int render_factor) {
+	Camera cam = data.cameras.empty() ? pinhole_camera(data.H, data.W, data.K, data.ndc) : data.cameras.front();
+	cam.lens = Lens{};
+	return scaled_camera(cam, render_factor);
+}
+
+Camera image_camera(const Dataset& data, size_t i, int render_factor) {
+	return scaled_camera(data.cameras.at(i), render_factor);
 }
 
 void check_render_inputs(const Camera& cam, const RenderSettings& settings, const std::vector<Pose>& poses,
@@ -179,8 +198,8 @@ NerfModel::Workspace& NerfModel::ensure_workspace(size_t n_rays, bool training) 
 	return *slot;
 }
 
-void NerfModel::train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const float* poses,
-                           const Camera& cam, const RenderSettings& settings, uint32_t step, float lr) {
+void NerfModel::train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
+                           const RenderSettings& settings, uint32_t step, float lr) {
 	NERF_CHECK(settings.N_samples == m_cfg.N_samples && settings.N_importance == m_cfg.N_importance);
 	Workspace& ws = ensure_workspace(n_rays, true);
 	Backend& b = *m_backend;
@@ -189,7 +208,7 @@ void NerfModel::train_step(const uint32_t* pixel_ids, size_t n_rays, const float
 	const uint64_t seed = m_cfg.seed;
 	const bool viewdirs = m_coarse_layout.spec.use_viewdirs;
 
-	b.generate_rays(ws.rays_o.data(), ws.rays_d.data(), ws.viewdirs.data(), pixel_ids, poses, n_rays, cam);
+	b.generate_rays(ws.rays_o.data(), ws.rays_d.data(), ws.viewdirs.data(), pixel_ids, n_rays, cameras);
 	b.gather_pixels(ws.target.data(), images, pixel_ids, n_rays);
 
 	// Coarse pass.
@@ -272,7 +291,7 @@ std::pair<float, float> NerfModel::read_losses() {
 	return {host[0], m_has_fine ? host[1] : 0.0f};
 }
 
-RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const float* poses, const Camera& cam,
+RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras,
                                const RenderSettings& settings, int chunk, uint32_t step, bool retraw) {
 	NERF_CHECK(chunk > 0);
 	Backend& b = *m_backend;
@@ -299,7 +318,7 @@ RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const f
 		const size_t count = std::min(chunk_rays, n_rays - begin);
 		Workspace& ws = ensure_workspace(chunk_rays, false);
 		const uint32_t ray_offset = (uint32_t)begin;
-		b.generate_rays(ws.rays_o.data(), ws.rays_d.data(), ws.viewdirs.data(), pixel_ids + begin, poses, count, cam);
+		b.generate_rays(ws.rays_o.data(), ws.rays_d.data(), ws.viewdirs.data(), pixel_ids + begin, count, cameras);
 		StratifiedSpec strat{settings.near, settings.far, settings.lindisp, settings.perturb, m_cfg.seed, step};
 		b.stratified_samples(ws.z_coarse.data(), count, S, ray_offset, strat);
 		b.encode_points(ws.enc_pts_coarse.data(), ws.rays_o.data(), ws.rays_d.data(), ws.z_coarse.data(), count, S,
@@ -351,13 +370,14 @@ RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const f
 RenderedRays NerfModel::render_image(const Pose& pose, const Camera& cam, const RenderSettings& settings, int chunk) {
 	check_render_inputs(cam, settings, {pose}, "render_image");
 	const size_t n_rays = (size_t)cam.H * cam.W;
-	Buffer<float> pose_buffer = m_backend->allocate<float>(12);
-	m_backend->upload(pose_buffer.data(), pose.data(), 12 * sizeof(float));
+	Camera single = cam;
+	single.first_pixel = 0;
+	const CameraBuffers camera = upload_cameras(*m_backend, {pose}, {single});
 	std::vector<uint32_t> ids(n_rays);
 	std::iota(ids.begin(), ids.end(), 0u);
 	Buffer<uint32_t> id_buffer = m_backend->allocate<uint32_t>(n_rays);
 	m_backend->upload(id_buffer.data(), ids.data(), n_rays * sizeof(uint32_t));
-	return render(id_buffer.data(), n_rays, pose_buffer.data(), cam, settings, chunk);
+	return render(id_buffer.data(), n_rays, camera.set(), settings, chunk);
 }
 
 } // namespace nerf

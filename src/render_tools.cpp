@@ -70,23 +70,38 @@ EvalReport render_views(NerfModel& model, const std::vector<Pose>& poses, const 
                         const RenderSettings& settings, int chunk, const RenderViewsOptions& options,
                         const std::vector<const float*>& targets, const std::vector<int>& indices,
                         RenderedFrames* frames) {
+	return render_views(model, poses, std::vector<Camera>(poses.size(), cam), settings, chunk, options, targets, indices,
+	                    frames);
+}
+
+EvalReport render_views(NerfModel& model, const std::vector<Pose>& poses, const std::vector<Camera>& cameras,
+                        const RenderSettings& settings, int chunk, const RenderViewsOptions& options,
+                        const std::vector<const float*>& targets, const std::vector<int>& indices,
+                        RenderedFrames* frames) {
+	NERF_CHECK(cameras.size() == poses.size());
 	NERF_CHECK(targets.empty() || targets.size() == poses.size());
 	NERF_CHECK(indices.empty() || indices.size() == poses.size());
 	// Checked before the first view, so that nothing is written for a camera that cannot render.
-	check_render_inputs(cam, settings, poses, "render " + options.split);
+	for (size_t i = 0; i < poses.size(); ++i)
+		check_render_inputs(cameras[i], settings, {poses[i]}, "render " + options.split + " view " + std::to_string(i));
 	if (!options.out_dir.empty()) make_dirs(options.out_dir);
 	EvalReport report;
 	report.split = options.split;
 	report.step = options.step;
-	report.width = cam.W;
-	report.height = cam.H;
+	if (!cameras.empty()) {
+		report.width = cameras[0].W;
+		report.height = cameras[0].H;
+	}
 	report.has_metrics = !targets.empty();
 	if (frames) {
-		frames->width = cam.W;
-		frames->height = cam.H;
+		frames->width = report.width;
+		frames->height = report.height;
+		frames->same_size = true;
 	}
-	const size_t n_pixels = (size_t)cam.H * cam.W;
 	for (size_t i = 0; i < poses.size(); ++i) {
+		const Camera& cam = cameras[i];
+		const size_t n_pixels = (size_t)cam.H * cam.W;
+		if (frames && (cam.W != frames->width || cam.H != frames->height)) frames->same_size = false;
 		const RenderedRays out = model.render_image(poses[i], cam, settings, chunk);
 		ViewMetrics view;
 		view.index = indices.empty() ? (int)i : indices[i];
@@ -240,9 +255,11 @@ EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& c
 	const std::vector<int> views = split_views(data, split);
 	if (views.empty()) NERF_FAIL("the dataset has neither test nor val views to render for the test set (i_testset)");
 	std::vector<Pose> poses;
+	std::vector<Camera> cameras;
 	std::vector<const float*> targets;
 	for (int v : views) {
 		poses.push_back(data.poses[v]);
+		cameras.push_back(image_camera(data, v));
 		targets.push_back(data.image(v));
 	}
 	RenderViewsOptions options;
@@ -251,8 +268,8 @@ EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& c
 	options.split = split;
 	options.step = step;
 	// Metrics need the ground truth's resolution, so the test set ignores render_factor.
-	EvalReport report = render_views(model, poses, dataset_camera(data), RenderSettings::from_config(cfg, data, false),
-	                                 cfg.chunk, options, targets, views);
+	EvalReport report = render_views(model, poses, cameras, RenderSettings::from_config(cfg, data, false), cfg.chunk,
+	                                 options, targets, views);
 	if (!cfg.quiet)
 		std::printf("Saved test set %s: mean PSNR %.3f, SSIM %.4f\n", options.out_dir.c_str(), report.mean_psnr,
 		            report.mean_ssim);
@@ -265,6 +282,7 @@ std::string render_only(NerfModel& model, const Dataset& data, const Config& cfg
 	options.quiet = cfg.quiet;
 	options.step = step;
 	std::vector<Pose> poses;
+	std::vector<Camera> cameras;
 	std::vector<const float*> targets;
 	std::vector<int> indices;
 	if (cfg.render_test) {
@@ -272,18 +290,22 @@ std::string render_only(NerfModel& model, const Dataset& data, const Config& cfg
 		indices = split_views(data, options.split);
 		for (int v : indices) {
 			poses.push_back(data.poses[v]);
+			cameras.push_back(image_camera(data, v, cfg.render_factor));
 			if (cfg.render_factor <= 1) targets.push_back(data.image(v));
 		}
 	} else {
 		options.split = "path";
 		poses = data.render_poses;
+		cameras.assign(poses.size(), dataset_camera(data, cfg.render_factor));
 	}
 	if (poses.empty()) NERF_FAIL("render_only: the dataset has no " << options.split << " poses to render");
 	RenderedFrames frames;
-	const Camera cam = dataset_camera(data, cfg.render_factor);
-	render_views(model, poses, cam, RenderSettings::from_config(cfg, data, false), cfg.chunk, options, targets, indices,
-	             &frames);
-	write_video((fs::path(options.out_dir) / "video.mp4").string(), frames.rgb, frames.width, frames.height, 3);
+	render_views(model, poses, cameras, RenderSettings::from_config(cfg, data, false), cfg.chunk, options, targets,
+	             indices, &frames);
+	if (frames.same_size)
+		write_video((fs::path(options.out_dir) / "video.mp4").string(), frames.rgb, frames.width, frames.height, 3);
+	else if (!cfg.quiet)
+		std::printf("no video.mp4: the %s views have images of different sizes\n", options.split.c_str());
 	if (!cfg.quiet) std::printf("Done rendering %s\n", options.out_dir.c_str());
 	return options.out_dir;
 }

@@ -48,9 +48,8 @@ void drop_metrics_after(const std::string& path, long step) {
 } // namespace
 
 struct Trainer::State {
-	Buffer<float> images;  // [n_images, H, W, 3]
-	Buffer<float> poses;   // [n_images, 3, 4]
-	Camera camera;
+	Buffer<float> images;  // the images one after another, [H_i, W_i, 3] each
+	CameraBuffers cameras; // poses [n_images, 3, 4] and per-image cameras
 	RenderSettings train_settings, test_settings;
 	// use_batching: every training pixel once per epoch, in an order reshuffled each epoch.
 	std::vector<uint32_t> train_pixel_ids;  // host, unshuffled
@@ -69,24 +68,22 @@ struct Trainer::State {
 
 Trainer::Trainer(const Config& cfg, const Dataset& data, Backend& backend)
     : m_cfg(cfg), m_data(data), m_backend(backend), m_state(std::make_unique<State>()) {
-	NERF_CHECK(data.n_images() > 0 && data.H > 0 && data.W > 0);
+	NERF_CHECK(data.n_images() > 0 && data.cameras.size() == data.n_images());
 	if (data.i_train.empty()) NERF_FAIL("dataset " << cfg.datadir << " has no training images");
-	if ((double)data.n_images() * data.H * data.W >= 4294967296.0)
+	if (data.images.size() / 3 >= 4294967296ull)
 		NERF_FAIL("dataset " << cfg.datadir << " has more than 2^32 pixels; flat pixel ids are 32-bit");
 	m_model = std::make_unique<NerfModel>(backend, cfg);
 	State& st = *m_state;
-	st.camera = dataset_camera(data);
 	st.train_settings = RenderSettings::from_config(cfg, data, true);
 	st.test_settings = RenderSettings::from_config(cfg, data, false);
 	st.images = backend.allocate<float>(data.images.size());
 	backend.upload(st.images.data(), data.images.data(), data.images.size() * sizeof(float));
-	st.poses = backend.allocate<float>(12 * data.n_images());
-	backend.upload(st.poses.data(), data.poses.data(), 12 * data.n_images() * sizeof(float));
-	const uint32_t pixels_per_image = (uint32_t)data.H * data.W;
+	st.cameras = upload_cameras(backend, data.poses, data.cameras);
 	if (!cfg.no_batching) {
-		st.train_pixel_ids.reserve((size_t)data.i_train.size() * pixels_per_image);
-		for (int image : data.i_train)
-			for (uint32_t p = 0; p < pixels_per_image; ++p) st.train_pixel_ids.push_back((uint32_t)image * pixels_per_image + p);
+		for (int image : data.i_train) {
+			const Camera& cam = data.cameras[image];
+			for (uint32_t p = 0; p < (uint32_t)cam.H * cam.W; ++p) st.train_pixel_ids.push_back(cam.first_pixel + p);
+		}
 		st.epoch_order = backend.allocate<uint32_t>(st.train_pixel_ids.size());
 	} else {
 		st.step_ids_host.resize(cfg.N_rand);
@@ -133,11 +130,12 @@ void Trainer::step(long i) {
 		const size_t n_train = m_data.i_train.size();
 		const float u_image = random_uniform(cfg.seed, rng_step, 0, 0, RngStream::ImageChoice);
 		const int image = m_data.i_train[std::min((size_t)(u_image * n_train), n_train - 1)];
-		int row0 = 0, col0 = 0, rows = m_data.H, cols = m_data.W;
+		const Camera& cam = m_data.cameras[image];
+		int row0 = 0, col0 = 0, rows = cam.H, cols = cam.W;
 		if (i < cfg.precrop_iters) {
-			const int dH = (int)((m_data.H / 2) * cfg.precrop_frac), dW = (int)((m_data.W / 2) * cfg.precrop_frac);
-			row0 = m_data.H / 2 - dH;
-			col0 = m_data.W / 2 - dW;
+			const int dH = (int)((cam.H / 2) * cfg.precrop_frac), dW = (int)((cam.W / 2) * cfg.precrop_frac);
+			row0 = cam.H / 2 - dH;
+			col0 = cam.W / 2 - dW;
 			rows = 2 * dH;
 			cols = 2 * dW;
 		}
@@ -161,7 +159,7 @@ void Trainer::step(long i) {
 			std::swap(coords[k], coords[j]);
 			swaps[k] = j;
 			const uint32_t row = row0 + coords[k] / cols, col = col0 + coords[k] % cols;
-			st.step_ids_host[k] = (uint32_t)image * m_data.H * m_data.W + row * m_data.W + col;
+			st.step_ids_host[k] = cam.first_pixel + row * (uint32_t)cam.W + col;
 		}
 		for (int k = cfg.N_rand - 1; k >= 0; --k) std::swap(coords[k], coords[swaps[k]]);
 		m_backend.upload(st.step_ids.data(), st.step_ids_host.data(), cfg.N_rand * sizeof(uint32_t));
@@ -170,7 +168,7 @@ void Trainer::step(long i) {
 	}
 	// lr = lrate * 0.1^(global_step / (lrate_decay * 1000)) with the 0-based global step.
 	const float lr = learning_rate(cfg.lrate, cfg.lrate_decay, i - 1);
-	m_model->train_step(ids, n_rays, st.images.data(), st.poses.data(), st.camera, st.train_settings, rng_step, lr);
+	m_model->train_step(ids, n_rays, st.images.data(), st.cameras.set(), st.train_settings, rng_step, lr);
 }
 
 std::vector<int> Trainer::val_eval_views(int n_views) const {
@@ -189,7 +187,7 @@ double Trainer::evaluate_val_psnr(int n_views, bool show_progress) {
 	double psnr_sum = 0.0;
 	for (size_t v = 0; v < views.size(); ++v) {
 		const int image = views[v];
-		RenderedRays out = m_model->render_image(m_data.poses[image], m_state->camera, m_state->test_settings, m_cfg.chunk);
+		RenderedRays out = m_model->render_image(m_data.poses[image], image_camera(m_data, image), m_state->test_settings, m_cfg.chunk);
 		psnr_sum += mse_to_psnr(image_mse(out.rgb.data(), m_data.image(image), out.rgb.size()));
 		progress.update((long)v + 1, 0.0, psnr_sum / (double)(v + 1));
 	}
@@ -239,7 +237,12 @@ TrainSummary Trainer::run() {
 
 	if (!cfg.quiet)
 		std::cout << "training on " << m_backend.name() << ": " << m_model->n_params() << " parameters, "
-		          << m_data.i_train.size() << " train views " << m_data.W << "x" << m_data.H << ", steps "
+		          << m_data.i_train.size() << " train views " << m_data.W << "x" << m_data.H
+		          << (std::all_of(m_data.cameras.begin(), m_data.cameras.end(),
+		                          [&](const Camera& c) { return c.W == m_data.W && c.H == m_data.H; })
+		                  ? ""
+		                  : " (and other sizes)")
+		          << ", steps "
 		          << m_start_step + 1 << ".." << cfg.N_iters << std::endl;
 	if (!cfg.quiet && ssim_window(m_data.H, m_data.W) < 11)
 		std::printf("note: the images are %dx%d, smaller than SSIM's 11x11 window; the test set's SSIM uses a %dx%d window\n",
@@ -355,7 +358,8 @@ TrainSummary Trainer::run() {
 		if (!cfg.quiet)
 			std::printf("final evaluation: %zu of %zu val views at %dx%d for summary.json (--n_val_eval N: the first N, "
 			            "-1: all, 0: none)\n",
-			            eval_views.size(), val_eval_views(-1).size(), st.camera.W, st.camera.H);
+			            eval_views.size(), val_eval_views(-1).size(), m_data.cameras[eval_views[0]].W,
+			            m_data.cameras[eval_views[0]].H);
 		std::fflush(stdout);
 		summary.final_val_psnr = evaluate_val_psnr(cfg.n_val_eval, !cfg.quiet);
 		summary.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_started).count();

@@ -1,9 +1,12 @@
 // COLMAP models: the same small model written as .txt and .bin reads the same; LLFF rows match values
-// worked out by hand; bad files are named; beer's sparse/0 reproduces beer's poses_bounds.npy.
+// worked out by hand; bad files are named; beer's sparse/0 reproduces beer's poses_bounds.npy; the
+// transforms.json conversion keeps each camera's intrinsics and lens.
 #include "nerf/data/colmap.h"
 #include "nerf/io/npy.h"
 
 #include "test_data_helpers.h"
+
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 
@@ -238,4 +241,73 @@ TEST_CASE("colmap: beer's sparse model reproduces its poses_bounds.npy", "[data]
 	CAPTURE(worst_pose, worst_bound_rel);
 	CHECK(worst_pose < 1e-9);
 	CHECK(worst_bound_rel < 1e-9);
+}
+
+TEST_CASE("colmap: transforms.json of a model with two cameras: per-frame intrinsics, OpenGL and nerfstudio axes",
+          "[data][colmap][transforms]") {
+	TempDir dir("colmap_transforms");
+	write_binary_model(dir.str(), TinyModel{});
+	const nerf::ColmapModel model = nerf::read_colmap_model(dir.str());
+	const nlohmann::json j = nlohmann::json::parse(nerf::colmap_to_transforms(model, "imgs"));
+	CHECK_FALSE(j.contains("fl_x"));  // two cameras: intrinsics per frame
+	REQUIRE(j["frames"].size() == 3);
+	const nlohmann::json& a = j["frames"][0];
+	const nlohmann::json& b = j["frames"][1];
+	const nlohmann::json& c = j["frames"][2];
+	CHECK(a["file_path"] == "imgs/a.png");
+	CHECK(b["file_path"] == "imgs/b.png");
+	CHECK(c["file_path"] == "imgs/c.png");
+	CHECK(b["colmap_im_id"] == 1);
+	// Camera 1 is SIMPLE_RADIAL (f, cx, cy, k): OPENCV with k1 only.
+	CHECK(a["camera_model"] == "OPENCV");
+	CHECK(a["fl_x"] == 500.5);
+	CHECK(a["fl_y"] == 500.5);
+	CHECK(a["cx"] == 320.0);
+	CHECK(a["cy"] == 240.0);
+	CHECK(a["k1"] == 0.01);
+	CHECK(a["k2"] == 0.0);
+	CHECK(a["p1"] == 0.0);
+	CHECK(a["w"] == 640);
+	CHECK(a["h"] == 480);
+	// Camera 2 is PINHOLE (fx, fy, cx, cy).
+	CHECK(c["camera_model"] == "PINHOLE");
+	CHECK(c["fl_x"] == 400.0);
+	CHECK(c["fl_y"] == 410.0);
+	CHECK_FALSE(c.contains("k1"));
+	// b.png: R = I, t = (0, 0, 5): c2w = [I | (0, 0, -5)]; OpenGL axes negate columns y and z, nerfstudio's
+	// world takes rows (x, z, -y): [[1, 0, 0, 0], [0, 0, -1, -5], [0, 1, 0, 0]].
+	const double expected[3][4] = {{1, 0, 0, 0}, {0, 0, -1, -5}, {0, 1, 0, 0}};
+	for (int r = 0; r < 3; ++r)
+		for (int k = 0; k < 4; ++k) CHECK(b["transform_matrix"][r][k].get<double>() == Approx(expected[r][k]).margin(1e-12));
+	CHECK(b["transform_matrix"][3] == nlohmann::json({0.0, 0.0, 0.0, 1.0}));
+
+	SECTION("one shared camera: its intrinsics once, at the top level") {
+		nerf::ColmapModel shared = model;
+		for (auto& img : shared.images) img.camera_id = 2;
+		const nlohmann::json s = nlohmann::json::parse(nerf::colmap_to_transforms(shared));
+		CHECK(s["camera_model"] == "PINHOLE");
+		CHECK(s["fl_y"] == 410.0);
+		CHECK_FALSE(s["frames"][0].contains("fl_x"));
+		CHECK(s["frames"][0]["file_path"] == "images/a.png");
+	}
+	SECTION("OPENCV, RADIAL and OPENCV_FISHEYE parameters land in their fields; other models are refused") {
+		nerf::ColmapModel m = model;
+		m.cameras[1].model = "OPENCV";
+		m.cameras[1].params = {400, 410, 320, 240, 0.1, -0.02, 0.003, -0.004};
+		CHECK(nlohmann::json::parse(nerf::colmap_to_transforms(m))["frames"][2]["p2"] == -0.004);
+		m.cameras[1].model = "RADIAL";
+		m.cameras[1].params = {400, 320, 240, 0.1, -0.02};
+		CHECK(nlohmann::json::parse(nerf::colmap_to_transforms(m))["frames"][2]["k2"] == -0.02);
+		m.cameras[1].model = "OPENCV_FISHEYE";
+		m.cameras[1].params = {400, 410, 320, 240, 0.1, -0.02, 0.003, -0.004};
+		const nlohmann::json f = nlohmann::json::parse(nerf::colmap_to_transforms(m))["frames"][2];
+		CHECK(f["camera_model"] == "OPENCV_FISHEYE");
+		CHECK(f["k4"] == -0.004);
+		CHECK_FALSE(f.contains("p1"));
+		m.cameras[1].model = "FULL_OPENCV";
+		m.cameras[1].params.resize(12);
+		require_error([&] { nerf::colmap_to_transforms(m); }, {"COLMAP camera 2", "FULL_OPENCV", "cannot hold"});
+		m.images[0].camera_id = 7;
+		require_error([&] { nerf::colmap_to_transforms(m); }, {"a.png", "camera 7"});
+	}
 }

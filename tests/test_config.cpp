@@ -36,7 +36,7 @@ const std::vector<std::string> kAllOptions = {
 	"lrate", "lrate_decay", "chunk", "netchunk", "no_batching", "no_reload", "ft_path", "N_samples", "N_importance",
 	"perturb", "use_viewdirs", "i_embed", "multires", "multires_views", "raw_noise_std", "render_only", "render_test",
 	"render_factor", "precrop_iters", "precrop_frac", "dataset_type", "testskip", "shape", "white_bkgd", "half_res",
-	"factor", "no_ndc", "lindisp", "spherify", "llffhold", "i_print", "i_img", "i_weights", "i_testset", "i_video",
+	"factor", "no_ndc", "lindisp", "spherify", "llffhold", "near", "far", "i_print", "i_img", "i_weights", "i_testset", "i_video",
 	"N_iters", "max_seconds", "seed", "device", "precision", "cuda_graph", "quiet", "n_val_eval", "threads",
 	"max_image_pixels"};
 
@@ -127,6 +127,8 @@ void require_same(const Config& a, const Config& b) {
 	CHECK(a.lindisp == b.lindisp);
 	CHECK(a.spherify == b.spherify);
 	CHECK(a.llffhold == b.llffhold);
+	CHECK(a.near == b.near);
+	CHECK(a.far == b.far);
 	CHECK(a.i_print == b.i_print);
 	CHECK(a.i_img == b.i_img);
 	CHECK(a.i_weights == b.i_weights);
@@ -353,7 +355,7 @@ TEST_CASE("config: bad values in a file name the option and the value", "[config
 		{"i_print = 0", "option 'i_print' must be >= 1, got 0"},
 		{"factor = 0", "option 'factor' must be >= 1, got 0"},
 		{"precision = fp64", "option 'precision' must be one of fp32 tf32 fp16 bf16; got 'fp64'"},
-		{"dataset_type = nerf", "option 'dataset_type' must be one of llff blender deepvoxels LINEMOD builtin; got 'nerf'"},
+		{"dataset_type = nerf", "option 'dataset_type' must be one of llff blender deepvoxels LINEMOD transforms builtin; got 'nerf'"},
 		{"device = gpu", "option 'device' must be one of auto cpu cuda; got 'gpu'"},
 	};
 	for (const Case& c : cases) {
@@ -462,6 +464,8 @@ TEST_CASE("config: config_to_string round-trips every option", "[config]") {
 	cfg.lindisp = true;
 	cfg.spherify = true;
 	cfg.llffhold = 0;
+	cfg.near = 0.25f;
+	cfg.far = 7.5f;
 	cfg.i_print = 1;
 	cfg.i_img = 2;
 	cfg.i_weights = 3;

@@ -128,3 +128,148 @@ TEST_CASE("colmap2llff: a text model to poses_bounds.npy", "[data][tools]") {
 	CHECK(run_tool("colmap2llff", dir / "nothing", out) == 1);
 	CHECK_THAT(out, Catch::StartsWith("colmap2llff: error: ") && Catch::Contains("does not exist"));
 }
+
+TEST_CASE("colmap2llff --transforms: a transforms.json the transforms loader reads, images found", "[data][tools][transforms]") {
+	TempDir dir("colmap2transforms");
+	// The model above, and the two images it names (40x30) in SCENE/images.
+	write_text(dir / "sparse/0/cameras.txt", "1 PINHOLE 40 30 35 36 20 15\n");
+	write_text(dir / "sparse/0/images.txt",
+	           "2 1 0 0 0 1 0 5 1 img_b.png\n\n1 1 0 0 0 0 0 5 1 img_a.png\n1 2 1\n");
+	write_text(dir / "sparse/0/points3D.txt", "1 0 0 0 1 2 3 0.1 1 0 2 0\n");
+	write_pattern_png(dir / "images/img_a.png", 0, 40, 30, 3);
+	write_pattern_png(dir / "images/img_b.png", 1, 40, 30, 3);
+	std::string out;
+	REQUIRE(run_tool("colmap2llff", dir.str() + " --transforms --no_llff", out) == 0);
+	INFO(out);
+	CHECK_FALSE(std::filesystem::exists(dir / "poses_bounds.npy"));
+	std::ifstream in(dir / "transforms.json");
+	const nlohmann::json j = nlohmann::json::parse(in);
+	// One camera: its intrinsics at the top level.
+	CHECK(j["camera_model"] == "PINHOLE");
+	CHECK(j["fl_x"] == 35.0);
+	CHECK(j["fl_y"] == 36.0);
+	CHECK(j["cx"] == 20.0);
+	CHECK(j["w"] == 40);
+	REQUIRE(j["frames"].size() == 2);
+	CHECK(j["frames"][0]["file_path"] == "images/img_a.png");
+	CHECK(j["frames"][1]["file_path"] == "images/img_b.png");
+
+	// Read back as a scene; the json elsewhere finds the images relative to itself.
+	REQUIRE(run_tool("colmap2llff", dir.str() + " --transforms_out " + (dir / "elsewhere/t.json") + " --no_llff", out) == 0);
+	std::ifstream in2(dir / "elsewhere/t.json");
+	CHECK(nlohmann::json::parse(in2)["frames"][0]["file_path"] == "../images/img_a.png");
+	const std::string json_path = dir / "cams.json";
+	REQUIRE(run_tool("nerf_inspect", "--dataset_type transforms --datadir " + dir.str() + " --factor 1 --llffhold 0 --json " +
+	                     json_path, out) == 0);
+	std::ifstream cams(json_path);
+	const nlohmann::json c = nlohmann::json::parse(cams);
+	CHECK(c["cameras"][1]["fx"] == 35.0);
+	CHECK(c["cameras"][1]["cy"] == 15.0);
+	CHECK(c["image_paths"][1] == dir / "images/img_b.png");
+
+	CHECK(run_tool("colmap2llff", dir.str() + " --no_llff", out) == 1);
+	CHECK_THAT(out, Catch::Contains("--no_llff leaves nothing to write"));
+}
+
+TEST_CASE("nerf_inspect --json: image paths and each image's camera, for any dataset type", "[data][tools][transforms]") {
+	TempDir dir("inspect_cameras");
+	write_blender_scene(dir);
+	std::string out;
+	const std::string json_path = dir / "inspect.json";
+	REQUIRE(run_tool("nerf_inspect", "--dataset_type blender --datadir " + dir.str() + " --testskip 1 --json " + json_path, out) == 0);
+	std::ifstream in(json_path);
+	const nlohmann::json j = nlohmann::json::parse(in);
+	REQUIRE(j["image_paths"].size() == 3);
+	CHECK(j["image_paths"][0] == dir / "train/r_0.png");
+	CHECK(j["image_paths"][2] == dir / "val/r_0.png");
+	REQUIRE(j["cameras"].size() == 3);
+	const double focal = 0.5 * 4 / std::tan(0.5);
+	for (const auto& cam : j["cameras"]) {
+		CHECK(cam["H"] == 2);
+		CHECK(cam["W"] == 4);
+		CHECK(cam["fx"].get<double>() == Approx(focal).epsilon(1e-6));
+		CHECK(cam["cx"] == 2.0);
+		CHECK(cam["camera_model"] == "PINHOLE");
+		CHECK(cam["k1"] == 0.0);
+		CHECK(cam["pixel_centers"] == false);  // the reference's pixel corners
+	}
+}
+
+TEST_CASE("nerf_inspect --dump_rays: image I's rays as float32 [H, W, 6], as get_rays for a Blender scene",
+          "[data][tools][transforms]") {
+	TempDir dir("inspect_rays");
+	write_blender_scene(dir);
+	std::string out;
+	const std::string npy = dir / "rays.npy";
+	REQUIRE(run_tool("nerf_inspect", "--dataset_type blender --datadir " + dir.str() + " --dump_rays " + npy + " --dump_image 1",
+	                 out) == 0);
+	INFO(out);
+	const nerf::NpyArray rays = nerf::load_npy(npy);
+	CHECK(rays.dtype == "<f4");
+	REQUIRE(rays.shape == std::vector<size_t>{2, 4, 6});
+	// Frame 1: identity rotation at (1, 0, 3); get_rays: d = ((i - W/2) / f, -(j - H/2) / f, -1).
+	const double focal = 0.5 * 4 / std::tan(0.5);
+	for (int row = 0; row < 2; ++row)
+		for (int col = 0; col < 4; ++col) {
+			const double* r = rays.data.data() + 6 * (row * 4 + col);
+			CHECK(r[0] == 1.0);
+			CHECK(r[1] == 0.0);
+			CHECK(r[2] == 3.0);
+			CHECK(r[3] == Approx((col - 2.0) / focal).margin(1e-6));
+			CHECK(r[4] == Approx(-(row - 1.0) / focal).margin(1e-6));
+			CHECK(r[5] == -1.0);
+		}
+	CHECK(run_tool("nerf_inspect", "--dataset_type blender --datadir " + dir.str() + " --dump_rays " + npy + " --dump_image 7",
+	               out) == 1);
+	CHECK_THAT(out, Catch::Contains("--dump_image 7 is not an image of the dataset (0..2)"));
+	CHECK(run_tool("nerf_inspect", "--dataset_type blender --datadir " + dir.str() + " --dump_rays " + npy, out) == 1);
+	CHECK_THAT(out, Catch::Contains("--dump_rays OUT.npy and --dump_image I go together"));
+}
+
+TEST_CASE("nerf_inspect --dump_rays through a distorted transforms.json camera: rays project back onto pixel centres",
+          "[data][tools][transforms]") {
+	TempDir dir("inspect_lens");
+	write_pattern_png(dir / "images/a.png", 0, 12, 8, 3);
+	nlohmann::json meta = {{"camera_model", "OPENCV"}, {"fl_x", 10.0}, {"fl_y", 11.0}, {"cx", 6.5}, {"cy", 3.75},
+	                       {"k1", 0.2},  {"k2", -0.05}, {"p1", 0.01}, {"p2", -0.02}};
+	// A camera looking along world +y with its up vector +z, so the normalisation (centring, up onto +z, no
+	// extent to scale) leaves its rotation alone: d = x X + (-y) Y + (-1) Z = (x, 1, -y).
+	meta["frames"] = {{{"file_path", "images/a.png"},
+	                   {"transform_matrix", {{1, 0, 0, 2}, {0, 0, -1, 3}, {0, 1, 0, 4}, {0, 0, 0, 1}}}}};
+	write_text(dir / "transforms.json", meta.dump());
+	std::string out;
+	const std::string npy = dir / "rays.npy";
+	REQUIRE(run_tool("nerf_inspect", "--dataset_type transforms --datadir " + dir.str() +
+	                                     " --factor 1 --llffhold 0 --dump_rays " + npy + " --dump_image 0", out) == 0);
+	INFO(out);
+	const nerf::NpyArray rays = nerf::load_npy(npy);
+	REQUIRE(rays.shape == std::vector<size_t>{8, 12, 6});
+	// (x, y) is the undistorted pixel centre; push it through OpenCV's model by hand.
+	double worst = 0;
+	for (int row = 0; row < 8; ++row)
+		for (int col = 0; col < 12; ++col) {
+			const double* r = rays.data.data() + 6 * (row * 12 + col);
+			CHECK(r[0] == 0.0);  // centred on the (only) camera
+			CHECK(r[4] == 1.0);
+			const double x = r[3], y = -r[5], r2 = x * x + y * y;
+			const double radial = 1 + 0.2 * r2 - 0.05 * r2 * r2;
+			const double xd = x * radial + 2 * 0.01 * x * y + -0.02 * (r2 + 2 * x * x);
+			const double yd = y * radial + 0.01 * (r2 + 2 * y * y) + 2 * -0.02 * x * y;
+			worst = std::max({worst, std::abs(10.0 * xd + 6.5 - (col + 0.5)), std::abs(11.0 * yd + 3.75 - (row + 0.5))});
+		}
+	CAPTURE(worst);
+	CHECK(worst < 1e-4);  // float rays
+}
+
+TEST_CASE("nerf_inspect: a bad transforms.json is one message naming the file and field, exit 1", "[data][tools][transforms]") {
+	TempDir dir("inspect_bad_transforms");
+	write_pattern_png(dir / "images/a.png", 0, 4, 3, 3);
+	nlohmann::json meta = {{"fl_x", 3.0}, {"camera_model", "FOV"}};
+	meta["frames"] = {{{"file_path", "images/a.png"}, {"transform_matrix", {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}}}};
+	write_text(dir / "transforms.json", meta.dump());
+	std::string out;
+	CHECK(run_tool("nerf_inspect", "--dataset_type transforms --datadir " + dir.str(), out) == 1);
+	CHECK_THAT(out, Catch::StartsWith("nerf_inspect: error: " + (dir / "transforms.json")) &&
+	                    Catch::Contains("field 'camera_model' is 'FOV'"));
+	CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+}

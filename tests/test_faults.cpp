@@ -250,7 +250,7 @@ TEST_CASE("npy: a header claiming more data than the file holds fails before all
 	// 1.36e14 bytes: allocating first would throw std::bad_alloc, not this message.
 	require_error([&] { nerf::load_npy(dir / "huge.npy"); }, {dir / "huge.npy", "truncated", "the file has 64"});
 
-	nerf::save_npy(dir / "empty.npy", nullptr, {0, 17});
+	nerf::save_npy(dir / "empty.npy", static_cast<const double*>(nullptr), {0, 17});
 	const nerf::NpyArray empty = nerf::load_npy(dir / "empty.npy");
 	CHECK(empty.shape == std::vector<size_t>{0, 17});
 	CHECK(empty.data.empty());

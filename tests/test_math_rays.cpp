@@ -2,6 +2,7 @@
 // view directions, and ndc_rays against nerf-pytorch's formulas evaluated in double.
 #include <catch2/catch.hpp>
 
+#include "nerf/dataset.h"
 #include "nerf/math/rays.h"
 
 #include <cmath>
@@ -132,6 +133,7 @@ TEST_CASE("camera_ray, rotated poses: 90 degrees about y by hand and random pose
 TEST_CASE("pixel_ray decodes image * H * W + row * W + col and returns unit view directions", "[math][rays]") {
 	const int H = 4, W = 6, n_images = 3;
 	const Camera cam = make_camera(H, W, 5.0f);
+	const std::vector<Camera> table = shared_camera_table(cam, n_images);
 	std::vector<float> poses;
 	const double axis[3] = {0.0, 0.6, 0.8};
 	for (int image = 0; image < n_images; ++image) {
@@ -144,7 +146,7 @@ TEST_CASE("pixel_ray decodes image * H * W + row * W + col and returns unit view
 			for (int col = 0; col < W; ++col) {
 				const uint32_t id = (uint32_t)(image * H * W + row * W + col);
 				float o[3], d[3], viewdir[3];
-				pixel_ray(o, d, viewdir, id, poses.data(), cam);
+				pixel_ray(o, d, viewdir, id, CameraSet{poses.data(), table.data(), (uint32_t)n_images});
 				double ro[3], rd[3];
 				reference_ray(ro, rd, col, row, poses.data() + 12 * image, cam);
 				const double norm = std::sqrt(rd[0] * rd[0] + rd[1] * rd[1] + rd[2] * rd[2]);
@@ -165,8 +167,9 @@ TEST_CASE("pixel_ray decodes image * H * W + row * W + col and returns unit view
 		pose[0] = pose[5] = pose[10] = 1.0f;
 		pose[3] = (float)image;
 	}
+	const std::vector<Camera> lego_table = shared_camera_table(lego, 100);
 	float o[3], d[3], viewdir[3];
-	pixel_ray(o, d, viewdir, 99u * 800u * 800u + 799u * 800u + 798u, many_poses.data(), lego);
+	pixel_ray(o, d, viewdir, 99u * 800u * 800u + 799u * 800u + 798u, CameraSet{many_poses.data(), lego_table.data(), 100});
 	CHECK(o[0] == 99.0f);
 	CHECK(d[0] == Approx((798.0 - 400.0) / 1111.0).margin(1e-6));
 	CHECK(d[1] == Approx(-(799.0 - 400.0) / 1111.0).margin(1e-6));
@@ -255,7 +258,7 @@ TEST_CASE("pixel_ray with NDC: view direction from the world ray, origin and dir
 	for (int row = 0; row < H; row += 7)
 		for (int col = 0; col < W; col += 9) {
 			float o[3], d[3], viewdir[3];
-			pixel_ray(o, d, viewdir, (uint32_t)(row * W + col), pose.data(), cam);
+			pixel_ray(o, d, viewdir, (uint32_t)(row * W + col), CameraSet{pose.data(), &cam, 1});
 			double ro[3], rd[3];
 			reference_ray(ro, rd, col, row, pose.data(), cam);
 			const double norm = std::sqrt(rd[0] * rd[0] + rd[1] * rd[1] + rd[2] * rd[2]);

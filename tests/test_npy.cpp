@@ -64,6 +64,22 @@ TEST_CASE("npy: save then load returns the same float64 values and shape", "[dat
 	CHECK(vec.data[4] == values[4]);
 }
 
+TEST_CASE("npy: float32 save then load, three dimensions, values exact", "[data][npy]") {
+	TempDir dir("npy");
+	std::vector<float> values(2 * 3 * 6);
+	for (size_t i = 0; i < values.size(); ++i) values[i] = 0.1f * (float)i - 1.7f;
+	nerf::save_npy(dir / "f.npy", values.data(), {2, 3, 6});
+	const nerf::NpyArray arr = nerf::load_npy(dir / "f.npy");
+	REQUIRE(arr.shape == std::vector<size_t>{2, 3, 6});
+	CHECK(arr.dtype == "<f4");
+	REQUIRE(arr.data.size() == values.size());
+	for (size_t i = 0; i < values.size(); ++i) CHECK(arr.data[i] == (double)values[i]);
+	std::ifstream in(dir / "f.npy", std::ios::binary);
+	std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	const size_t header_len = (unsigned char)bytes[8] | ((unsigned char)bytes[9] << 8);
+	CHECK(bytes.size() == 10 + header_len + values.size() * 4);
+}
+
 TEST_CASE("npy: float32 and format 2.0 files are read", "[data][npy]") {
 	TempDir dir("npy");
 	const std::vector<float> values = {1.5f, -2.25f, 3.0e-3f, 7.0f, 0.1f, -0.0f};

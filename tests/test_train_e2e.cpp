@@ -170,9 +170,8 @@ TEST_CASE("render returns fine and coarse maps, z_std and raw, deterministically
 	for (size_t k = 0; k < n; ++k) ids[k] = (uint32_t)(run.data.i_val[0] * n + k);
 	auto id_buffer = backend->allocate<uint32_t>(n);
 	backend->upload(id_buffer.data(), ids.data(), n * sizeof(uint32_t));
-	auto poses = backend->allocate<float>(12 * run.data.n_images());
-	backend->upload(poses.data(), run.data.poses.data(), 12 * run.data.n_images() * sizeof(float));
-	const nerf::RenderedRays a = model.render(id_buffer.data(), n, poses.data(), cam, settings, 100, 0, true);
+	const nerf::CameraBuffers cameras = nerf::upload_cameras(*backend, run.data.poses, run.data.cameras);
+	const nerf::RenderedRays a = model.render(id_buffer.data(), n, cameras.set(), settings, 100, 0, true);
 	REQUIRE(a.rgb.size() == 3 * n);
 	REQUIRE(a.rgb0.size() == 3 * n);
 	REQUIRE(a.depth0.size() == n);

@@ -157,6 +157,7 @@ int render(const Options& opt) {
 		            backend->name().c_str());
 
 	std::vector<nerf::Pose> poses;
+	std::vector<nerf::Camera> cameras;  // each pose's, when the dataset's images have their own
 	std::vector<const float*> targets;
 	std::vector<int> indices;
 	nerf::Camera cam;
@@ -208,11 +209,15 @@ int render(const Options& opt) {
 			indices = nerf::split_views(data, opt.path);
 			for (int v : indices) {
 				poses.push_back(data.poses[v]);
+				// A dataset view is rendered through its own camera (size, intrinsics, lens) unless the
+				// command line asks for another.
+				cameras.push_back(custom_size ? cam : nerf::image_camera(data, v, cfg.render_factor));
 				if (opt.eval) targets.push_back(data.image(v));
 			}
 		}
 	}
 	if (poses.empty()) NERF_FAIL("no poses to render for --path " << opt.path);
+	if (cameras.empty()) cameras.assign(poses.size(), cam);
 
 	nerf::RenderViewsOptions options;
 	options.out_dir = !opt.out.empty() ? opt.out
@@ -222,9 +227,11 @@ int render(const Options& opt) {
 	options.split = split;
 	options.step = info.global_step;
 	nerf::RenderedFrames frames;
-	const nerf::EvalReport report = nerf::render_views(model, poses, cam, settings, cfg.chunk, options, targets, indices,
-	                                                   opt.video ? &frames : nullptr);
-	if (opt.video) {
+	const nerf::EvalReport report = nerf::render_views(model, poses, cameras, settings, cfg.chunk, options, targets,
+	                                                   indices, opt.video ? &frames : nullptr);
+	if (opt.video && !frames.same_size) {
+		std::printf("no video: the views have images of different sizes\n");
+	} else if (opt.video) {
 		nerf::write_video((fs::path(options.out_dir) / "video_rgb.mp4").string(), frames.rgb, frames.width, frames.height, 3);
 		nerf::write_video((fs::path(options.out_dir) / "video_disp.mp4").string(), nerf::normalise_disparity(frames.disp),
 		                  frames.width, frames.height, 1);
@@ -232,7 +239,7 @@ int render(const Options& opt) {
 	if (opt.eval) {
 		const nlohmann::json summary = {{"checkpoint", opt.ckpt},         {"step", info.global_step},
 		                                {"split", split},                 {"n_views", report.views.size()},
-		                                {"width", cam.W},                 {"height", cam.H},
+		                                {"width", report.width},          {"height", report.height},
 		                                {"mean_psnr", report.mean_psnr},  {"mean_ssim", report.mean_ssim},
 		                                {"mean_mse", report.mean_mse}};
 		const std::string path = (fs::path(options.out_dir) / "eval_summary.json").string();

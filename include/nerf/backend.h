@@ -113,10 +113,11 @@ public:
 	template <typename T> Buffer<T> allocate(size_t count) { return Buffer<T>(this, count); }
 
 	// --- stages ---
-	/// Rays for flat pixel ids (image * H * W + row * W + col) of a stack of poses [n_images, 3, 4].
-	/// rays_o, rays_d, viewdirs: [n_rays, 3]. NDC applied when cam.ndc (viewdirs stay pre-NDC).
-	virtual void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids,
-	                           const float* poses, size_t n_rays, const Camera& cam) = 0;
+	/// Rays for flat pixel ids (cameras[k].first_pixel + row * W_k + col for image k) of a camera set whose
+	/// poses and per-image cameras are in this backend's memory. rays_o, rays_d, viewdirs: [n_rays, 3].
+	/// NDC applied where a camera's ndc is set (viewdirs stay pre-NDC).
+	virtual void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, size_t n_rays,
+	                           const CameraSet& cameras) = 0;
 	/// target: [n_rays, 3] gathered from images [n_images, H, W, 3] at flat pixel ids.
 	virtual void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) = 0;
 	/// z: [n_rays, n_samples]; ray r uses RNG counter ray_offset + r.

@@ -54,6 +54,8 @@ struct Config {
 	bool lindisp = false;
 	bool spherify = false;
 	int llffhold = 8;
+	float near = -1.0f;  ///< nerfcore's: overrides the dataset's near plane when >= 0
+	float far = -1.0f;   ///< nerfcore's: overrides the dataset's far plane when >= 0
 
 	int i_print = 100;
 	int i_img = 500;

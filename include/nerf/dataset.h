@@ -4,6 +4,7 @@
 
 #include "nerf/config.h"
 #include "nerf/io/image.h"
+#include "nerf/math/rays.h"
 
 #include <array>
 #include <string>
@@ -13,21 +14,35 @@ namespace nerf {
 
 using Pose = std::array<float, 12>;  ///< camera-to-world, 3x4 row-major (OpenGL camera axes, as the reference)
 
+/// The reference's loaders give every image one camera; transforms.json scenes give each image its own
+/// (size, intrinsics, lens). `cameras` holds each image's, and H, W, focal and K are the first image's.
 struct Dataset {
 	int H = 0, W = 0;
 	float focal = 0.0f;
 	std::array<float, 9> K{};         ///< 3x3 row-major: [[focal,0,W/2],[0,focal,H/2],[0,0,1]] as the reference
 	float near = 0.0f, far = 1.0f;
 	bool ndc = false;                 ///< rays are warped to NDC (forward-facing LLFF without no_ndc)
-	std::vector<float> images;        ///< [n_images, H, W, 3] linear RGB in [0,1] (RGBA composited when white_bkgd)
+	std::vector<float> images;        ///< the images one after another, each [H_i, W_i, 3], linear RGB in [0,1]
+	                                  ///< (RGBA composited when white_bkgd); image i starts at pixel cameras[i].first_pixel
 	std::vector<Pose> poses;          ///< [n_images]
+	std::vector<Camera> cameras;      ///< [n_images] each image's camera (a CameraSet's table)
+	std::vector<std::string> image_paths;  ///< [n_images] the file behind each pose
 	std::vector<std::array<float, 2>> bounds;  ///< [n_images] near/far after rescale (LLFF only, else empty)
 	std::vector<Pose> render_poses;   ///< the render path
 	std::vector<int> i_train, i_val, i_test;
 
 	size_t n_images() const { return poses.size(); }
-	const float* image(size_t i) const { return images.data() + i * (size_t)H * W * 3; }
+	const float* image(size_t i) const { return images.data() + 3 * (size_t)cameras.at(i).first_pixel; }
 };
+
+/// n_images copies of one camera, image i starting at pixel i * H * W (the reference's loaders).
+std::vector<Camera> shared_camera_table(const Camera& cam, size_t n_images);
+
+/// nerfstudio's camera_model name of a lens model: PINHOLE, OPENCV, OPENCV_FISHEYE.
+const char* lens_model_name(LensModel model);
+
+/// The reference's camera for H, W and K: pixel corners, no lens distortion.
+Camera pinhole_camera(int H, int W, const std::array<float, 9>& K, bool ndc);
 
 /// Loads the dataset named by cfg.dataset_type from cfg.datadir with the reference's options
 /// (half_res, white_bkgd, testskip, factor, spherify, llffhold, no_ndc, ...). Sets near/far and ndc as

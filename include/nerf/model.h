@@ -57,19 +57,19 @@ public:
 	void set_adam_steps(long t) { set_adam_steps(t, t); }
 
 	/// One training step on n_rays rays given by flat pixel ids (backend memory) into the stacked
-	/// images [n_images, H, W, 3] and poses [n_images, 3, 4] (backend memory): forward coarse and
-	/// fine, loss = MSE(fine) + MSE(coarse), backward, Adam with learning rate lr. `step` keys the RNG.
-	/// The loss stays in backend memory; read_losses() fetches it (a sync on CUDA).
-	void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const float* poses,
-	                const Camera& cam, const RenderSettings& settings, uint32_t step, float lr);
+	/// images (pixel id p at images[3 p]) seen by `cameras` (poses and per-image cameras, backend
+	/// memory): forward coarse and fine, loss = MSE(fine) + MSE(coarse), backward, Adam with learning
+	/// rate lr. `step` keys the RNG. The loss stays in backend memory; read_losses() fetches it (a sync on CUDA).
+	void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
+	                const RenderSettings& settings, uint32_t step, float lr);
 	/// {fine MSE, coarse MSE} of the last train_step (coarse = 0 without a fine network).
 	std::pair<float, float> read_losses();
 
-	/// Renders rays (pixel ids + poses in backend memory) in chunks of `chunk` rays, no gradients.
+	/// Renders rays (pixel ids and cameras in backend memory) in chunks of `chunk` rays, no gradients.
 	/// retraw also returns the raw network outputs (the reference's retraw), which is large.
-	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const float* poses, const Camera& cam,
+	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras,
 	                    const RenderSettings& settings, int chunk, uint32_t step = 0, bool retraw = false);
-	/// Renders a whole H x W image for one camera-to-world pose (host), rays in chunks of `chunk`.
+	/// Renders a whole H x W image for one camera-to-world pose and camera (host), rays in chunks of `chunk`.
 	/// Checks the camera, settings and pose first (check_render_inputs).
 	RenderedRays render_image(const Pose& pose, const Camera& cam, const RenderSettings& settings, int chunk);
 
@@ -91,9 +91,20 @@ private:
 	std::unique_ptr<Workspace> m_train_ws, m_render_ws;
 };
 
-/// The camera of a dataset (K from the dataset; NDC when the dataset says so), optionally scaled
-/// down by render_factor (H, W and focal divided, as the reference's render_factor).
+/// Poses and cameras copied into a backend's memory, and the CameraSet that views them.
+struct CameraBuffers {
+	Buffer<float> poses;     ///< [n_images, 3, 4]
+	Buffer<Camera> cameras;  ///< [n_images]
+	CameraSet set() const { return {poses.data(), cameras.data(), (uint32_t)cameras.size()}; }
+};
+CameraBuffers upload_cameras(Backend& backend, const std::vector<Pose>& poses, const std::vector<Camera>& cameras);
+
+/// The camera of the dataset's render path: the first image's, without lens distortion (the reference's
+/// K for its own loaders; NDC when the dataset says so), optionally scaled down by render_factor (H, W and
+/// focal divided, as the reference's render_factor).
 Camera dataset_camera(const Dataset& data, int render_factor = 0);
+/// Image i's own camera (its size, intrinsics and lens), scaled down by render_factor like dataset_camera.
+Camera image_camera(const Dataset& data, size_t i, int render_factor = 0);
 
 /// Throws nerf::Error starting with `where` when these cannot render an image: a camera of no pixels
 /// (e.g. a render_factor larger than the image), a focal length or principal point that is not

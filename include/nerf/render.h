@@ -38,7 +38,8 @@ struct RenderViewsOptions {
 };
 
 struct RenderedFrames {
-	int width = 0, height = 0;
+	int width = 0, height = 0;  ///< of the first frame
+	bool same_size = true;      ///< false when the views' cameras differ in size (no video can be made)
 	std::vector<std::vector<float>> rgb;   ///< [n][H * W * 3]
 	std::vector<std::vector<float>> disp;  ///< [n][H * W]
 };
@@ -49,6 +50,12 @@ struct RenderedFrames {
 /// {"split", "step", "width", "height", "mean_psnr", "mean_ssim", "mean_mse", "views": [{"index",
 /// "file", "mse", "psnr", "ssim"}]}. `indices` (optional) names the views in the report.
 EvalReport render_views(NerfModel& model, const std::vector<Pose>& poses, const Camera& cam,
+                        const RenderSettings& settings, int chunk, const RenderViewsOptions& options,
+                        const std::vector<const float*>& targets = {}, const std::vector<int>& indices = {},
+                        RenderedFrames* frames = nullptr);
+/// As above with each pose's own camera (cameras.size() == poses.size()), for datasets whose images have
+/// their own intrinsics, lens and size; targets are then each of their camera's size.
+EvalReport render_views(NerfModel& model, const std::vector<Pose>& poses, const std::vector<Camera>& cameras,
                         const RenderSettings& settings, int chunk, const RenderViewsOptions& options,
                         const std::vector<const float*>& targets = {}, const std::vector<int>& indices = {},
                         RenderedFrames* frames = nullptr);

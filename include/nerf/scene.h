@@ -43,6 +43,24 @@ void builtin_scene_pose(int split, int index, const SceneOptions& opts, float c2
 /// Throws nerf::Error naming the path on any I/O failure, or on invalid options.
 void write_builtin_scene(const std::string& dir, const SceneOptions& opts);
 
+/// The built-in scene as a hand-held capture in nerfstudio's layout (dir/transforms.json, dir/images/*.png),
+/// for dataset_type = transforms: cameras on the upper hemisphere as in SceneOptions, but each frame with its
+/// own intrinsics (focal length and principal point vary by a few percent) and, when `distorted`, its own
+/// OPENCV lens with coefficients of a phone camera's size; rays through pixel centres, RGBA as the
+/// Blender layout. Every third frame is 3/4 as wide, so the images come in two sizes.
+struct CaptureOptions {
+	int width = 48, height = 36;  ///< size of most frames
+	int n_frames = 48;
+	int supersample = 3;          ///< supersample^2 rays per pixel
+	double fov_x_deg = 70.0;      ///< horizontal field of view of a full-width frame (a phone's main camera)
+	double radius = 2.7;          ///< distance of every camera from the origin: the objects fill the frame
+	bool distorted = true;        ///< false: the same cameras as PINHOLE (no lens distortion)
+	uint64_t seed = 0;            ///< turns the camera layout about +Z, as SceneOptions::seed
+};
+
+/// Writes the capture; throws nerf::Error naming the path on any I/O failure, or on invalid options.
+void write_builtin_capture(const std::string& dir, const CaptureOptions& opts);
+
 /// True when dir holds all three transforms files and every image they list.
 bool builtin_scene_exists(const std::string& dir);
 

@@ -79,11 +79,12 @@ public:
 	size_t current_bytes() const override { return m_allocations.current_bytes(); }
 	size_t peak_bytes() const override { return m_allocations.peak_bytes(); }
 
-	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, const float* poses,
-	                   size_t n_rays, const Camera& cam) override {
+	void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t* pixel_ids, size_t n_rays,
+	                   const CameraSet& cameras) override {
+		NERF_CHECK(n_rays == 0 || (cameras.poses && cameras.cameras && cameras.n_images > 0));
 #pragma omp parallel for schedule(static) if (n_rays * 64 >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r)
-			pixel_ray(rays_o + 3 * r, rays_d + 3 * r, viewdirs + 3 * r, pixel_ids[r], poses, cam);
+			pixel_ray(rays_o + 3 * r, rays_d + 3 * r, viewdirs + 3 * r, pixel_ids[r], cameras);
 	}
 
 	void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) override {

@@ -108,6 +108,7 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 		camera_angle_x = part.camera_angle_x;
 		*indices[s] = data::iota_range((int)ds.poses.size(), (int)(ds.poses.size() + part.poses.size()));
 		ds.poses.insert(ds.poses.end(), part.poses.begin(), part.poses.end());
+		ds.image_paths.insert(ds.image_paths.end(), part.files.begin(), part.files.end());
 		// run_nerf.py's compositing, split by split so that only one split's RGBA is held at a time.
 		const size_t n_pixels = part.rgba.size() / 4;
 		const size_t offset = ds.images.size();
@@ -129,7 +130,7 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 	ds.far = 6.0f;
 	ds.ndc = false;
 	ds.render_poses = blender_render_path();
-
+	data::set_shared_camera(ds);
 	return ds;
 }
 

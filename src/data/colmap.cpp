@@ -11,6 +11,7 @@
 #include "nerf/common.h"
 
 #include <Eigen/Dense>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -339,6 +340,102 @@ std::vector<std::array<double, 17>> colmap_to_llff(const ColmapModel& model) {
 		rows.push_back(row);
 	}
 	return rows;
+}
+
+namespace {
+
+// A COLMAP camera's fields in transforms.json (COLMAP's params order per model: src/colmap/sensor/models.h).
+nlohmann::json transforms_intrinsics(const ColmapCamera& cam) {
+	const std::vector<double>& p = cam.params;
+	nlohmann::json j = {{"w", cam.width}, {"h", cam.height}};
+	auto focal_centre = [&](double fx, double fy, double cx, double cy) {
+		j["fl_x"] = fx;
+		j["fl_y"] = fy;
+		j["cx"] = cx;
+		j["cy"] = cy;
+	};
+	if (cam.model == "SIMPLE_PINHOLE") {  // f, cx, cy
+		focal_centre(p[0], p[0], p[1], p[2]);
+		j["camera_model"] = "PINHOLE";
+	} else if (cam.model == "PINHOLE") {  // fx, fy, cx, cy
+		focal_centre(p[0], p[1], p[2], p[3]);
+		j["camera_model"] = "PINHOLE";
+	} else if (cam.model == "SIMPLE_RADIAL" || cam.model == "RADIAL") {  // f, cx, cy, k1[, k2]
+		focal_centre(p[0], p[0], p[1], p[2]);
+		j["camera_model"] = "OPENCV";
+		j["k1"] = p[3];
+		j["k2"] = cam.model == "RADIAL" ? p[4] : 0.0;
+		j["p1"] = 0.0;
+		j["p2"] = 0.0;
+	} else if (cam.model == "OPENCV") {  // fx, fy, cx, cy, k1, k2, p1, p2
+		focal_centre(p[0], p[1], p[2], p[3]);
+		j["camera_model"] = "OPENCV";
+		j["k1"] = p[4];
+		j["k2"] = p[5];
+		j["p1"] = p[6];
+		j["p2"] = p[7];
+	} else if (cam.model == "OPENCV_FISHEYE") {  // fx, fy, cx, cy, k1, k2, k3, k4
+		focal_centre(p[0], p[1], p[2], p[3]);
+		j["camera_model"] = "OPENCV_FISHEYE";
+		j["k1"] = p[4];
+		j["k2"] = p[5];
+		j["k3"] = p[6];
+		j["k4"] = p[7];
+	} else {
+		NERF_FAIL("COLMAP camera " << cam.id << " has model " << cam.model
+		                           << ", which transforms.json cannot hold (SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL, "
+		                              "OPENCV or OPENCV_FISHEYE)");
+	}
+	return j;
+}
+
+} // namespace
+
+std::string colmap_to_transforms(const ColmapModel& model, const std::string& image_dir) {
+	if (model.cameras.empty()) NERF_FAIL("COLMAP model has no cameras");
+	if (model.images.empty()) NERF_FAIL("COLMAP model has no registered images");
+	std::unordered_map<uint32_t, const ColmapCamera*> camera_of_id;
+	for (const auto& cam : model.cameras) camera_of_id[cam.id] = &cam;
+	std::vector<size_t> by_name(model.images.size());
+	std::iota(by_name.begin(), by_name.end(), 0);
+	std::stable_sort(by_name.begin(), by_name.end(),
+	                 [&](size_t a, size_t b) { return model.images[a].name < model.images[b].name; });
+	bool one_camera = true;
+	for (const auto& img : model.images) {
+		if (!camera_of_id.count(img.camera_id))
+			NERF_FAIL("COLMAP image " << img.name << " names camera " << img.camera_id << ", which the model does not have");
+		one_camera &= img.camera_id == model.images.front().camera_id;
+	}
+
+	nlohmann::json out = nlohmann::json::object();
+	if (one_camera) out = transforms_intrinsics(*camera_of_id[model.images.front().camera_id]);
+	nlohmann::json frames = nlohmann::json::array();
+	for (size_t i : by_name) {
+		const ColmapImage& img = model.images[i];
+		const auto R = colmap_qvec_to_rotation(img.qvec);
+		Eigen::Matrix4d w2c = Eigen::Matrix4d::Identity();
+		for (int r = 0; r < 3; ++r) {
+			for (int c = 0; c < 3; ++c) w2c(r, c) = R[3 * r + c];
+			w2c(r, 3) = img.tvec[r];
+		}
+		Eigen::Matrix4d c2w = w2c.inverse();
+		// COLMAP's (OpenCV) camera looks down +z with y down; OpenGL's looks down -z with y up.
+		c2w.block<3, 2>(0, 1) *= -1.0;
+		// nerfstudio's world axes: swap y and z, then negate the new z (a rotation: det +1).
+		Eigen::Matrix4d world = Eigen::Matrix4d::Zero();
+		world(0, 0) = 1.0;
+		world(1, 2) = 1.0;
+		world(2, 1) = -1.0;
+		world(3, 3) = 1.0;
+		c2w = world * c2w;
+		nlohmann::json matrix = nlohmann::json::array();
+		for (int r = 0; r < 4; ++r) matrix.push_back({c2w(r, 0), c2w(r, 1), c2w(r, 2), c2w(r, 3)});
+		nlohmann::json frame = {{"file_path", image_dir + "/" + img.name}, {"transform_matrix", matrix}, {"colmap_im_id", img.id}};
+		if (!one_camera) frame.update(transforms_intrinsics(*camera_of_id[img.camera_id]));
+		frames.push_back(frame);
+	}
+	out["frames"] = frames;
+	return out.dump(2) + "\n";
 }
 
 } // namespace nerf

@@ -34,6 +34,14 @@ void check_dataset_geometry(const Dataset& ds, const std::string& source) {
 		NERF_FAIL(source << ": the intrinsics K have focal lengths " << ds.K[0] << ", " << ds.K[4] << "; both must be > 0");
 	if (!std::isfinite(ds.near) || !std::isfinite(ds.far) || ds.near < 0.0f || !(ds.far > ds.near))
 		NERF_FAIL(source << ": near " << ds.near << " and far " << ds.far << " must be finite with 0 <= near < far");
+	for (size_t i = 0; i < ds.cameras.size(); ++i) {
+		const Camera& cam = ds.cameras[i];
+		if (cam.H <= 0 || cam.W <= 0 || !std::isfinite(cam.fx) || !std::isfinite(cam.fy) || !(cam.fx > 0.0f) ||
+		    !(cam.fy > 0.0f) || !std::isfinite(cam.cx) || !std::isfinite(cam.cy))
+			NERF_FAIL(source << ": the camera of image " << i << " (" << cam.W << "x" << cam.H << ", fx " << cam.fx << ", fy "
+			                 << cam.fy << ", cx " << cam.cx << ", cy " << cam.cy
+			                 << ") is unusable: sides >= 1, positive focal lengths and a finite principal point are needed");
+	}
 	for (size_t i = 0; i < ds.poses.size(); ++i) {
 		const std::string problem = pose_problem(ds.poses[i]);
 		if (!problem.empty()) NERF_FAIL(source << ": the pose of image " << i << " is unusable: " << problem);
@@ -42,6 +50,33 @@ void check_dataset_geometry(const Dataset& ds, const std::string& source) {
 		const std::string problem = pose_problem(ds.render_poses[i]);
 		if (!problem.empty()) NERF_FAIL(source << ": render path pose " << i << " is unusable: " << problem);
 	}
+}
+
+std::vector<Camera> shared_camera_table(const Camera& cam, size_t n_images) {
+	std::vector<Camera> table(n_images, cam);
+	for (size_t i = 0; i < n_images; ++i) table[i].first_pixel = (uint32_t)(i * (size_t)cam.H * cam.W);
+	return table;
+}
+
+Camera pinhole_camera(int H, int W, const std::array<float, 9>& K, bool ndc) {
+	Camera cam;
+	cam.H = H;
+	cam.W = W;
+	cam.fx = K[0];
+	cam.fy = K[4];
+	cam.cx = K[2];
+	cam.cy = K[5];
+	cam.ndc = ndc;
+	return cam;
+}
+
+const char* lens_model_name(LensModel model) {
+	switch (model) {
+	case LensModel::Pinhole: return "PINHOLE";
+	case LensModel::OpenCV: return "OPENCV";
+	case LensModel::OpenCVFisheye: return "OPENCV_FISHEYE";
+	}
+	return "unknown";
 }
 
 namespace {
@@ -63,13 +98,19 @@ Dataset load_by_type(const Config& cfg) {
 	if (type == "llff") return load_llff(cfg.datadir, cfg.factor, cfg.spherify, cfg.llffhold, cfg.no_ndc, max_pixels);
 	if (type == "deepvoxels") return load_deepvoxels(cfg.datadir, cfg.shape, cfg.testskip, max_pixels);
 	if (type == "LINEMOD") return load_linemod(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
-	NERF_FAIL("unknown dataset_type '" << type << "' (expected blender, llff, deepvoxels, LINEMOD or builtin)");
+	if (type == "transforms") return load_transforms(cfg.datadir, cfg.factor, cfg.llffhold, cfg.white_bkgd, max_pixels);
+	NERF_FAIL("unknown dataset_type '" << type << "' (expected blender, llff, deepvoxels, LINEMOD, transforms or builtin)");
 }
 
 } // namespace
 
 Dataset load_dataset(const Config& cfg) {
 	Dataset ds = load_by_type(cfg);
+	// near/far given in the config win over the loader's choice (negative: the loader's).
+	if (cfg.near >= 0.0f) ds.near = cfg.near;
+	if (cfg.far >= 0.0f) ds.far = cfg.far;
+	if ((cfg.near >= 0.0f || cfg.far >= 0.0f) && !(ds.far > ds.near))
+		NERF_FAIL(cfg.datadir << ": far (" << ds.far << ") must exceed near (" << ds.near << ") (near/far options)");
 	// Every loader checks its own files; this catches what their combination can still get wrong
 	// (a zero focal, near >= far, a degenerate pose) before training turns it into NaN.
 	check_dataset_geometry(ds, cfg.datadir + " (" + cfg.dataset_type + ")");

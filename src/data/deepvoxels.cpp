@@ -145,6 +145,8 @@ Dataset load_deepvoxels(const std::string& basedir, const std::string& shape, in
 	ds.near = (float)(hemi_R - 1.0);
 	ds.far = (float)(hemi_R + 1.0);
 	ds.ndc = false;
+	ds.image_paths = paths;
+	data::set_shared_camera(ds);
 	return ds;
 }
 

@@ -103,6 +103,8 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 		const float alpha = src[3];
 		for (int k = 0; k < 3; ++k) ds.images[3 * p + k] = white_bkgd ? src[k] * alpha + (1.0f - alpha) : src[k];
 	}
+	ds.image_paths = paths;
+	data::set_shared_camera(ds);
 	return ds;
 }
 

@@ -273,6 +273,8 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 		ds.far = 1.0f;
 		ds.ndc = true;
 	}
+	ds.image_paths = paths;
+	data::set_shared_camera(ds);
 	return ds;
 }
 

@@ -139,6 +139,10 @@ std::array<float, 9> default_K(int H, int W, double focal) {
 	return {(float)focal, 0.0f, (float)(0.5 * W), 0.0f, (float)focal, (float)(0.5 * H), 0.0f, 0.0f, 1.0f};
 }
 
+void set_shared_camera(Dataset& ds) {
+	ds.cameras = shared_camera_table(pinhole_camera(ds.H, ds.W, ds.K, ds.ndc), ds.n_images());
+}
+
 std::vector<int> iota_range(int begin, int end) {
 	std::vector<int> v(std::max(0, end - begin));
 	std::iota(v.begin(), v.end(), begin);

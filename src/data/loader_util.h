@@ -45,6 +45,9 @@ bool exists(const std::string& path);
 /// K = [[focal, 0, W/2], [0, focal, H/2], [0, 0, 1]] as run_nerf.py builds it.
 std::array<float, 9> default_K(int H, int W, double focal);
 
+/// Gives every image of ds the reference's camera of ds.H, ds.W, ds.K and ds.ndc (ds.cameras).
+void set_shared_camera(Dataset& ds);
+
 /// Index range [begin, end).
 std::vector<int> iota_range(int begin, int end);
 

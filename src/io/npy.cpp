@@ -153,9 +153,13 @@ NpyArray load_npy_matrix(const std::string& path, size_t cols) {
 	return arr;
 }
 
-void save_npy(const std::string& path, const double* data, const std::vector<size_t>& shape) {
+namespace {
+
+// The header and data of a C-order little-endian array of `descr` ('<f8', '<f4') with elements of item_bytes.
+void write_npy(const std::string& path, const char* descr, const void* data, size_t item_bytes,
+               const std::vector<size_t>& shape) {
 	std::ostringstream dict;
-	dict << "{'descr': '<f8', 'fortran_order': False, 'shape': (";
+	dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (";
 	size_t n = 1;
 	for (size_t i = 0; i < shape.size(); ++i) {
 		dict << shape[i] << (shape.size() == 1 || i + 1 < shape.size() ? "," : "") << (i + 1 < shape.size() ? " " : "");
@@ -174,8 +178,18 @@ void save_npy(const std::string& path, const double* data, const std::vector<siz
 	const unsigned char len_bytes[2] = {(unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
 	out.write(len_bytes, 2);
 	out.write(header);
-	out.write(data, n * sizeof(double));
+	out.write(data, n * item_bytes);
 	out.commit();
+}
+
+} // namespace
+
+void save_npy(const std::string& path, const double* data, const std::vector<size_t>& shape) {
+	write_npy(path, "<f8", data, sizeof(double), shape);
+}
+
+void save_npy(const std::string& path, const float* data, const std::vector<size_t>& shape) {
+	write_npy(path, "<f4", data, sizeof(float), shape);
 }
 
 } // namespace nerf

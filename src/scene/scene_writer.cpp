@@ -2,12 +2,14 @@
 #include "nerf/common.h"
 #include "nerf/io/image.h"
 #include "nerf/io/output_file.h"
+#include "nerf/math/rays.h"
 #include "nerf/scene.h"
 
 #include <nlohmann/json.hpp>
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
@@ -165,6 +167,121 @@ void write_builtin_scene(const std::string& dir, const SceneOptions& opts) {
 		const nlohmann::json transforms = {{"camera_angle_x", kBuiltinSceneCameraAngleX}, {"frames", frames}};
 		write_file_atomic((root / ("transforms_" + name + ".json")).string(), transforms.dump(4) + "\n");
 	}
+}
+
+namespace {
+
+// Frame i's camera in the capture: a few percent of focal length and principal point, and a tenth of
+// each distortion coefficient, vary from frame to frame as they do between COLMAP's per-image cameras.
+Camera capture_camera(int i, const CaptureOptions& opts) {
+	Camera cam;
+	cam.W = i % 3 == 2 ? opts.width * 3 / 4 : opts.width;
+	cam.H = opts.height;
+	const double focal = 0.5 * opts.width / std::tan(0.5 * opts.fov_x_deg * kPi / 180.0);
+	cam.fx = (float)(focal * (1.0 + 0.04 * std::sin(1.7 * i)));
+	cam.fy = (float)(cam.fx * (1.0 + 0.003 * std::cos(0.7 * i)));
+	cam.cx = (float)(0.5 * cam.W + 0.8 * std::sin(0.9 * i));
+	cam.cy = (float)(0.5 * cam.H + 0.6 * std::cos(1.3 * i));
+	cam.pixel_centers = true;
+	if (opts.distorted) {
+		cam.lens.model = LensModel::OpenCV;
+		// Odd frames through a barrel lens (a phone's wide camera), even ones through a pincushion one.
+		const bool wide = i % 2 == 1;
+		cam.lens.k1 = (float)((wide ? -0.2 : 0.14) * (1.0 + 0.1 * std::sin(2.3 * i)));
+		cam.lens.k2 = (float)((wide ? 0.05 : 0.03) * (1.0 + 0.1 * std::cos(1.1 * i)));
+		cam.lens.p1 = (float)(0.002 * (1.0 + 0.1 * std::sin(0.5 * i)));
+		cam.lens.p2 = (float)(-0.0015 * (1.0 + 0.1 * std::cos(0.3 * i)));
+	}
+	return cam;
+}
+
+// RGBA [H, W, 4] through the camera's lens, supersampled within each pixel as render_view.
+std::vector<float> render_capture_view(const float c2w[12], const Camera& cam, int n) {
+	std::vector<float> pixels((size_t)cam.W * cam.H * 4, 0.0f);
+	const float origin[3] = {c2w[3], c2w[7], c2w[11]};
+	bool folded = false;
+#pragma omp parallel for schedule(static) reduction(|| : folded)
+	for (int row = 0; row < cam.H; ++row) {
+		for (int col = 0; col < cam.W; ++col) {
+			double sum[3] = {0.0, 0.0, 0.0};
+			int covered = 0;
+			for (int sy = 0; sy < n; ++sy) {
+				for (int sx = 0; sx < n; ++sx) {
+					// Pixel (col, row) covers [col, col + 1) x [row, row + 1): its centre is at + 0.5.
+					const double u = col + (sx + 0.5) / n, v = row + (sy + 0.5) / n;
+					double x, y;
+					folded |= !lens_undistort(cam.lens, (u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, x, y);
+					const double dir_cam[3] = {x, -y, -1.0};
+					float direction[3];
+					for (int k = 0; k < 3; ++k)
+						direction[k] =
+						    (float)(dir_cam[0] * c2w[4 * k] + dir_cam[1] * c2w[4 * k + 1] + dir_cam[2] * c2w[4 * k + 2]);
+					float rgb[3];
+					if (trace_builtin_scene(origin, direction, rgb)) {
+						for (int c = 0; c < 3; ++c) sum[c] += rgb[c];
+						++covered;
+					}
+				}
+			}
+			float* out = &pixels[((size_t)row * cam.W + col) * 4];
+			if (covered > 0)
+				for (int c = 0; c < 3; ++c) out[c] = (float)(sum[c] / covered);
+			out[3] = (float)covered / (float)(n * n);
+		}
+	}
+	if (folded) NERF_FAIL("built-in capture: the lens cannot be inverted over the image (fov_x_deg too wide)");
+	return pixels;
+}
+
+} // namespace
+
+void write_builtin_capture(const std::string& dir, const CaptureOptions& opts) {
+	if (opts.width < 4 || opts.height < 1) NERF_FAIL("built-in capture: width must be >= 4 and height >= 1");
+	if (opts.n_frames < 1) NERF_FAIL("built-in capture: n_frames must be >= 1, got " << opts.n_frames);
+	if (opts.width > 8192 || opts.height > 8192)
+		NERF_FAIL("built-in capture: width and height must be at most 8192, got " << opts.width << "x" << opts.height);
+	if (opts.supersample < 1 || opts.supersample > kMaxSupersample)
+		NERF_FAIL("built-in capture: supersample must be in [1, " << kMaxSupersample << "], got " << opts.supersample);
+	if (!(opts.fov_x_deg > 0.0 && opts.fov_x_deg < 150.0)) NERF_FAIL("built-in capture: fov_x_deg must be in (0, 150)");
+	if (!(opts.radius > 1.8)) NERF_FAIL("built-in capture: radius must exceed 1.8 (the objects reach 1.7 from the origin)");
+	const fs::path root(dir);
+	make_directories(root / "images");
+	SceneOptions layout;
+	layout.n_train = opts.n_frames;
+	layout.seed = opts.seed;
+	nlohmann::json frames = nlohmann::json::array();
+	for (int i = 0; i < opts.n_frames; ++i) {
+		float c2w[12];
+		builtin_scene_pose(0, i, layout, c2w);
+		for (int k = 0; k < 3; ++k) c2w[4 * k + 3] = (float)(c2w[4 * k + 3] * opts.radius / kBuiltinSceneCameraRadius);
+		const Camera cam = capture_camera(i, opts);
+		char name[32];
+		std::snprintf(name, sizeof(name), "frame_%05d.png", i + 1);
+		save_png((root / "images" / name).string(), render_capture_view(c2w, cam, opts.supersample).data(), cam.W, cam.H, 4);
+
+		nlohmann::json matrix = nlohmann::json::array();
+		for (int row = 0; row < 3; ++row)
+			matrix.push_back({c2w[4 * row], c2w[4 * row + 1], c2w[4 * row + 2], c2w[4 * row + 3]});
+		matrix.push_back({0.0, 0.0, 0.0, 1.0});
+		nlohmann::json frame = {{"file_path", std::string("images/") + name},
+		                        {"transform_matrix", matrix},
+		                        {"w", cam.W},
+		                        {"h", cam.H},
+		                        {"fl_x", cam.fx},
+		                        {"fl_y", cam.fy},
+		                        {"cx", cam.cx},
+		                        {"cy", cam.cy}};
+		if (opts.distorted) {
+			frame["k1"] = cam.lens.k1;
+			frame["k2"] = cam.lens.k2;
+			frame["p1"] = cam.lens.p1;
+			frame["p2"] = cam.lens.p2;
+		}
+		frames.push_back(frame);
+	}
+	const nlohmann::json transforms = {{"camera_model", opts.distorted ? "OPENCV" : "PINHOLE"}, {"frames", frames}};
+	const fs::path json_path = root / "transforms.json";
+	write_file_atomic(json_path.string(), transforms.dump(2) + "\n");
 }
 
 bool builtin_scene_exists(const std::string& dir) {

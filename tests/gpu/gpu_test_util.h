@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "nerf/backend.h"
+#include "nerf/dataset.h"
 
 #include <algorithm>
 #include <cmath>

@@ -54,4 +54,13 @@ std::array<double, 9> colmap_qvec_to_rotation(const std::array<double, 4>& qvec)
 /// observes. Throws when an image observes no point or a point names an unknown image.
 std::vector<std::array<double, 17>> colmap_to_llff(const ColmapModel& model);
 
+/// The model as a transforms.json (the text), as instant-ngp's colmap2nerf.py and nerfstudio's
+/// ns-process-data write it: frames ordered by image name with file_path image_dir/name and the
+/// camera-to-world transform_matrix in OpenGL camera axes (y up, z back) and nerfstudio's world axes
+/// (COLMAP's x, z, -y); each camera's w, h, fl_x, fl_y, cx, cy and lens: SIMPLE_PINHOLE and PINHOLE as
+/// PINHOLE; SIMPLE_RADIAL, RADIAL and OPENCV as OPENCV (k1, k2, p1, p2); OPENCV_FISHEYE (k1..k4). The
+/// intrinsics sit at the top level when every image shares one camera, else in each frame. Throws for other
+/// camera models, naming the camera.
+std::string colmap_to_transforms(const ColmapModel& model, const std::string& image_dir = "images");
+
 } // namespace nerf

@@ -41,6 +41,14 @@ Dataset load_deepvoxels(const std::string& basedir, const std::string& shape, in
 Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bool white_bkgd,
                      uint64_t max_image_pixels = kDefaultMaxImagePixels);
 
+/// transforms.json scenes (instant-ngp, nerfstudio): basedir/transforms.json with global or per-frame
+/// intrinsics and lens distortion (PINHOLE, OPENCV, OPENCV_FISHEYE), images of any sizes. `factor` > 1 reads
+/// basedir/images_<factor>/ when it exists, else downsamples in-process; intrinsics follow. Poses are
+/// normalised (centred on the cameras, mean up vector +z, cameras inside [-1, 1]^3), frames are sorted by
+/// file_path, every llffhold-th is held out for test (and val). Rays go through pixel centres.
+Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bool white_bkgd,
+                        uint64_t max_image_pixels = kDefaultMaxImagePixels);
+
 /// Area-average resize of an [h, w, c] float image to [out_h, out_w, c]: each output pixel is the mean of
 /// the input area it covers, fractional pixels weighted by their overlap (OpenCV's INTER_AREA when
 /// shrinking; an exact box filter when h/out_h and w/out_w are integers).

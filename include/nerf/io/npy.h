@@ -25,5 +25,7 @@ NpyArray load_npy_matrix(const std::string& path, size_t cols);
 
 /// Writes a float64 C-order .npy (format 1.0), readable by numpy.load.
 void save_npy(const std::string& path, const double* data, const std::vector<size_t>& shape);
+/// The same as float32 ('<f4').
+void save_npy(const std::string& path, const float* data, const std::vector<size_t>& shape);
 
 } // namespace nerf
