@@ -71,6 +71,16 @@ struct Config {
 	bool quiet = false;
 	int n_val_eval = 0;  ///< val views for summary.json's PSNR (0: all)
 	int threads = 0;     ///< CPU threads (0: all cores)
+
+	// --- occupancy grid and ray marching (off: the reference's dense coarse + fine sampling) ---
+	bool occ_grid = false;        ///< march rays through an occupancy grid, one network at the samples kept
+	int occ_resolution = 128;     ///< cells per side
+	std::string occ_aabb;         ///< "xmin,ymin,zmin,xmax,ymax,zmax"; empty: from the dataset (occ_grid_box)
+	int occ_update_every = 16;    ///< steps between grid updates
+	int occ_warmup = 256;         ///< steps during which an update evaluates every cell
+	float occ_threshold = 0.01f;  ///< occupied: EMA of sigma * step above min(this, mean EMA)
+	float render_step_size = 0.0f;  ///< marching step in world units (0: box diagonal / 1024)
+	int target_samples = 0;       ///< adapt the rays per step to about this many samples (0: N_rand rays)
 };
 
 /// Reads options: an optional nerf-pytorch config file (--config FILE: `key = value`, `#` comments,

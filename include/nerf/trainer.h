@@ -19,6 +19,8 @@ struct TrainSummary {
 	double final_val_psnr = 0.0;
 	double final_loss = 0.0;
 	std::string device;
+	double mean_samples_per_ray = 0.0;  ///< network evaluations per trained ray over the whole training
+	double occupied_fraction = -1.0;    ///< occ_grid: the grid's occupied cells at the end (-1 without a grid)
 };
 
 class Trainer {
@@ -43,6 +45,8 @@ public:
 	void set_start_step(long s) { m_start_step = s; }
 
 private:
+	bool adaptive_rays() const;         ///< occ_grid with target_samples: the rays per step vary
+	size_t max_rays_per_step() const;
 	struct State;
 	Config m_cfg;
 	const Dataset& m_data;
