@@ -212,7 +212,7 @@ public:
 			              m_peak_method.c_str(), tf);
 			os << line;
 		}
-		std::snprintf(line, sizeof line, "%-22s %-14s %-5s %10s %10s %9s %7s %7s  %s\n", "stage", "size", "prec",
+		std::snprintf(line, sizeof line, "%-25s %-18s %-5s %10s %10s %9s %7s %7s  %s\n", "stage", "size", "prec",
 		              "median_ms", "GB/s", "TFLOP/s", "%BW", "%FLOP", "check (n, worst/bound)");
 		os << line;
 		for (const Row& r : m_rows) {
@@ -222,7 +222,7 @@ public:
 				std::snprintf(b, sizeof b, fmt, v);
 				return std::string(b);
 			};
-			std::snprintf(line, sizeof line, "%-22s %-14s %-5s %10.4f %10s %9s %7s %7s  %s\n", r.stage.c_str(),
+			std::snprintf(line, sizeof line, "%-25s %-18s %-5s %10.4f %10s %9s %7s %7s  %s\n", r.stage.c_str(),
 			              r.size.c_str(), r.precision.c_str(), r.median_ms, num(r.gbps, "%.2f").c_str(),
 			              num(r.tflops, "%.4f").c_str(), num(100.0 * r.pct_bw, "%.1f").c_str(),
 			              num(100.0 * r.pct_flops, "%.1f").c_str(), r.check.c_str());
@@ -308,7 +308,7 @@ private:
 			r.tflops = flops / seconds / 1e12;
 		}
 		m_rows.push_back(r);
-		std::fprintf(stderr, "  %-22s %-14s %-5s %10.4f ms  %s\n", stage.c_str(), size.c_str(), r.precision.c_str(),
+		std::fprintf(stderr, "  %-25s %-18s %-5s %10.4f ms  %s\n", stage.c_str(), size.c_str(), r.precision.c_str(),
 		             r.median_ms, check.c_str());
 		m_rows.back().check = check;
 	}

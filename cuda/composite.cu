@@ -27,11 +27,7 @@ __global__ void composite_fwd_kernel(CompositeOutputs out,
 	const size_t first = r * (size_t)n_samples;
 	const RayOutputs ray = composite_ray(out.weights ? out.weights + first : nullptr, raw + first * spec.raw_stride,
 	                                     z + first, rays_d + 3 * r, n_samples, ray_offset + (uint32_t)r, spec);
-	if (out.rgb)
-		for (int c = 0; c < 3; ++c) out.rgb[3 * r + c] = ray.rgb[c];
-	if (out.depth) out.depth[r] = ray.depth;
-	if (out.disp) out.disp[r] = ray.disp;
-	if (out.acc) out.acc[r] = ray.acc;
+	store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
 }
 
 __global__ void composite_bwd_kernel(float* __restrict__ dL_draw,        // [n_rays, n_samples, raw_stride]
@@ -62,11 +58,7 @@ __global__ void composite_packed_fwd_kernel(CompositeOutputs out,
 	const RayOutputs ray = composite_ray_packed(out.weights ? out.weights + first : nullptr, raw + first * spec.raw_stride,
 	                                            t + first, dt + first, rays_d + 3 * r, (int)counts[r],
 	                                            ray_offset + (uint32_t)r, spec);
-	if (out.rgb)
-		for (int c = 0; c < 3; ++c) out.rgb[3 * r + c] = ray.rgb[c];
-	if (out.depth) out.depth[r] = ray.depth;
-	if (out.disp) out.disp[r] = ray.disp;
-	if (out.acc) out.acc[r] = ray.acc;
+	store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
 }
 
 __global__ void composite_packed_bwd_kernel(float* __restrict__ dL_draw,         // [n_samples, raw_stride]

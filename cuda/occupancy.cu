@@ -107,17 +107,6 @@ __global__ void occ_update_density_kernel(float* __restrict__ density,        //
 	density[c] = occ_ema(density[c], raw[i * raw_stride + 3], spec);
 }
 
-/// Fixed-order tree reduction of one double per thread; the result is valid in thread 0.
-__device__ inline double block_sum_double(double value, double* shared) {
-	shared[threadIdx.x] = value;
-	__syncthreads();
-	for (int stride = kMeanBlock / 2; stride > 0; stride >>= 1) {
-		if ((int)threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
-		__syncthreads();
-	}
-	return shared[0];
-}
-
 __global__ void density_partial_kernel(double* __restrict__ partials,       // [gridDim.x]
                                        const float* __restrict__ density,   // [cells]
                                        uint32_t n_cells) {
@@ -125,7 +114,7 @@ __global__ void density_partial_kernel(double* __restrict__ partials,       // [
 	double sum = 0.0;
 	for (size_t i = (size_t)blockIdx.x * kMeanBlock + threadIdx.x; i < n_cells; i += (size_t)gridDim.x * kMeanBlock)
 		sum += density[i];
-	const double total = block_sum_double(sum, shared);
+	const double total = block_sum<kMeanBlock>(sum, shared);
 	if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
@@ -134,7 +123,7 @@ __global__ void density_mean_kernel(double* __restrict__ partials, unsigned int 
 	__shared__ double shared[kMeanBlock];
 	double sum = 0.0;
 	for (unsigned int i = threadIdx.x; i < n_partials; i += kMeanBlock) sum += partials[i];
-	const double total = block_sum_double(sum, shared);
+	const double total = block_sum<kMeanBlock>(sum, shared);
 	if (threadIdx.x == 0) partials[n_partials] = total / (double)n_cells;
 }
 

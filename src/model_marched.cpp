@@ -317,6 +317,11 @@ void NerfModel::train_step_marched(const uint32_t* pixel_ids, size_t n_rays, con
 		march(ws, n_rays, settings, step, 0, early_stop_pass ? m_max_marched_samples : m_max_step_samples);
 
 	size_t n_rays_trained = n_marched_rays, n_kept = 0, n_batch = 0;
+	auto encode_batch = [&](const PackedSamples& samples) {  // the trained pass's inputs
+		if (n_batch == 0) return;
+		b.encode_positions(ws.enc_pts.data(), samples.points, n_batch, m_pts_encoding);
+		if (viewdirs) b.encode_views_packed(ws.enc_views.data(), ws.viewdirs.data(), samples.ray, n_batch, m_views_encoding);
+	};
 	const float* t = nullptr;
 	const float* dt = nullptr;
 	const uint32_t* offsets = nullptr;
@@ -334,11 +339,7 @@ void NerfModel::train_step_marched(const uint32_t* pixel_ids, size_t n_rays, con
 		b.compact_samples(ws.kept_samples(), ws.marched(), ws.kept_offsets.data(), ws.kept.data(), ws.offsets.data(),
 		                  n_rays_trained);
 		n_batch = n_kept;
-		if (n_batch > 0) {
-			b.encode_positions(ws.enc_pts.data(), ws.kept_points.data(), n_batch, m_pts_encoding);
-			if (viewdirs)
-				b.encode_views_packed(ws.enc_views.data(), ws.viewdirs.data(), ws.kept_ray.data(), n_batch, m_views_encoding);
-		}
+		encode_batch(ws.kept_samples());
 		t = ws.kept_t.data();
 		dt = ws.kept_dt.data();
 		offsets = ws.kept_offsets.data();
@@ -346,11 +347,7 @@ void NerfModel::train_step_marched(const uint32_t* pixel_ids, size_t n_rays, con
 		// One trained pass over every marched sample; the early stop cuts what compositing sees, and
 		// the samples behind a ray's stop get no gradient.
 		n_batch = n_marched;
-		if (n_batch > 0) {
-			b.encode_positions(ws.enc_pts.data(), ws.marched_points.data(), n_batch, m_pts_encoding);
-			if (viewdirs)
-				b.encode_views_packed(ws.enc_views.data(), ws.viewdirs.data(), ws.marched_ray.data(), n_batch, m_views_encoding);
-		}
+		encode_batch(ws.marched());
 		t = ws.marched_t.data();
 		dt = ws.marched_dt.data();
 		offsets = ws.offsets.data();

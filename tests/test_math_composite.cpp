@@ -23,16 +23,19 @@ struct ReferenceOutputs {
 };
 
 // raw2outputs in double. raw: [S, stride] (channels 0-2 rgb logits, 3 sigma); noise: per-sample value
-// added to sigma before the relu.
+// added to sigma before the relu; dt: each sample's interval (the packed form), or empty for the
+// reference's gap to the next sample (1e10 after the last).
 ReferenceOutputs reference_raw2outputs(const std::vector<double>& raw, int stride, const std::vector<float>& z,
-                                       const float dir[3], const std::vector<double>& noise, bool white_bkgd) {
+                                       const float dir[3], const std::vector<double>& noise, bool white_bkgd,
+                                       const std::vector<float>& dt = {}) {
 	const int S = (int)z.size();
 	const double dir_norm = std::sqrt((double)dir[0] * dir[0] + (double)dir[1] * dir[1] + (double)dir[2] * dir[2]);
 	ReferenceOutputs out;
 	out.weights.resize(S);
 	double cumprod = 1.0;  // cumprod of [1, 1 - alpha + 1e-10], exclusive
 	for (int k = 0; k < S; ++k) {
-		const double dist = (k + 1 < S ? (double)z[k + 1] - (double)z[k] : 1e10) * dir_norm;
+		const double gap = !dt.empty() ? (double)dt[k] : k + 1 < S ? (double)z[k + 1] - (double)z[k] : 1e10;
+		const double dist = gap * dir_norm;
 		const double x = raw[(size_t)k * stride + 3] + noise[k];
 		const double alpha = 1.0 - std::exp(-std::max(x, 0.0) * dist);
 		const double w = alpha * cumprod;
@@ -327,31 +330,6 @@ TEST_CASE("composite_ray_backward: relu'(0) = 0 and saturated samples keep finit
 
 namespace {
 
-/// raw2outputs in double over packed samples: delta_k = dt_k |d| (no 1e10 for the last one).
-ReferenceOutputs reference_packed(const std::vector<double>& raw, int stride, const std::vector<float>& t,
-                                  const std::vector<float>& dt, const float dir[3], const std::vector<double>& noise,
-                                  bool white_bkgd) {
-	const int n = (int)t.size();
-	const double dir_norm = std::sqrt((double)dir[0] * dir[0] + (double)dir[1] * dir[1] + (double)dir[2] * dir[2]);
-	ReferenceOutputs out;
-	out.weights.resize(n);
-	double transmittance = 1.0;
-	for (int k = 0; k < n; ++k) {
-		const double x = raw[(size_t)k * stride + 3] + noise[k];
-		const double alpha = 1.0 - std::exp(-std::max(x, 0.0) * dt[k] * dir_norm);
-		const double w = alpha * transmittance;
-		out.weights[k] = w;
-		for (int c = 0; c < 3; ++c) out.rgb[c] += w / (1.0 + std::exp(-raw[(size_t)k * stride + c]));
-		out.depth += w * t[k];
-		out.acc += w;
-		transmittance *= 1.0 - alpha + 1e-10;
-	}
-	out.disp = 1.0 / std::max(1e-10, out.depth / out.acc);
-	if (white_bkgd)
-		for (double& c : out.rgb) c += 1.0 - out.acc;
-	return out;
-}
-
 /// A marched ray: samples a fixed step apart, with gaps where empty cells were skipped.
 void make_marched(std::mt19937& rng, RayCase& rc, std::vector<float>& dt) {
 	std::uniform_real_distribution<float> unit(0.0f, 1.0f);
@@ -425,7 +403,7 @@ TEST_CASE("packed compositing matches raw2outputs in double with per-sample inte
 				std::vector<float> weights(S);
 				const RayOutputs out =
 					composite_ray_packed(weights.data(), rc.raw.data(), rc.z.data(), dt.data(), rc.dir, S, rc.ray, rc.spec);
-				const ReferenceOutputs ref = reference_packed(as_double(rc.raw), 4, rc.z, dt, rc.dir, noise, white);
+				const ReferenceOutputs ref = reference_raw2outputs(as_double(rc.raw), 4, rc.z, rc.dir, noise, white, dt);
 				for (int c = 0; c < 3; ++c) CHECK(out.rgb[c] == Approx(ref.rgb[c]).margin(2e-5));
 				CHECK(out.acc == Approx(ref.acc).margin(2e-5));
 				CHECK(out.depth == Approx(ref.depth).margin(2e-5 * 6));
@@ -438,7 +416,7 @@ TEST_CASE("packed compositing matches raw2outputs in double with per-sample inte
 				                              scratch.data());
 				const std::vector<double> raw = as_double(rc.raw);
 				auto loss = [&](const std::vector<double>& r) {
-					const ReferenceOutputs o = reference_packed(r, 4, rc.z, dt, rc.dir, noise, white);
+					const ReferenceOutputs o = reference_raw2outputs(r, 4, rc.z, rc.dir, noise, white, dt);
 					return g[0] * o.rgb[0] + g[1] * o.rgb[1] + g[2] * o.rgb[2];
 				};
 				std::vector<double> numeric(raw.size());

@@ -217,8 +217,8 @@ TEST_CASE("occupancy: update rules (chosen cells, jittered points, EMA, flags) a
 		CHECK(chosen == (random_uniform(spec.seed, spec.step, c, 0, RngStream::OccGridChoice) < 0.25f));
 		chosen_empty += chosen;
 	}
-	CHECK(chosen_empty > cells / 4 - 60);
-	CHECK(chosen_empty < cells / 4 + 60);
+	CHECK(chosen_empty > (int)cells / 4 - 60);
+	CHECK(chosen_empty < (int)cells / 4 + 60);
 	spec.all_cells = true;
 	for (uint32_t c = 0; c < cells; ++c) CHECK(occ_cell_chosen(c, false, spec));
 

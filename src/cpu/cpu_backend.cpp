@@ -130,7 +130,7 @@ public:
 			const RayOutputs ray = composite_ray(out.weights ? out.weights + (size_t)r * n_samples : nullptr,
 			                                     raw + (size_t)r * n_samples * spec.raw_stride, z + (size_t)r * n_samples,
 			                                     rays_d + 3 * r, n_samples, ray_offset + (uint32_t)r, spec);
-			store_ray_outputs(out, ray, r);
+			store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
 		}
 	}
 
@@ -233,7 +233,7 @@ public:
 			const RayOutputs ray = composite_ray_packed(out.weights ? out.weights + first : nullptr,
 			                                            raw + first * spec.raw_stride, t + first, dt + first, rays_d + 3 * r,
 			                                            (int)counts[r], ray_offset + (uint32_t)r, spec);
-			store_ray_outputs(out, ray, r);
+			store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
 		}
 	}
 
@@ -331,13 +331,6 @@ public:
 	}
 
 private:
-	static void store_ray_outputs(const CompositeOutputs& out, const RayOutputs& ray, size_t r) {
-		if (out.rgb)
-			for (int c = 0; c < 3; ++c) out.rgb[3 * r + c] = ray.rgb[c];
-		if (out.depth) out.depth[r] = ray.depth;
-		if (out.disp) out.disp[r] = ray.disp;
-		if (out.acc) out.acc[r] = ray.acc;
-	}
 	static void copy_bytes(void* dst, const void* src, size_t bytes) {
 		if (bytes) std::memmove(dst, src, bytes);
 	}

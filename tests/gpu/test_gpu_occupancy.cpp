@@ -8,15 +8,13 @@
 // Decisions that compare a value against a boundary (a step point's cell, the early stop's 1e-4,
 // a cell's flag against the mean) are piecewise: where a transcendental feeds them an ulp may tip
 // one, so those allow a small fraction of outliers, each said where.
+#include "gpu_builtin_scene.h"
 #include "gpu_test_util.h"
 
 #include "nerf/config.h"
 #include "nerf/dataset.h"
 #include "nerf/model.h"
-#include "nerf/scene.h"
 #include "nerf/trainer.h"
-
-#include <filesystem>
 
 using namespace nerf_gpu_test;
 
@@ -309,25 +307,15 @@ TEST_CASE("gpu: the grid update's stages match the CPU", "[gpu][occupancy]") {
 
 namespace {
 
-struct GridScene {
-	Config cfg;
-	Dataset data;
-};
-
-const GridScene& grid_scene() {
-	static const GridScene scene = [] {
-		GridScene s;
-		load_config_file(std::string(NERF_SOURCE_DIR) + "/configs/builtin.txt", s.cfg);
-		const std::filesystem::path dir = std::filesystem::temp_directory_path() / "nerfcore_gpu_tests_builtin";
-		if (!builtin_scene_matches(dir.string(), SceneOptions{})) write_builtin_scene(dir.string(), SceneOptions{});
-		s.cfg.datadir = dir.string();
-		s.cfg.dataset_type = "blender";
-		s.cfg.quiet = true;
+/// The built-in scene with the grid: 32^3 cells (what its 64x64 views resolve at the cameras' distance)
+/// and a step of 0.02.
+const BuiltinScene& grid_scene() {
+	static const BuiltinScene scene = [] {
+		BuiltinScene s = builtin_scene();
 		s.cfg.precision = "fp32";
 		s.cfg.occ_grid = true;
 		s.cfg.occ_resolution = 32;
 		s.cfg.render_step_size = 0.02f;
-		s.data = load_dataset(s.cfg);
 		return s;
 	}();
 	return scene;
@@ -337,7 +325,7 @@ const GridScene& grid_scene() {
 
 TEST_CASE("gpu model: marched training steps and rendering match the CPU (fp32)", "[gpu][model][occupancy]") {
 	Backends b = make_backends();
-	const GridScene& scene = grid_scene();
+	const BuiltinScene& scene = grid_scene();
 	Trainer cpu(scene.cfg, scene.data, *b.cpu), gpu(scene.cfg, scene.data, *b.gpu);
 	const size_t n_params = cpu.model().n_params();
 	// Step 1 updates the grid from the same initial network and marches the same rays: the grid and

@@ -78,6 +78,15 @@ struct RayOutputs {
 	float depth, disp, acc;
 };
 
+/// Writes ray r's outputs into per-ray arrays, each of which may be null: rgb [n, 3], depth, disp, acc [n].
+NERF_HD inline void store_ray_outputs(float* rgb, float* depth, float* disp, float* acc, const RayOutputs& ray, size_t r) {
+	if (rgb)
+		for (int c = 0; c < 3; ++c) rgb[3 * r + c] = ray.rgb[c];
+	if (depth) depth[r] = ray.depth;
+	if (disp) disp[r] = ray.disp;
+	if (acc) acc[r] = ray.acc;
+}
+
 /// Forward for one ray of n samples whose distances come from `deltas` (DenseDeltas or PackedDeltas).
 /// raw: [n, raw_stride]; z: [n] (depth); weights: [n] out (may be null). `ray` keys the noise, sample
 /// k of the ray draws noise k in both forms.
