@@ -7,7 +7,8 @@
 // e.g. --N_rand 4096 --precision fp16 --max_seconds 600 --device cuda.
 // Defaults: --config configs/lego.txt on ../shared/data/nerf_synthetic/lego_400 with half_res False
 // (lego_400 is already the half-resolution scene); --builtin: configs/builtin.txt on the built-in
-// procedural scene (written on first use).
+// procedural scene (written on first use). --compare_occ_grid trains the config twice, with the
+// reference's dense sampling and with --occ_grid, and prints both times to each threshold.
 #include "common.h"
 
 #include "nerf/backend.h"
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -228,11 +230,155 @@ std::vector<double> parse_thresholds(const std::string& text) {
 	return out;
 }
 
+/// One training run's curve and totals.
+struct RunResult {
+	std::string device;
+	std::vector<CurvePoint> curve;
+	double train_seconds = 0.0;
+	long steps = 0;
+	double samples_per_ray = 0.0;     ///< network evaluations per trained ray (dense: coarse + fine)
+	double occupied_fraction = -1.0;  ///< occ_grid only
+};
+
+/// Trains cfg on data until its budget or N_iters, evaluating every eval_every_s seconds of training.
+RunResult train_curve(const Config& cfg, const Dataset& data, double budget_s, double eval_every_s, int n_val) {
+	std::unique_ptr<Backend> backend = create_backend(cfg.device, cfg.threads);
+	Trainer trainer(cfg, data, *backend);
+	std::fprintf(stderr, "bench_train: %s on %s, %dx%d, %zu train / %zu val views, N_rand %d, %s, budget %.0f s\n",
+	             cfg.datadir.c_str(), backend->name().c_str(), data.W, data.H, data.i_train.size(), data.i_val.size(),
+	             cfg.N_rand,
+	             cfg.occ_grid ? ("occ_grid " + std::to_string(cfg.occ_resolution) + "^3").c_str()
+	                          : (std::to_string(cfg.N_samples) + "+" + std::to_string(cfg.N_importance) + " samples").c_str(),
+	             budget_s);
+
+	using Clock = std::chrono::steady_clock;
+	RunResult result;
+	result.device = backend->name();
+	auto evaluate = [&](double seconds, long steps) {
+		const auto t0 = Clock::now();
+		CurvePoint p;
+		p.seconds = seconds;
+		p.steps = steps;
+		p.loss = steps > 0 ? trainer.model().read_losses().first : NAN;
+		p.psnr = trainer.evaluate_val_psnr(n_val);
+		p.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+		if (!std::isfinite(p.psnr)) NERF_FAIL("val PSNR is not finite at step " << steps);
+		result.curve.push_back(p);
+		std::fprintf(stderr, "  %8.1f s  step %7ld  val PSNR %6.2f dB  loss %.5f  (eval %.1f s)\n", p.seconds, p.steps,
+		             p.psnr, p.loss, p.eval_seconds);
+	};
+
+	evaluate(0.0, 0);
+	double train_seconds = 0.0, next_eval = eval_every_s;
+	long step = trainer.start_step();
+	const long last_step = cfg.N_iters;
+	while (train_seconds < budget_s && step < last_step) {
+		// The clock stops only after the backend has finished the step, so asynchronous work
+		// (CUDA) is charged to training, not to the next evaluation.
+		const auto t0 = Clock::now();
+		trainer.step(++step);
+		backend->synchronize();
+		train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+		if (train_seconds >= next_eval) {
+			evaluate(train_seconds, step);
+			while (next_eval <= train_seconds) next_eval += eval_every_s;
+		}
+	}
+	if (result.curve.back().steps != step) evaluate(train_seconds, step);
+	result.train_seconds = train_seconds;
+	result.steps = step;
+	const TrainCounters& counters = trainer.model().counters();
+	result.samples_per_ray = counters.rays ? (double)counters.network_samples / (double)counters.rays : 0.0;
+	if (cfg.occ_grid) result.occupied_fraction = trainer.model().occupied_fraction();
+	return result;
+}
+
+/// PREFIX.csv, PREFIX.json and PREFIX.png of one run, and its summary on stdout.
+void report_run(const std::string& out_prefix, const Config& cfg, const RunResult& run, const std::vector<double>& thresholds,
+                double budget_s, double eval_every_s, int n_val, const std::string& command) {
+	const std::vector<ThresholdHit> hits = time_to_thresholds(run.curve, thresholds);
+	std::printf("device: %s   commit: %s   %s\n", run.device.c_str(), NERF_BENCH_COMMIT,
+	            cfg.occ_grid ? "occ_grid" : "dense sampling");
+	std::printf("trained %ld steps in %.1f s (%.2f steps/s), final val PSNR %.2f dB over %d views, %.1f network samples "
+	            "per ray",
+	            run.steps, run.train_seconds, run.train_seconds > 0 ? run.steps / run.train_seconds : 0.0,
+	            run.curve.back().psnr, n_val, run.samples_per_ray);
+	if (run.occupied_fraction >= 0.0) std::printf(", occupied %.4f", run.occupied_fraction);
+	std::printf("\n");
+	for (const ThresholdHit& h : hits) {
+		if (h.reached) std::printf("  %5.1f dB: %8.1f s (step %ld)\n", h.psnr, h.seconds, h.steps);
+		else std::printf("  %5.1f dB: not reached\n", h.psnr);
+	}
+	std::printf("  (resolution: one evaluation every %.1f s of training)\n", eval_every_s);
+
+	{
+		std::ofstream csv(out_prefix + ".csv");
+		if (!csv) NERF_FAIL(out_prefix << ".csv: cannot open for writing");
+		csv << "seconds,steps,psnr,loss,eval_seconds\n";
+		for (const CurvePoint& p : run.curve)
+			csv << p.seconds << "," << p.steps << "," << p.psnr << "," << p.loss << "," << p.eval_seconds << "\n";
+		if (!csv) NERF_FAIL(out_prefix << ".csv: write failed");
+	}
+	{
+		nlohmann::json j;
+		j["device"] = run.device;
+		j["host"] = host_cpu_description();
+		j["commit"] = NERF_BENCH_COMMIT;
+		j["command"] = command;
+		j["config"] = config_to_string(cfg);
+		j["datadir"] = cfg.datadir;
+		j["eval_every_s"] = eval_every_s;
+		j["n_val"] = n_val;
+		j["budget_seconds"] = budget_s;
+		j["train_seconds"] = run.train_seconds;
+		j["steps"] = run.steps;
+		j["mean_samples_per_ray"] = run.samples_per_ray;
+		if (run.occupied_fraction >= 0.0) j["occupied_fraction"] = run.occupied_fraction;
+		nlohmann::json points = nlohmann::json::array();
+		for (const CurvePoint& p : run.curve)
+			points.push_back({{"seconds", p.seconds},
+			                  {"steps", p.steps},
+			                  {"psnr", p.psnr},
+			                  {"loss", std::isfinite(p.loss) ? nlohmann::json(p.loss) : nlohmann::json()},
+			                  {"eval_seconds", p.eval_seconds}});
+		j["curve"] = points;
+		nlohmann::json reached = nlohmann::json::array();
+		for (const ThresholdHit& h : hits)
+			reached.push_back({{"psnr", h.psnr},
+			                   {"reached", h.reached},
+			                   {"seconds", h.reached ? nlohmann::json(h.seconds) : nlohmann::json()},
+			                   {"steps", h.reached ? nlohmann::json(h.steps) : nlohmann::json()}});
+		j["time_to_psnr"] = reached;
+		std::ofstream f(out_prefix + ".json");
+		if (!f) NERF_FAIL(out_prefix << ".json: cannot open for writing");
+		f << j.dump(2) << "\n";
+		if (!f) NERF_FAIL(out_prefix << ".json: write failed");
+	}
+	plot_curve(out_prefix + ".png", run.curve, thresholds);
+	std::fprintf(stderr, "wrote %s.csv, %s.json, %s.png\n", out_prefix.c_str(), out_prefix.c_str(), out_prefix.c_str());
+}
+
+/// The time each threshold took dense and with the grid, side by side.
+void print_comparison(const RunResult& dense, const RunResult& grid, const std::vector<double>& thresholds) {
+	const std::vector<ThresholdHit> a = time_to_thresholds(dense.curve, thresholds), b = time_to_thresholds(grid.curve, thresholds);
+	std::printf("time to PSNR, dense vs occ_grid (%.1f vs %.1f network samples per ray):\n", dense.samples_per_ray,
+	            grid.samples_per_ray);
+	for (size_t i = 0; i < thresholds.size(); ++i) {
+		std::printf("  %5.1f dB: ", thresholds[i]);
+		if (a[i].reached) std::printf("dense %8.1f s (step %6ld)", a[i].seconds, a[i].steps);
+		else std::printf("dense %8s %15s", "-", "");
+		if (b[i].reached) std::printf("   occ_grid %8.1f s (step %6ld)", b[i].seconds, b[i].steps);
+		else std::printf("   occ_grid %8s %15s", "-", "");
+		if (a[i].reached && b[i].reached && b[i].seconds > 0) std::printf("   %.2fx", a[i].seconds / b[i].seconds);
+		std::printf("\n");
+	}
+}
+
 int run_main(int argc, char** argv) {
 	double eval_every_s = 30.0, require_gain = -1.0;
 	int n_val = 4;
 	std::string thresholds_text = "25,30,32", out_prefix, builtin_dir;
-	bool builtin = false;
+	bool builtin = false, compare_occ_grid = false;
 	CLI::App app{"nerfcore time-to-PSNR benchmark. Every other option is nerf_train's (nerf-pytorch's names), "
 	             "e.g. --config, --datadir, --N_rand, --device, --precision, --max_seconds (training budget)."};
 	app.add_option("--eval_every_s", eval_every_s, "evaluate every this many seconds of training");
@@ -243,6 +389,9 @@ int run_main(int argc, char** argv) {
 	app.add_option("--builtin_dir", builtin_dir, "where the built-in scene is written (default: the config's datadir)");
 	app.add_option("--require_gain", require_gain,
 	               "fail (exit 1) unless the final PSNR exceeds the first evaluation's by this many dB");
+	app.add_flag("--compare_occ_grid", compare_occ_grid,
+	             "train twice, with the reference's dense sampling and with --occ_grid (the other options as given), "
+	             "and compare their time to each threshold (outputs PREFIX_dense.* and PREFIX_occ_grid.*)");
 	app.allow_extras();
 	try {
 		app.parse(argc, argv);
@@ -279,105 +428,31 @@ int run_main(int argc, char** argv) {
 	if (out_prefix.empty()) out_prefix = "bench_train_" + (cfg.expname.empty() ? std::string("run") : cfg.expname);
 
 	const Dataset data = load_dataset(cfg);
-	std::unique_ptr<Backend> backend = create_backend(cfg.device, cfg.threads);
-	Trainer trainer(cfg, data, *backend);
-	std::fprintf(stderr, "bench_train: %s on %s, %dx%d, %zu train / %zu val views, N_rand %d, %d+%d samples, budget %.0f s\n",
-	             cfg.datadir.c_str(), backend->name().c_str(), data.W, data.H, data.i_train.size(), data.i_val.size(),
-	             cfg.N_rand, cfg.N_samples, cfg.N_importance, budget_s);
-
-	using Clock = std::chrono::steady_clock;
-	std::vector<CurvePoint> curve;
-	auto evaluate = [&](double seconds, long steps) {
-		const auto t0 = Clock::now();
-		CurvePoint p;
-		p.seconds = seconds;
-		p.steps = steps;
-		p.loss = steps > 0 ? trainer.model().read_losses().first : NAN;
-		p.psnr = trainer.evaluate_val_psnr(n_val);
-		p.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-		if (!std::isfinite(p.psnr)) NERF_FAIL("val PSNR is not finite at step " << steps);
-		curve.push_back(p);
-		std::fprintf(stderr, "  %8.1f s  step %7ld  val PSNR %6.2f dB  loss %.5f  (eval %.1f s)\n", p.seconds, p.steps,
-		             p.psnr, p.loss, p.eval_seconds);
-	};
-
-	evaluate(0.0, 0);
-	double train_seconds = 0.0, next_eval = eval_every_s;
-	long step = trainer.start_step();
-	const long last_step = cfg.N_iters;
-	while (train_seconds < budget_s && step < last_step) {
-		// The clock stops only after the backend has finished the step, so asynchronous work
-		// (CUDA) is charged to training, not to the next evaluation.
-		const auto t0 = Clock::now();
-		trainer.step(++step);
-		backend->synchronize();
-		train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-		if (train_seconds >= next_eval) {
-			evaluate(train_seconds, step);
-			while (next_eval <= train_seconds) next_eval += eval_every_s;
-		}
+	const std::string command = join_command_line(argc, argv);
+	std::vector<std::pair<Config, RunResult>> runs;
+	if (compare_occ_grid) {
+		Config dense = cfg, grid = cfg;
+		dense.occ_grid = false;
+		grid.occ_grid = true;
+		runs.emplace_back(dense, train_curve(dense, data, budget_s, eval_every_s, n_val));
+		report_run(out_prefix + "_dense", dense, runs.back().second, thresholds, budget_s, eval_every_s, n_val, command);
+		runs.emplace_back(grid, train_curve(grid, data, budget_s, eval_every_s, n_val));
+		report_run(out_prefix + "_occ_grid", grid, runs.back().second, thresholds, budget_s, eval_every_s, n_val, command);
+		print_comparison(runs[0].second, runs[1].second, thresholds);
+	} else {
+		runs.emplace_back(cfg, train_curve(cfg, data, budget_s, eval_every_s, n_val));
+		report_run(out_prefix, cfg, runs.back().second, thresholds, budget_s, eval_every_s, n_val, command);
 	}
-	if (curve.back().steps != step) evaluate(train_seconds, step);
-
-	const std::vector<ThresholdHit> hits = time_to_thresholds(curve, thresholds);
-	std::printf("device: %s   commit: %s\n", backend->name().c_str(), NERF_BENCH_COMMIT);
-	std::printf("trained %ld steps in %.1f s (%.2f steps/s), final val PSNR %.2f dB over %d views\n", step, train_seconds,
-	            train_seconds > 0 ? step / train_seconds : 0.0, curve.back().psnr, n_val);
-	for (const ThresholdHit& h : hits) {
-		if (h.reached) std::printf("  %5.1f dB: %8.1f s (step %ld)\n", h.psnr, h.seconds, h.steps);
-		else std::printf("  %5.1f dB: not reached\n", h.psnr);
-	}
-	std::printf("  (resolution: one evaluation every %.1f s of training)\n", eval_every_s);
-
-	{
-		std::ofstream csv(out_prefix + ".csv");
-		if (!csv) NERF_FAIL(out_prefix << ".csv: cannot open for writing");
-		csv << "seconds,steps,psnr,loss,eval_seconds\n";
-		for (const CurvePoint& p : curve) csv << p.seconds << "," << p.steps << "," << p.psnr << "," << p.loss << "," << p.eval_seconds << "\n";
-		if (!csv) NERF_FAIL(out_prefix << ".csv: write failed");
-	}
-	{
-		nlohmann::json j;
-		j["device"] = backend->name();
-		j["host"] = host_cpu_description();
-		j["commit"] = NERF_BENCH_COMMIT;
-		j["command"] = join_command_line(argc, argv);
-		j["config"] = config_to_string(cfg);
-		j["datadir"] = cfg.datadir;
-		j["eval_every_s"] = eval_every_s;
-		j["n_val"] = n_val;
-		j["budget_seconds"] = budget_s;
-		j["train_seconds"] = train_seconds;
-		j["steps"] = step;
-		nlohmann::json points = nlohmann::json::array();
-		for (const CurvePoint& p : curve)
-			points.push_back({{"seconds", p.seconds},
-			                  {"steps", p.steps},
-			                  {"psnr", p.psnr},
-			                  {"loss", std::isfinite(p.loss) ? nlohmann::json(p.loss) : nlohmann::json()},
-			                  {"eval_seconds", p.eval_seconds}});
-		j["curve"] = points;
-		nlohmann::json reached = nlohmann::json::array();
-		for (const ThresholdHit& h : hits)
-			reached.push_back({{"psnr", h.psnr},
-			                   {"reached", h.reached},
-			                   {"seconds", h.reached ? nlohmann::json(h.seconds) : nlohmann::json()},
-			                   {"steps", h.reached ? nlohmann::json(h.steps) : nlohmann::json()}});
-		j["time_to_psnr"] = reached;
-		std::ofstream f(out_prefix + ".json");
-		if (!f) NERF_FAIL(out_prefix << ".json: cannot open for writing");
-		f << j.dump(2) << "\n";
-		if (!f) NERF_FAIL(out_prefix << ".json: write failed");
-	}
-	plot_curve(out_prefix + ".png", curve, thresholds);
-	std::fprintf(stderr, "wrote %s.csv, %s.json, %s.png\n", out_prefix.c_str(), out_prefix.c_str(), out_prefix.c_str());
 
 	if (require_gain >= 0.0) {
-		const double gain = curve.back().psnr - curve.front().psnr;
-		if (!(gain >= require_gain)) {
-			std::fprintf(stderr, "bench_train: validation failed: PSNR gained %.2f dB (%.2f -> %.2f), required %.2f\n", gain,
-			             curve.front().psnr, curve.back().psnr, require_gain);
-			return 1;
+		for (const auto& [run_cfg, run] : runs) {
+			const double gain = run.curve.back().psnr - run.curve.front().psnr;
+			if (!(gain >= require_gain)) {
+				std::fprintf(stderr, "bench_train: validation failed%s: PSNR gained %.2f dB (%.2f -> %.2f), required %.2f\n",
+				             run_cfg.occ_grid ? " (occ_grid)" : "", gain, run.curve.front().psnr, run.curve.back().psnr,
+				             require_gain);
+				return 1;
+			}
 		}
 	}
 	return 0;

@@ -1,10 +1,10 @@
 // The CUDA backend object: one device, one stream on which every stage is enqueued in order, one
 // cuBLASLt handle shared by its MLPs, and the memory accounting. The stages themselves are the
-// launchers of rays.cu, encoding.cu, sampling.cu, composite.cu, loss.cu and adam.cu; the MLP is
+// launchers of rays.cu, encoding.cu, sampling.cu, composite.cu, occupancy.cu, loss.cu and adam.cu; the MLP is
 // mlp.cu. Downloads and synchronize() wait for the stream; everything else is asynchronous.
 //
 // Scratch that a stage needs per call (resample's per-ray cdf, the compositing backward's alphas,
-// the loss's block partials) comes from one grow-only workspace: stages run in stream order, so
+// the loss's block partials, the scans' CUB storage, the grid's mean) comes from one grow-only workspace: stages run in stream order, so
 // they can share it; growing it waits for the stream before freeing the old block.
 #include "common.cuh"
 #include "launchers.cuh"
@@ -193,6 +193,64 @@ public:
 		double* partials = static_cast<double*>(workspace(mse_loss_scratch_doubles(n_rays) * sizeof(double)));
 		cuda::mse_loss(loss, dL_drgb, partials, rgb, target, n_rays, grad_scale, m_stream.get());
 	}
+
+	// --- marched samples and the occupancy grid (occupancy.cu, composite.cu, encoding.cu) ---
+	void scan_counts(uint32_t* offsets, const uint32_t* counts, size_t n) override {
+		const size_t bytes = n ? scan_counts_scratch_bytes(n) : 0;
+		cuda::scan_counts(offsets, bytes ? workspace(bytes) : nullptr, bytes, counts, n, m_stream.get());
+	}
+	void march_count(uint32_t* counts, const float* rays_o, const float* rays_d, size_t n_rays, const uint8_t* occupied,
+	                 uint32_t ray_offset, const MarchSpec& spec) override {
+		cuda::march_count(counts, rays_o, rays_d, n_rays, occupied, ray_offset, spec, m_stream.get());
+	}
+	void march_fill(const PackedSamples& out, const uint32_t* offsets, const float* rays_o, const float* rays_d,
+	                size_t n_rays, const uint8_t* occupied, uint32_t ray_offset, const MarchSpec& spec) override {
+		cuda::march_fill(out, offsets, rays_o, rays_d, n_rays, occupied, ray_offset, spec, m_stream.get());
+	}
+	void encode_positions(float* enc, const float* points, size_t n, const EncodingSpec& spec) override {
+		cuda::encode_positions(enc, points, n, spec, m_stream.get());
+	}
+	void encode_views_packed(float* enc, const float* viewdirs, const uint32_t* sample_ray, size_t n,
+	                         const EncodingSpec& spec) override {
+		cuda::encode_views_packed(enc, viewdirs, sample_ray, n, spec, m_stream.get());
+	}
+	void composite_forward_packed(const CompositeOutputs& out, const float* raw, const float* t, const float* dt,
+	                              const uint32_t* offsets, const uint32_t* counts, const float* rays_d, size_t n_rays,
+	                              uint32_t ray_offset, const CompositeSpec& spec) override {
+		cuda::composite_forward_packed(out, raw, t, dt, offsets, counts, rays_d, n_rays, ray_offset, spec, m_stream.get());
+	}
+	void composite_backward_packed(float* dL_draw, const float* dL_drgb, const float* raw, const float* dt,
+	                               const uint32_t* offsets, const uint32_t* counts, const float* rays_d, size_t n_rays,
+	                               size_t n_samples, uint32_t ray_offset, const CompositeSpec& spec) override {
+		if (n_rays == 0) return;
+		float* alphas = static_cast<float*>(workspace(std::max<size_t>(n_samples, 1) * sizeof(float)));
+		cuda::composite_backward_packed(dL_draw, alphas, dL_drgb, raw, dt, offsets, counts, rays_d, n_rays, ray_offset, spec,
+		                                m_stream.get());
+	}
+	void early_stop(uint32_t* kept, const float* raw, const float* dt, const uint32_t* offsets, const uint32_t* counts,
+	                const float* rays_d, size_t n_rays, int raw_stride, float min_transmittance) override {
+		cuda::early_stop(kept, raw, dt, offsets, counts, rays_d, n_rays, raw_stride, min_transmittance, m_stream.get());
+	}
+	void compact_samples(const PackedSamples& out, const PackedSamples& in, const uint32_t* new_offsets,
+	                     const uint32_t* kept, const uint32_t* offsets, size_t n_rays) override {
+		cuda::compact_samples(out, in, new_offsets, kept, offsets, n_rays, m_stream.get());
+	}
+	void occ_choose_cells(uint32_t* chosen, const uint8_t* occupied, const OccUpdateSpec& spec) override {
+		cuda::occ_choose_cells(chosen, occupied, spec, m_stream.get());
+	}
+	void occ_cell_points(uint32_t* cells, float* points, const uint32_t* chosen, const uint32_t* offsets,
+	                     const OccUpdateSpec& spec) override {
+		cuda::occ_cell_points(cells, points, chosen, offsets, spec, m_stream.get());
+	}
+	void occ_update_density(float* density, const uint32_t* cells, const float* raw, size_t n, int raw_stride,
+	                        const OccUpdateSpec& spec) override {
+		cuda::occ_update_density(density, cells, raw, n, raw_stride, spec, m_stream.get());
+	}
+	void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, const float* density, const OccUpdateSpec& spec) override {
+		double* scratch = static_cast<double*>(workspace(occ_update_flags_scratch_doubles(spec) * sizeof(double)));
+		cuda::occ_update_flags(occupied, n_occupied, scratch, density, spec, m_stream.get());
+	}
+
 	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
 	               AdamCounter* counter, const uint32_t* skip_flag) override {
 		cuda::adam_step(params, m, v, grads, n, spec, counter, skip_flag, m_stream.get());

@@ -50,6 +50,20 @@ inline unsigned int grid_for(size_t n, int block = kBlockSize) {
 	return (unsigned int)blocks;
 }
 
+#ifdef __CUDACC__
+/// Fixed-order tree reduction of one double per thread of a kThreads block (shared: kThreads doubles);
+/// the result is valid in thread 0. The order depends only on kThreads, so sums are reproducible.
+template <int kThreads> __device__ inline double block_sum(double value, double* shared) {
+	shared[threadIdx.x] = value;
+	__syncthreads();
+	for (int stride = kThreads / 2; stride > 0; stride >>= 1) {
+		if ((int)threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+		__syncthreads();
+	}
+	return shared[0];
+}
+#endif
+
 } // namespace cuda
 } // namespace nerf
 

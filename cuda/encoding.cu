@@ -3,6 +3,7 @@
 // the CPU backend calls, into shared memory; the block then writes its rows [block, width] as one
 // contiguous, coalesced range (a thread writing its own 63-float row directly would scatter each
 // warp store over 32 rows). No backward: encoded inputs are data, never parameters.
+// The packed forms (occ_grid) encode points given directly and the viewdir of each sample's ray.
 #include "common.cuh"
 #include "launchers.cuh"
 
@@ -60,6 +61,27 @@ __global__ void encode_views_kernel(float* __restrict__ enc,             // [n_r
 	write_staged_rows(enc, staged, first, n_total, width);
 }
 
+__global__ void encode_positions_kernel(float* __restrict__ enc,           // [n, width]
+                                        const float* __restrict__ points,  // [n, 3]
+                                        size_t n, EncodingSpec spec, int width) {
+	extern __shared__ float staged[];  // [blockDim.x, width]
+	const size_t first = (size_t)blockIdx.x * blockDim.x;
+	const size_t i = first + threadIdx.x;
+	if (i < n) positional_encode(staged + (size_t)threadIdx.x * width, points + 3 * i, spec);
+	write_staged_rows(enc, staged, first, n, width);
+}
+
+__global__ void encode_views_packed_kernel(float* __restrict__ enc,                 // [n, width]
+                                           const float* __restrict__ viewdirs,      // [rays, 3]
+                                           const uint32_t* __restrict__ sample_ray, // [n]
+                                           size_t n, EncodingSpec spec, int width) {
+	extern __shared__ float staged[];  // [blockDim.x, width]
+	const size_t first = (size_t)blockIdx.x * blockDim.x;
+	const size_t i = first + threadIdx.x;
+	if (i < n) positional_encode(staged + (size_t)threadIdx.x * width, viewdirs + 3 * (size_t)sample_ray[i], spec);
+	write_staged_rows(enc, staged, first, n, width);
+}
+
 /// Threads per block so that the staging buffer fits the default 48 KiB of shared memory.
 int staging_block_size(int width) {
 	constexpr int kMaxShared = 48 * 1024;
@@ -98,6 +120,29 @@ void encode_views(float* enc, const float* viewdirs, size_t n_rays, int n_sample
 	encode_views_kernel<<<grid_for(n_total, block), block, (size_t)block * width * sizeof(float), stream>>>(
 		enc, viewdirs, n_rays, n_samples, spec, width);
 	NERF_CHECK_LAUNCH("encode_views_kernel", stream);
+}
+
+void encode_positions(float* enc, const float* points, size_t n, const EncodingSpec& spec, cudaStream_t stream) {
+	NERF_CHECK(spec.n_dims == 3);
+	if (n == 0) return;
+	NERF_CHECK(enc && points);
+	const int width = encoded_width(spec);
+	const int block = staging_block_size(width);
+	encode_positions_kernel<<<grid_for(n, block), block, (size_t)block * width * sizeof(float), stream>>>(enc, points, n,
+	                                                                                                      spec, width);
+	NERF_CHECK_LAUNCH("encode_positions_kernel", stream);
+}
+
+void encode_views_packed(float* enc, const float* viewdirs, const uint32_t* sample_ray, size_t n,
+                         const EncodingSpec& spec, cudaStream_t stream) {
+	NERF_CHECK(spec.n_dims == 3);
+	if (n == 0) return;
+	NERF_CHECK(enc && viewdirs && sample_ray);
+	const int width = encoded_width(spec);
+	const int block = staging_block_size(width);
+	encode_views_packed_kernel<<<grid_for(n, block), block, (size_t)block * width * sizeof(float), stream>>>(
+		enc, viewdirs, sample_ray, n, spec, width);
+	NERF_CHECK_LAUNCH("encode_views_packed_kernel", stream);
 }
 
 } // namespace cuda

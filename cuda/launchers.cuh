@@ -50,6 +50,54 @@ void composite_backward(float* dL_draw, float* alpha_scratch, const float* dL_dr
                         const float* rays_d, size_t n_rays, int n_samples, uint32_t ray_offset,
                         const CompositeSpec& spec, cudaStream_t stream);
 
+/// Packed compositing (occ_grid): ray r composites counts[r] samples from offsets[r] of raw [., raw_stride], t, dt.
+void composite_forward_packed(const CompositeOutputs& out, const float* raw, const float* t, const float* dt,
+                              const uint32_t* offsets, const uint32_t* counts, const float* rays_d, size_t n_rays,
+                              uint32_t ray_offset, const CompositeSpec& spec, cudaStream_t stream);
+/// dL_draw (overwrite, packed like raw); alpha_scratch: [n_samples], packed like dt.
+void composite_backward_packed(float* dL_draw, float* alpha_scratch, const float* dL_drgb, const float* raw,
+                               const float* dt, const uint32_t* offsets, const uint32_t* counts, const float* rays_d,
+                               size_t n_rays, uint32_t ray_offset, const CompositeSpec& spec, cudaStream_t stream);
+
+// --- encoding.cu (packed samples) ---
+/// enc: [n, encoded_width(spec)] of points [n, 3].
+void encode_positions(float* enc, const float* points, size_t n, const EncodingSpec& spec, cudaStream_t stream);
+/// enc: [n, encoded_width(spec)], the viewdir [rays, 3] of each sample's ray sample_ray[k].
+void encode_views_packed(float* enc, const float* viewdirs, const uint32_t* sample_ray, size_t n,
+                         const EncodingSpec& spec, cudaStream_t stream);
+
+// --- occupancy.cu ---
+/// Bytes of scratch scan_counts needs for n counts (CUB's temporary storage).
+size_t scan_counts_scratch_bytes(size_t n);
+/// offsets: [n + 1] exclusive prefix sum of counts [n], offsets[n] the total; scratch: scan_counts_scratch_bytes(n).
+void scan_counts(uint32_t* offsets, void* scratch, size_t scratch_bytes, const uint32_t* counts, size_t n,
+                 cudaStream_t stream);
+/// counts: [n_rays] kept samples per ray; rays_o, rays_d: [n_rays, 3]; occupied: [cells].
+void march_count(uint32_t* counts, const float* rays_o, const float* rays_d, size_t n_rays, const uint8_t* occupied,
+                 uint32_t ray_offset, const MarchSpec& spec, cudaStream_t stream);
+/// out.*: packed from offsets [n_rays] (march_count + scan_counts).
+void march_fill(const PackedSamples& out, const uint32_t* offsets, const float* rays_o, const float* rays_d, size_t n_rays,
+                const uint8_t* occupied, uint32_t ray_offset, const MarchSpec& spec, cudaStream_t stream);
+/// kept: [n_rays] early_stop_count of each packed ray.
+void early_stop(uint32_t* kept, const float* raw, const float* dt, const uint32_t* offsets, const uint32_t* counts,
+                const float* rays_d, size_t n_rays, int raw_stride, float min_transmittance, cudaStream_t stream);
+/// out at new_offsets[r] = the first kept[r] samples of in at offsets[r].
+void compact_samples(const PackedSamples& out, const PackedSamples& in, const uint32_t* new_offsets,
+                     const uint32_t* kept, const uint32_t* offsets, size_t n_rays, cudaStream_t stream);
+/// chosen: [cells] 0/1.
+void occ_choose_cells(uint32_t* chosen, const uint8_t* occupied, const OccUpdateSpec& spec, cudaStream_t stream);
+/// cells: [n], points: [n, 3] for the chosen cells, at offsets [cells] (scan_counts of chosen).
+void occ_cell_points(uint32_t* cells, float* points, const uint32_t* chosen, const uint32_t* offsets,
+                     const OccUpdateSpec& spec, cudaStream_t stream);
+/// density[cells[i]] = occ_ema(density[cells[i]], raw[i, 3]), i < n.
+void occ_update_density(float* density, const uint32_t* cells, const float* raw, size_t n, int raw_stride,
+                        const OccUpdateSpec& spec, cudaStream_t stream);
+/// Doubles of scratch occ_update_flags needs.
+size_t occ_update_flags_scratch_doubles(const OccUpdateSpec& spec);
+/// occupied: [cells] flags from density [cells] and its mean; *n_occupied: their count; scratch: doubles.
+void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, double* scratch, const float* density,
+                      const OccUpdateSpec& spec, cudaStream_t stream);
+
 // --- loss.cu ---
 /// Doubles of scratch mse_loss needs for its per-block partial sums.
 size_t mse_loss_scratch_doubles(size_t n_rays);

@@ -28,17 +28,6 @@ __device__ inline double squared_error(float* __restrict__ dL_dx, float x, float
 	return (double)diff * (double)diff;
 }
 
-/// Fixed-order tree reduction of one double per thread; the result is valid in thread 0.
-template <int kThreads> __device__ inline double block_sum(double value, double* shared) {
-	shared[threadIdx.x] = value;
-	__syncthreads();
-	for (int stride = kThreads / 2; stride > 0; stride >>= 1) {
-		if ((int)threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
-		__syncthreads();
-	}
-	return shared[0];
-}
-
 __global__ void mse_partial_kernel(double* __restrict__ partials,   // [gridDim.x]
                                    float* __restrict__ dL_drgb,     // [n] or null
                                    const float* __restrict__ rgb,   // [n]

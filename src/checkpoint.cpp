@@ -24,6 +24,22 @@ namespace {
 constexpr const char* kFormatName = "nerfcore-checkpoint";
 constexpr const char* kAdamM = "optimizer.exp_avg.";
 constexpr const char* kAdamV = "optimizer.exp_avg_sq.";
+constexpr const char* kGridDensity = "occupancy_grid.density";
+constexpr const char* kGridOccupied = "occupancy_grid.occupied";
+// The format version of files without an occupancy grid: they are exactly format 1, which older
+// readers accept; a grid makes a file format 2.
+constexpr int kDenseFormatVersion = 1;
+
+/// TrainCounters as metadata (absent in files written before them: zero).
+const std::pair<const char*, uint64_t TrainCounters::*> kCounterKeys[] = {
+	{"rays_trained", &TrainCounters::rays},
+	{"network_samples", &TrainCounters::network_samples},
+	{"dropped_rays", &TrainCounters::dropped_rays},
+	{"grid_samples", &TrainCounters::grid_samples},
+	{"rays_drawn", &TrainCounters::rays_drawn},
+	{"last_marched", &TrainCounters::last_marched},
+	{"last_kept", &TrainCounters::last_kept},
+};
 
 /// One named tensor of the model: where it lives in the flat buffer and its PyTorch shape.
 struct ParamTensor {
@@ -135,6 +151,30 @@ void reject_torch_file(const std::string& path) {
 	               << "\nthen use the .safetensors file (nerf_train resumes from it in the same folder).");
 }
 
+/// The occupancy grid of an occ_grid model from the file's tensors (shape [R, R, R] each).
+void load_grid(const SafetensorsFile& file, const std::string& path, NerfModel& model) {
+	const int64_t side = model.occ_grid().resolution;
+	const std::vector<int64_t> shape = {side, side, side};
+	for (const char* name : {kGridDensity, kGridOccupied}) {
+		const auto it = file.tensors.find(name);
+		if (it == file.tensors.end())
+			NERF_FAIL(path << ": the checkpoint has no tensor " << name << "; the configured model has occ_grid = True "
+			               << "(was the checkpoint trained without it?)");
+		if (it->second.shape != shape)
+			NERF_FAIL(path << ": tensor " << name << " has shape " << shape_text(it->second.shape)
+			               << " in the checkpoint but the configured occ_resolution needs " << shape_text(shape));
+	}
+	const std::vector<float>& density = file.tensors.at(kGridDensity).data;
+	const std::vector<float>& occupied = file.tensors.at(kGridOccupied).data;
+	std::vector<uint8_t> flags(occupied.size());
+	for (size_t i = 0; i < occupied.size(); ++i) {
+		if (occupied[i] != 0.0f && occupied[i] != 1.0f)
+			NERF_FAIL(path << ": tensor " << kGridOccupied << " holds " << occupied[i] << " at " << i << "; expected 0 or 1");
+		flags[i] = occupied[i] != 0.0f ? 1 : 0;
+	}
+	model.set_occupancy_grid(density, flags);
+}
+
 } // namespace
 
 std::string checkpoint_path(const std::string& run_dir, long global_step) {
@@ -200,8 +240,22 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 			               << " at step " << global_step << " (the training diverged)");
 	}
 
+	std::vector<float> grid_density, grid_occupied;
+	if (model.uses_occupancy_grid()) {
+		const uint32_t cells = occ_cell_count(model.occ_grid());
+		const int64_t side = model.occ_grid().resolution;
+		grid_density.resize(cells);
+		std::vector<uint8_t> flags(cells);
+		backend.download(grid_density.data(), model.occ_density(), cells * sizeof(float));
+		backend.download(flags.data(), model.occ_occupied(), cells);
+		grid_occupied.assign(flags.begin(), flags.end());  // safetensors here is F32 only: 0 or 1
+		tensors.push_back({kGridDensity, {side, side, side}, grid_density.data()});
+		tensors.push_back({kGridOccupied, {side, side, side}, grid_occupied.data()});
+	}
+
 	TensorMetadata metadata = {{"format", kFormatName},
-	                           {"format_version", std::to_string(kCheckpointFormatVersion)},
+	                           {"format_version", std::to_string(model.uses_occupancy_grid() ? kCheckpointFormatVersion
+	                                                                                         : kDenseFormatVersion)},
 	                           {"global_step", std::to_string(global_step)},
 	                           {"adam_step", std::to_string(model.adam_steps(0))},
 	                           {"adam_step_fine", std::to_string(model.has_fine() ? model.adam_steps(1) : 0)},
@@ -211,6 +265,8 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 		std::snprintf(text, sizeof(text), "%.9g", loss);
 		metadata["loss"] = text;
 	}
+	for (const auto& [key, member] : kCounterKeys) metadata[key] = std::to_string(model.counters().*member);
+	metadata["next_rays"] = std::to_string(model.counters().next_rays);
 	write_safetensors(path, tensors, metadata);
 }
 
@@ -224,6 +280,12 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 	for (const ParamTensor& t : layout) expected.insert(t.name);
 	bool has_optimizer = false;
 	for (const auto& [name, tensor] : file.tensors) {
+		if (name == kGridDensity || name == kGridOccupied) {
+			if (!model.uses_occupancy_grid())
+				NERF_FAIL(path << ": the checkpoint holds an occupancy grid (trained with occ_grid) but the configured model "
+				               << "has occ_grid = False");
+			continue;
+		}
 		const bool is_m = name.rfind(kAdamM, 0) == 0, is_v = name.rfind(kAdamV, 0) == 0;
 		has_optimizer = has_optimizer || is_m || is_v;
 		const std::string param_name = is_m ? name.substr(std::strlen(kAdamM)) : is_v ? name.substr(std::strlen(kAdamV)) : name;
@@ -263,6 +325,11 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 	} else {
 		info.adam_steps = info.adam_steps_fine = 0;
 	}
+
+	if (model.uses_occupancy_grid()) load_grid(file, path, model);
+	for (const auto& [key, member] : kCounterKeys)
+		model.counters().*member = file.metadata.count(key) ? (uint64_t)parse_long(file.metadata, key, path) : 0;
+	model.counters().next_rays = file.metadata.count("next_rays") ? (uint32_t)parse_long(file.metadata, "next_rays", path) : 0;
 
 	Backend& backend = model.backend();
 	backend.upload(model.params(), params.data(), n * sizeof(float));

@@ -132,6 +132,21 @@ const std::vector<OptionSpec>& option_table() {
 		{"threads", &Config::threads, "CPU threads (0: all cores)", at_least(0), none, {}},
 		{"max_image_pixels", &Config::max_image_pixels,
 		 "largest image (width x height) a loader decodes, against corrupt or hostile files", at_least(1), none, {}},
+
+		{"occ_grid", &Config::occ_grid, "march rays through an occupancy grid and evaluate one network at the samples in "
+		 "occupied cells (instead of coarse + fine sampling)", none, none, {}},
+		{"occ_resolution", &Config::occ_resolution, "occupancy grid cells per side", at_least(1), at_most(512), {}},
+		{"occ_aabb", &Config::occ_aabb, "occupancy grid box 'xmin,ymin,zmin,xmax,ymax,zmax' (default: [-1.5, 1.5]^3 for "
+		 "blender/builtin, [-1, 1]^3 in NDC, else the cameras' centres +- far)", none, none, {}},
+		{"occ_update_every", &Config::occ_update_every, "training steps between occupancy grid updates", at_least(1), none,
+		 {}},
+		{"occ_warmup", &Config::occ_warmup, "steps during which a grid update evaluates every cell", at_least(0), none, {}},
+		{"occ_threshold", &Config::occ_threshold, "a cell is occupied when its EMA of sigma * step size exceeds "
+		 "min(this, the grid's mean)", at_least(0), none, {}},
+		{"render_step_size", &Config::render_step_size, "ray marching step in world units (0: box diagonal / 1024)",
+		 at_least(0), none, {}},
+		{"target_samples", &Config::target_samples, "occ_grid: adapt the rays per step so the network sees about this "
+		 "many samples (0: N_rand rays)", at_least(0), none, {}},
 	};
 	return table;
 }

@@ -121,10 +121,11 @@ NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend),
 	coarse.in_pts = encoded_width(m_pts_encoding);
 	coarse.in_views = cfg.use_viewdirs ? encoded_width(m_views_encoding) : 0;
 	coarse.use_viewdirs = cfg.use_viewdirs;
-	coarse.output_ch = cfg.N_importance > 0 ? 5 : 4;
+	// The reference's output_ch = 5 with a fine network; marching (occ_grid) has one network only.
+	coarse.output_ch = cfg.N_importance > 0 && !cfg.occ_grid ? 5 : 4;
 	m_coarse_layout = make_mlp_layout(coarse, 0);
 	m_n_params = m_coarse_layout.n_params;
-	m_has_fine = cfg.N_importance > 0;
+	m_has_fine = cfg.N_importance > 0 && !cfg.occ_grid;
 	if (m_has_fine) {
 		MlpSpec fine = coarse;
 		fine.depth = cfg.netdepth_fine;
@@ -147,6 +148,11 @@ NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend),
 	set_adam_steps(0, 0);
 
 	const Precision precision = backend.is_cuda() ? parse_precision(cfg.precision) : Precision::FP32;
+	if (cfg.occ_grid) {
+		init_occupancy_grid();
+		m_coarse = backend.create_mlp(m_coarse_layout, std::max<size_t>(m_max_step_samples, cfg.netchunk), precision);
+		return;
+	}
 	const size_t samples_coarse = (size_t)cfg.N_rand * cfg.N_samples;
 	const size_t samples_fine = (size_t)cfg.N_rand * (cfg.N_samples + cfg.N_importance);
 	m_coarse = backend.create_mlp(m_coarse_layout, std::max<size_t>(samples_coarse, cfg.netchunk), precision);
@@ -200,6 +206,10 @@ NerfModel::Workspace& NerfModel::ensure_workspace(size_t n_rays, bool training) 
 
 void NerfModel::train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
                            const RenderSettings& settings, uint32_t step, float lr) {
+	if (m_cfg.occ_grid) {
+		train_step_marched(pixel_ids, n_rays, images, cameras, settings, step, lr);
+		return;
+	}
 	NERF_CHECK(settings.N_samples == m_cfg.N_samples && settings.N_importance == m_cfg.N_importance);
 	Workspace& ws = ensure_workspace(n_rays, true);
 	Backend& b = *m_backend;
@@ -256,7 +266,16 @@ void NerfModel::train_step(const uint32_t* pixel_ids, size_t n_rays, const float
 	b.composite_backward(ws.dL_draw.data(), ws.dL_drgb_coarse.data(), ws.raw_coarse.data(), ws.z_coarse.data(),
 	                     ws.rays_d.data(), n_rays, S, 0, comp_coarse);
 	m_coarse->backward(m_grads.data(), m_params.data(), ws.dL_draw.data(), n_rays * S);
+	apply_adam(lr);
 
+	m_last_step_rays = n_rays;
+	m_last_step_samples = n_rays * (size_t)(F > 0 ? S + F : S);
+	m_counters.rays += n_rays;
+	m_counters.network_samples += n_rays * (uint64_t)(F > 0 ? S + S + F : S);
+}
+
+void NerfModel::apply_adam(float lr) {
+	Backend& b = *m_backend;
 	// One update per network, each skipped on the device when that network's fp16 gradient overflowed.
 	AdamSpec adam;
 	adam.lr = lr;
@@ -285,6 +304,11 @@ void NerfModel::set_adam_steps(long coarse, long fine) {
 }
 
 std::pair<float, float> NerfModel::read_losses() {
+	if (m_cfg.occ_grid) {
+		float loss = 0.0f;
+		m_backend->download(&loss, m_march_loss.data(), sizeof(loss));
+		return {loss, 0.0f};
+	}
 	NERF_CHECK(m_train_ws != nullptr);
 	float host[2];
 	m_backend->download(host, m_train_ws->losses.data(), sizeof(host));
@@ -294,6 +318,7 @@ std::pair<float, float> NerfModel::read_losses() {
 RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras,
                                const RenderSettings& settings, int chunk, uint32_t step, bool retraw) {
 	NERF_CHECK(chunk > 0);
+	if (m_cfg.occ_grid) return render_marched(pixel_ids, n_rays, cameras, settings, chunk, step);
 	Backend& b = *m_backend;
 	const int S = settings.N_samples, F = m_has_fine ? settings.N_importance : 0;
 	const int raw_stride = m_coarse_layout.spec.raw_width();
@@ -312,6 +337,7 @@ RenderedRays NerfModel::render(const uint32_t* pixel_ids, size_t n_rays, const C
 	}
 	const size_t raw_per_ray = (size_t)(S + F) * raw_stride;
 	if (retraw) out.raw.resize(n_rays * raw_per_ray);
+	out.network_samples = n_rays * (uint64_t)(F > 0 ? S + S + F : S);
 	const size_t chunk_rays = std::min<size_t>((size_t)chunk, std::max<size_t>(n_rays, 1));
 	std::vector<float> z_fine_host(F > 0 ? chunk_rays * F : 0);
 	for (size_t begin = 0; begin < n_rays; begin += chunk_rays) {

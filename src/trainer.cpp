@@ -45,6 +45,11 @@ void drop_metrics_after(const std::string& path, long step) {
 	write_file_atomic(path, kept);
 }
 
+/// Network evaluations per trained ray between two snapshots of the counters (0 when no ray was trained).
+double mean_samples_per_ray(const TrainCounters& now, const TrainCounters& before) {
+	const uint64_t rays = now.rays - before.rays;
+	return rays ? (double)(now.network_samples - before.network_samples) / (double)rays : 0.0;
+}
 } // namespace
 
 struct Trainer::State {
@@ -72,7 +77,9 @@ Trainer::Trainer(const Config& cfg, const Dataset& data, Backend& backend)
 	if (data.i_train.empty()) NERF_FAIL("dataset " << cfg.datadir << " has no training images");
 	if (data.images.size() / 3 >= 4294967296ull)
 		NERF_FAIL("dataset " << cfg.datadir << " has more than 2^32 pixels; flat pixel ids are 32-bit");
-	m_model = std::make_unique<NerfModel>(backend, cfg);
+	// The grid's box is the dataset's (e.g. its cameras'), fixed now so that the saved config names it.
+	if (m_cfg.occ_grid) m_cfg.occ_aabb = occ_grid_box(m_cfg, data);
+	m_model = std::make_unique<NerfModel>(backend, m_cfg);
 	State& st = *m_state;
 	st.train_settings = RenderSettings::from_config(cfg, data, true);
 	st.test_settings = RenderSettings::from_config(cfg, data, false);
@@ -86,9 +93,15 @@ Trainer::Trainer(const Config& cfg, const Dataset& data, Backend& backend)
 		}
 		st.epoch_order = backend.allocate<uint32_t>(st.train_pixel_ids.size());
 	} else {
-		st.step_ids_host.resize(cfg.N_rand);
-		st.step_ids = backend.allocate<uint32_t>(cfg.N_rand);
+		st.step_ids_host.resize(max_rays_per_step());
+		st.step_ids = backend.allocate<uint32_t>(max_rays_per_step());
 	}
+}
+
+bool Trainer::adaptive_rays() const { return m_cfg.occ_grid && m_cfg.target_samples > 0; }
+
+size_t Trainer::max_rays_per_step() const {
+	return adaptive_rays() ? (size_t)std::max(m_cfg.N_rand, m_cfg.target_samples) : (size_t)m_cfg.N_rand;
 }
 
 Trainer::~Trainer() = default;
@@ -104,13 +117,18 @@ void Trainer::step(long i) {
 	const uint32_t rng_step = (uint32_t)i;
 	const uint32_t* ids = nullptr;
 	size_t n_rays = 0;
+	// target_samples: the rays of this step were chosen after the last one (TrainCounters, checkpointed).
+	TrainCounters& counters = m_model->counters();
+	const size_t wanted = adaptive_rays() && counters.next_rays > 0 ? counters.next_rays : (size_t)cfg.N_rand;
 	if (!cfg.no_batching) {
 		// The reference slices rays_rgb[i_batch:i_batch + N_rand] and reshuffles when it runs out, so
-		// an epoch has ceil(total / N_rand) batches and the last one may be short.
+		// an epoch has ceil(total / N_rand) batches and the last one may be short. With a varying
+		// number of rays per step the position in the order is counted instead (the same slices).
 		const size_t total = st.train_pixel_ids.size();
 		const long batches_per_epoch = (long)((total + cfg.N_rand - 1) / cfg.N_rand);
-		const long epoch = (i - 1) / batches_per_epoch;
-		const size_t offset = (size_t)((i - 1) % batches_per_epoch) * cfg.N_rand;
+		const long epoch = adaptive_rays() ? (long)(counters.rays_drawn / total) : (i - 1) / batches_per_epoch;
+		const size_t offset = adaptive_rays() ? (size_t)(counters.rays_drawn % total)
+		                                      : (size_t)((i - 1) % batches_per_epoch) * cfg.N_rand;
 		if (epoch != st.cached_epoch) {
 			std::vector<uint32_t> order = st.train_pixel_ids;
 			// Fisher-Yates with counter-based draws keyed by the epoch.
@@ -123,7 +141,8 @@ void Trainer::step(long i) {
 			st.cached_epoch = epoch;
 		}
 		ids = st.epoch_order.data() + offset;
-		n_rays = std::min((size_t)cfg.N_rand, total - offset);
+		n_rays = std::min(wanted, total - offset);
+		counters.rays_drawn += n_rays;
 	} else {
 		// One random training image per step; N_rand of its pixels without replacement, from the
 		// central crop while i < precrop_iters.
@@ -143,6 +162,7 @@ void Trainer::step(long i) {
 		if ((size_t)cfg.N_rand > n_coords)
 			NERF_FAIL("N_rand = " << cfg.N_rand << " exceeds the " << n_coords << " pixels available per image"
 			                      << (i < cfg.precrop_iters ? " in the precrop window" : ""));
+		n_rays = std::min(wanted, n_coords);
 		// Partial Fisher-Yates over coordinate indices (sampling without replacement, as np.random.choice
 		// with replace=False). The index list is kept between steps and restored by undoing the swaps in
 		// reverse, so a step costs O(N_rand), not O(H W).
@@ -152,8 +172,8 @@ void Trainer::step(long i) {
 			std::iota(coords.begin(), coords.end(), 0u);
 		}
 		std::vector<size_t>& swaps = st.coord_swaps;
-		swaps.resize(cfg.N_rand);
-		for (int k = 0; k < cfg.N_rand; ++k) {
+		swaps.resize(n_rays);
+		for (size_t k = 0; k < n_rays; ++k) {
 			const float u = random_uniform(cfg.seed, rng_step, (uint32_t)k, 1, RngStream::PixelChoice);
 			const size_t j = k + std::min((size_t)(u * (double)(n_coords - k)), n_coords - k - 1);
 			std::swap(coords[k], coords[j]);
@@ -161,14 +181,19 @@ void Trainer::step(long i) {
 			const uint32_t row = row0 + coords[k] / cols, col = col0 + coords[k] % cols;
 			st.step_ids_host[k] = cam.first_pixel + row * (uint32_t)cam.W + col;
 		}
-		for (int k = cfg.N_rand - 1; k >= 0; --k) std::swap(coords[k], coords[swaps[k]]);
-		m_backend.upload(st.step_ids.data(), st.step_ids_host.data(), cfg.N_rand * sizeof(uint32_t));
+		for (size_t k = n_rays; k-- > 0;) std::swap(coords[k], coords[swaps[k]]);
+		m_backend.upload(st.step_ids.data(), st.step_ids_host.data(), n_rays * sizeof(uint32_t));
 		ids = st.step_ids.data();
-		n_rays = cfg.N_rand;
 	}
 	// lr = lrate * 0.1^(global_step / (lrate_decay * 1000)) with the 0-based global step.
 	const float lr = learning_rate(cfg.lrate, cfg.lrate_decay, i - 1);
 	m_model->train_step(ids, n_rays, st.images.data(), st.cameras.set(), st.train_settings, rng_step, lr);
+	if (adaptive_rays()) {
+		// nerfacc's rule: scale the rays by target / samples seen (doubling when a step saw none).
+		const double trained = (double)m_model->last_step_rays(), samples = (double)m_model->last_step_samples();
+		const double next = samples > 0.0 ? trained * cfg.target_samples / samples : 2.0 * trained;
+		counters.next_rays = (uint32_t)std::clamp(std::round(next), 1.0, (double)max_rays_per_step());
+	}
 }
 
 std::vector<int> Trainer::val_eval_views(int n_views) const {
@@ -261,6 +286,7 @@ TrainSummary Trainer::run() {
 	bool unconfirmed_is_ours = false;
 	if (!resumed.path.empty()) unconfirmed_checkpoint = resumed.path;
 	long i = m_start_step;
+	TrainCounters logged = m_model->counters();  // mean_samples_per_ray of a metrics line: since the last line
 	while (i < cfg.N_iters) {
 		++i;
 		step(i);
@@ -316,6 +342,10 @@ TrainSummary Trainer::run() {
 			                       {"psnr", st.last_psnr},
 			                       {"lr", learning_rate(cfg.lrate, cfg.lrate_decay, i - 1)},
 			                       {"seconds", elapsed()}};
+			const TrainCounters& now = m_model->counters();
+			line["mean_samples_per_ray"] = mean_samples_per_ray(now, logged);
+			logged = now;
+			if (cfg.occ_grid) line["occupied_fraction"] = m_model->occupied_fraction();
 			st.metrics.append(line.dump() + "\n");
 		}
 		if (save) {
@@ -366,6 +396,8 @@ TrainSummary Trainer::run() {
 	}
 	summary.val_views = (int)eval_views.size();
 	const bool evaluated = summary.val_views > 0;
+	summary.mean_samples_per_ray = mean_samples_per_ray(m_model->counters(), TrainCounters{});
+	if (cfg.occ_grid) summary.occupied_fraction = m_model->occupied_fraction();
 	nlohmann::json out = {{"steps", summary.steps},
 	                      {"seconds", summary.seconds},
 	                      {"final_val_psnr", evaluated ? nlohmann::json(summary.final_val_psnr) : nlohmann::json(nullptr)},
@@ -375,7 +407,13 @@ TrainSummary Trainer::run() {
 	                      {"final_loss", std::isfinite(summary.final_loss) ? nlohmann::json(summary.final_loss) : nlohmann::json()},
 	                      {"device", summary.device},
 	                      {"peak_memory_bytes", m_backend.peak_bytes()},
-	                      {"n_params", m_model->n_params()}};
+	                      {"n_params", m_model->n_params()},
+	                      {"mean_samples_per_ray", summary.mean_samples_per_ray}};
+	if (cfg.occ_grid) {
+		out["occupied_fraction"] = summary.occupied_fraction;
+		out["dropped_rays"] = m_model->counters().dropped_rays;
+		out["grid_samples"] = m_model->counters().grid_samples;
+	}
 	write_file_atomic((dir / "summary.json").string(), out.dump(2) + "\n");
 	if (!cfg.quiet) {
 		if (evaluated)

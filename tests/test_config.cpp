@@ -38,7 +38,8 @@ const std::vector<std::string> kAllOptions = {
 	"render_factor", "precrop_iters", "precrop_frac", "dataset_type", "testskip", "shape", "white_bkgd", "half_res",
 	"factor", "no_ndc", "lindisp", "spherify", "llffhold", "near", "far", "i_print", "i_img", "i_weights", "i_testset", "i_video",
 	"N_iters", "max_seconds", "seed", "device", "precision", "cuda_graph", "quiet", "n_val_eval", "threads",
-	"max_image_pixels"};
+	"max_image_pixels", "occ_grid", "occ_resolution", "occ_aabb", "occ_update_every", "occ_warmup", "occ_threshold",
+	"render_step_size", "target_samples"};
 
 /// A scratch folder per test case and process (ctest runs test cases in parallel).
 class TempDir {

@@ -1,11 +1,13 @@
 // Tests of include/nerf/math/composite.h: composite_ray against a double implementation of
-// nerf-pytorch's raw2outputs, and composite_ray_backward against float64 central differences of it.
+// nerf-pytorch's raw2outputs, and composite_ray_backward against float64 central differences of it;
+// the packed form (occ_grid) likewise, and against the dense form on the same samples.
 #include <catch2/catch.hpp>
 
 #include "nerf/math/composite.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -21,16 +23,19 @@ struct ReferenceOutputs {
 };
 
 // raw2outputs in double. raw: [S, stride] (channels 0-2 rgb logits, 3 sigma); noise: per-sample value
-// added to sigma before the relu.
+// added to sigma before the relu; dt: each sample's interval (the packed form), or empty for the
+// reference's gap to the next sample (1e10 after the last).
 ReferenceOutputs reference_raw2outputs(const std::vector<double>& raw, int stride, const std::vector<float>& z,
-                                       const float dir[3], const std::vector<double>& noise, bool white_bkgd) {
+                                       const float dir[3], const std::vector<double>& noise, bool white_bkgd,
+                                       const std::vector<float>& dt = {}) {
 	const int S = (int)z.size();
 	const double dir_norm = std::sqrt((double)dir[0] * dir[0] + (double)dir[1] * dir[1] + (double)dir[2] * dir[2]);
 	ReferenceOutputs out;
 	out.weights.resize(S);
 	double cumprod = 1.0;  // cumprod of [1, 1 - alpha + 1e-10], exclusive
 	for (int k = 0; k < S; ++k) {
-		const double dist = (k + 1 < S ? (double)z[k + 1] - (double)z[k] : 1e10) * dir_norm;
+		const double gap = !dt.empty() ? (double)dt[k] : k + 1 < S ? (double)z[k + 1] - (double)z[k] : 1e10;
+		const double dist = gap * dir_norm;
 		const double x = raw[(size_t)k * stride + 3] + noise[k];
 		const double alpha = 1.0 - std::exp(-std::max(x, 0.0) * dist);
 		const double w = alpha * cumprod;
@@ -319,4 +324,156 @@ TEST_CASE("composite_ray_backward: relu'(0) = 0 and saturated samples keep finit
 			}
 		}
 	}
+}
+
+// --- the packed form (occ_grid): marched samples with their own intervals dt -----------------------
+
+namespace {
+
+/// A marched ray: samples a fixed step apart, with gaps where empty cells were skipped.
+void make_marched(std::mt19937& rng, RayCase& rc, std::vector<float>& dt) {
+	std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+	const float step = 0.03f;
+	float t = 2.0f + step * unit(rng);
+	for (int k = 0; k < rc.S; ++k) {
+		rc.z[k] = t;
+		t += step * (unit(rng) < 0.2f ? (float)(2 + rng() % 20) : 1.0f);
+	}
+	dt.assign(rc.S, step);
+	// Denser than the dense rays' samples: steps are short, so sigma must be larger to be seen.
+	for (int k = 0; k < rc.S; ++k) rc.raw[(size_t)k * rc.stride + 3] *= 8.0f;
+}
+
+} // namespace
+
+TEST_CASE("packed compositing fed the dense deltas equals the dense form bit for bit", "[math][composite][occupancy]") {
+	std::mt19937 rng(21);
+	int seen = 0;  // rays with some density, so that the comparison covers real weights
+	for (int S : {1, 2, 64}) {
+		for (float noise_std : {0.0f, 1.0f}) {
+			for (bool white : {false, true}) {
+				CompositeSpec spec;
+				spec.white_bkgd = white;
+				spec.raw_noise_std = noise_std;
+				spec.seed = 8;
+				spec.step = 2;
+				const RayCase rc = make_ray(rng, S, 4, spec, 31);
+				std::vector<float> dt(S);
+				for (int k = 0; k < S; ++k) dt[k] = k + 1 < S ? rc.z[k + 1] - rc.z[k] : 1e10f;
+				std::vector<float> w_dense(S), w_packed(S);
+				const RayOutputs dense = composite_ray(w_dense.data(), rc.raw.data(), rc.z.data(), rc.dir, S, rc.ray, rc.spec);
+				const RayOutputs packed =
+					composite_ray_packed(w_packed.data(), rc.raw.data(), rc.z.data(), dt.data(), rc.dir, S, rc.ray, rc.spec);
+				INFO("S " << S << " noise " << noise_std << " white " << white);
+				CHECK(std::memcmp(&dense, &packed, sizeof(RayOutputs)) == 0);
+				CHECK(std::memcmp(w_dense.data(), w_packed.data(), S * sizeof(float)) == 0);
+				const float g[3] = {0.3f, -0.8f, 0.5f};
+				std::vector<float> grad_dense(S * 4), grad_packed(S * 4), scratch(S);
+				composite_ray_backward(grad_dense.data(), g, rc.raw.data(), rc.z.data(), rc.dir, S, rc.ray, rc.spec,
+				                       scratch.data());
+				composite_ray_packed_backward(grad_packed.data(), g, rc.raw.data(), dt.data(), rc.dir, S, rc.ray, rc.spec,
+				                              scratch.data());
+				CHECK(std::memcmp(grad_dense.data(), grad_packed.data(), grad_dense.size() * sizeof(float)) == 0);
+				seen += dense.acc > 0.0f;
+			}
+		}
+	}
+	CHECK(seen >= 8);
+}
+
+TEST_CASE("packed compositing matches raw2outputs in double with per-sample intervals, and its backward central "
+          "differences", "[math][composite][occupancy]") {
+	std::mt19937 rng(22);
+	std::uniform_real_distribution<float> coefficient(-1.0f, 1.0f);
+	double worst = 0.0;
+	int with_gradient = 0;
+	for (int S : {1, 5, 80}) {
+		for (bool white : {false, true}) {
+			for (float noise_std : {0.0f, 1.0f}) {
+				CompositeSpec spec;
+				spec.white_bkgd = white;
+				spec.raw_noise_std = noise_std;
+				spec.seed = 4;
+				spec.step = 77;
+				RayCase rc = make_ray(rng, S, 4, spec, 12);
+				std::vector<float> dt;
+				make_marched(rng, rc, dt);
+				INFO("S " << S << " white " << white << " noise " << noise_std);
+				const std::vector<double> noise = noise_of(rc);
+				std::vector<float> weights(S);
+				const RayOutputs out =
+					composite_ray_packed(weights.data(), rc.raw.data(), rc.z.data(), dt.data(), rc.dir, S, rc.ray, rc.spec);
+				const ReferenceOutputs ref = reference_raw2outputs(as_double(rc.raw), 4, rc.z, rc.dir, noise, white, dt);
+				for (int c = 0; c < 3; ++c) CHECK(out.rgb[c] == Approx(ref.rgb[c]).margin(2e-5));
+				CHECK(out.acc == Approx(ref.acc).margin(2e-5));
+				CHECK(out.depth == Approx(ref.depth).margin(2e-5 * 6));
+				for (int k = 0; k < S; ++k) CHECK(weights[k] == Approx(ref.weights[k]).margin(2e-6));
+				// The acc of these rays spans empty to opaque, so both ends are exercised.
+
+				const float g[3] = {coefficient(rng), coefficient(rng), coefficient(rng)};
+				std::vector<float> grad(S * 4), scratch(S);
+				composite_ray_packed_backward(grad.data(), g, rc.raw.data(), dt.data(), rc.dir, S, rc.ray, rc.spec,
+				                              scratch.data());
+				const std::vector<double> raw = as_double(rc.raw);
+				auto loss = [&](const std::vector<double>& r) {
+					const ReferenceOutputs o = reference_raw2outputs(r, 4, rc.z, rc.dir, noise, white, dt);
+					return g[0] * o.rgb[0] + g[1] * o.rgb[1] + g[2] * o.rgb[2];
+				};
+				std::vector<double> numeric(raw.size());
+				double scale = 0.0;
+				for (size_t i = 0; i < raw.size(); ++i) {
+					const double h = 1e-6 * std::max(1.0, std::fabs(raw[i]));
+					std::vector<double> plus = raw, minus = raw;
+					plus[i] += h;
+					minus[i] -= h;
+					numeric[i] = (loss(plus) - loss(minus)) / (2.0 * h);
+					scale = std::max(scale, std::fabs(numeric[i]));
+				}
+				// As the dense backward's test: 1e-4 relative plus 1e-5 of the ray's largest gradient.
+				for (size_t i = 0; i < raw.size(); ++i) {
+					INFO("element " << i << " analytic " << grad[i] << " numeric " << numeric[i]);
+					const double error = std::fabs(grad[i] - numeric[i]);
+					CHECK(error <= 1e-4 * std::fabs(numeric[i]) + 1e-5 * scale);
+					worst = std::max(worst, error / (std::fabs(numeric[i]) + scale));
+				}
+				with_gradient += scale > 0.0;
+			}
+		}
+	}
+	INFO("worst scaled error " << worst);
+	CHECK(worst < 1e-5);
+	CHECK(with_gradient >= 10);  // of 12 cases: a lone sample with sigma <= 0 has none
+}
+
+TEST_CASE("early_stop_count keeps the samples whose transmittance in front is at least the limit",
+          "[math][composite][occupancy]") {
+	std::mt19937 rng(23);
+	int stopped = 0;
+	for (int trial = 0; trial < 200; ++trial) {
+		RayCase rc = make_ray(rng, 60, 4, CompositeSpec{}, 0);
+		std::vector<float> dt;
+		make_marched(rng, rc, dt);
+		const int kept = early_stop_count(rc.raw.data(), dt.data(), rc.dir, rc.S, 4, 1e-4f);
+		// Direct: T_k in double; the first k with T_k < 1e-4 (rays within rounding of the limit are skipped).
+		const double norm = std::sqrt((double)rc.dir[0] * rc.dir[0] + (double)rc.dir[1] * rc.dir[1] + (double)rc.dir[2] * rc.dir[2]);
+		double T = 1.0;
+		int expected = rc.S;
+		bool ambiguous = false;
+		for (int k = 0; k < rc.S; ++k) {
+			if (std::fabs(T / 1e-4 - 1.0) < 1e-4) ambiguous = true;
+			if (T < 1e-4) {
+				expected = k;
+				break;
+			}
+			T *= 1.0 - (1.0 - std::exp(-std::max((double)rc.raw[k * 4 + 3], 0.0) * dt[k] * norm)) + 1e-10;
+		}
+		if (ambiguous) continue;
+		CHECK(kept == expected);
+		stopped += kept < rc.S;
+	}
+	CHECK(stopped > 20);  // the rays are opaque often enough for the stop to matter
+	// No samples, and a transparent ray: all kept.
+	const float raw[8] = {0, 0, 0, -1, 0, 0, 0, -2}, dt[2] = {0.1f, 0.1f}, dir[3] = {0, 0, 1};
+	CHECK(early_stop_count(raw, dt, dir, 0, 4, 1e-4f) == 0);
+	CHECK(early_stop_count(raw, dt, dir, 2, 4, 1e-4f) == 2);
 }

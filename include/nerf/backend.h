@@ -11,6 +11,7 @@
 #include "nerf/common.h"
 #include "nerf/math/composite.h"
 #include "nerf/math/encoding.h"
+#include "nerf/math/occupancy.h"
 #include "nerf/math/optim.h"
 #include "nerf/math/rays.h"
 #include "nerf/math/sampling.h"
@@ -66,6 +67,15 @@ struct CompositeOutputs {
 	float* disp = nullptr;     ///< [n_rays]
 	float* acc = nullptr;      ///< [n_rays]
 	float* weights = nullptr;  ///< [n_rays, n_samples]
+};
+
+/// Marched samples (occ_grid) in backend memory, packed ray by ray: ray r's samples are
+/// [offset_r, offset_r + count_r) of each array, with the offsets and counts held beside it.
+struct PackedSamples {
+	float* t = nullptr;         ///< [n] depth along the ray (the ray parameter, as the dense z)
+	float* dt = nullptr;        ///< [n] the interval each sample stands for (same parameter)
+	float* points = nullptr;    ///< [n, 3] o + t d
+	uint32_t* ray = nullptr;    ///< [n] the sample's ray, an index into its batch
 };
 
 /// Numeric precision of the MLP GEMMs. The CPU backend is always fp32.
@@ -145,6 +155,55 @@ public:
 	/// writes dL_drgb = 2 (rgb - target) / (3 n_rays) * grad_scale (overwrite). Either output may be null.
 	virtual void mse_loss(float* loss, float* dL_drgb, const float* rgb, const float* target, size_t n_rays,
 	                      float grad_scale) = 0;
+
+	// --- marched samples (occ_grid; include/nerf/math/occupancy.h), packed as PackedSamples ---
+	/// offsets: [n + 1], the exclusive prefix sum of counts [n]; offsets[n] is the total.
+	virtual void scan_counts(uint32_t* offsets, const uint32_t* counts, size_t n) = 0;
+	/// counts: [n_rays], the samples each ray keeps (march_ray); ray r uses RNG counter ray_offset + r.
+	virtual void march_count(uint32_t* counts, const float* rays_o, const float* rays_d, size_t n_rays,
+	                         const uint8_t* occupied, uint32_t ray_offset, const MarchSpec& spec) = 0;
+	/// The same march writing each ray's samples from offsets[r] (scan_counts of march_count's counts).
+	virtual void march_fill(const PackedSamples& out, const uint32_t* offsets, const float* rays_o, const float* rays_d,
+	                        size_t n_rays, const uint8_t* occupied, uint32_t ray_offset, const MarchSpec& spec) = 0;
+	/// enc: [n, encoded_width] of points [n, 3].
+	virtual void encode_positions(float* enc, const float* points, size_t n, const EncodingSpec& spec) = 0;
+	/// enc: [n, encoded_width]: sample k gets the encoded viewdir of its ray sample_ray[k] (viewdirs: [rays, 3]).
+	virtual void encode_views_packed(float* enc, const float* viewdirs, const uint32_t* sample_ray, size_t n,
+	                                 const EncodingSpec& spec) = 0;
+	/// Compositing of packed rays: ray r composites raw [., raw_stride], t and dt from offsets[r], counts[r]
+	/// samples; out.weights, when wanted, is packed like t. Same semantics as composite_forward.
+	virtual void composite_forward_packed(const CompositeOutputs& out, const float* raw, const float* t, const float* dt,
+	                                      const uint32_t* offsets, const uint32_t* counts, const float* rays_d,
+	                                      size_t n_rays, uint32_t ray_offset, const CompositeSpec& spec) = 0;
+	/// dL_draw (overwrite, packed like raw; rows of no ray's samples are left alone) from dL_drgb: [n_rays, 3].
+	/// n_samples: the size of the packed arrays (every offsets[r] + counts[r] <= n_samples).
+	virtual void composite_backward_packed(float* dL_draw, const float* dL_drgb, const float* raw, const float* dt,
+	                                       const uint32_t* offsets, const uint32_t* counts, const float* rays_d,
+	                                       size_t n_rays, size_t n_samples, uint32_t ray_offset,
+	                                       const CompositeSpec& spec) = 0;
+	/// kept: [n_rays], early_stop_count of each packed ray from raw [., raw_stride] (density channel 3).
+	virtual void early_stop(uint32_t* kept, const float* raw, const float* dt, const uint32_t* offsets,
+	                        const uint32_t* counts, const float* rays_d, size_t n_rays, int raw_stride,
+	                        float min_transmittance) = 0;
+	/// Copies the first kept[r] samples of each ray from `in` at offsets[r] to `out` at new_offsets[r].
+	virtual void compact_samples(const PackedSamples& out, const PackedSamples& in, const uint32_t* new_offsets,
+	                             const uint32_t* kept, const uint32_t* offsets, size_t n_rays) = 0;
+
+	// --- the occupancy grid's update (density EMA [cells], occupied flags [cells]) ---
+	/// chosen: [cells], 1 where this update evaluates the cell (occ_cell_chosen), else 0.
+	virtual void occ_choose_cells(uint32_t* chosen, const uint8_t* occupied, const OccUpdateSpec& spec) = 0;
+	/// For every chosen cell c (offsets: scan_counts of chosen): cells[offsets[c]] = c and its jittered
+	/// point points[offsets[c]] ([n, 3]).
+	virtual void occ_cell_points(uint32_t* cells, float* points, const uint32_t* chosen, const uint32_t* offsets,
+	                             const OccUpdateSpec& spec) = 0;
+	/// density[cells[i]] = occ_ema(density[cells[i]], raw[i, 3]) for i < n (cells distinct).
+	virtual void occ_update_density(float* density, const uint32_t* cells, const float* raw, size_t n, int raw_stride,
+	                                const OccUpdateSpec& spec) = 0;
+	/// occupied: [cells] = occ_flag of each EMA with the mean over all cells; *n_occupied (backend memory)
+	/// = how many are occupied.
+	virtual void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, const float* density,
+	                              const OccUpdateSpec& spec) = 0;
+
 	/// One Adam update over n parameters (one network's slice of the flat buffer), torch.optim.Adam
 	/// semantics. counter: that network's AdamCounter (backend memory). skip_flag: null, or a flag in
 	/// backend memory (Mlp::overflow_flag); when it is set the update changes nothing but

@@ -10,7 +10,12 @@
 /// __metadata__ (strings): format = "nerfcore-checkpoint", format_version, global_step (the last
 /// completed step), adam_step (Adam's t of the coarse network), adam_step_fine (of the fine one; they
 /// differ only after fp16 overflow skips; absent in older files: = adam_step), config
-/// (config_to_string of the run's options).
+/// (config_to_string of the run's options), and the model's TrainCounters (rays_trained,
+/// network_samples, dropped_rays, grid_samples, rays_drawn, last_marched, last_kept, next_rays; absent
+/// in older files: 0).
+/// With occ_grid (format_version 2; files without a grid are written as format 1):
+///   occupancy_grid.density [R, R, R]   the density EMA of each cell
+///   occupancy_grid.occupied [R, R, R]  its occupied flag, 0 or 1 (float32, as every tensor here)
 /// Files are {basedir}/{expname}/{global_step:06d}.safetensors, as nerf-pytorch's {step:06d}.tar.
 #pragma once
 
@@ -23,7 +28,7 @@
 
 namespace nerf {
 
-constexpr int kCheckpointFormatVersion = 1;
+constexpr int kCheckpointFormatVersion = 2;  ///< the newest format this nerfcore reads and writes
 
 struct CheckpointInfo {
 	std::string path;

@@ -78,6 +78,16 @@ struct Config {
 	/// Largest image (width x height) the loaders decode: a corrupt or hostile file that declares a huge
 	/// size fails with a message instead of allocating gigabytes. 2^28 = 16384 x 16384.
 	unsigned long long max_image_pixels = 1ull << 28;
+
+	// --- occupancy grid and ray marching (off: the reference's dense coarse + fine sampling) ---
+	bool occ_grid = false;        ///< march rays through an occupancy grid, one network at the samples kept
+	int occ_resolution = 128;     ///< cells per side
+	std::string occ_aabb;         ///< "xmin,ymin,zmin,xmax,ymax,zmax"; empty: from the dataset (occ_grid_box)
+	int occ_update_every = 16;    ///< steps between grid updates
+	int occ_warmup = 256;         ///< steps during which an update evaluates every cell
+	float occ_threshold = 0.01f;  ///< occupied: EMA of sigma * step above min(this, mean EMA)
+	float render_step_size = 0.0f;  ///< marching step in world units (0: box diagonal / 1024)
+	int target_samples = 0;       ///< adapt the rays per step to about this many samples (0: N_rand rays)
 };
 
 /// Reads options: an optional nerf-pytorch config file (--config FILE: `key = value`, `#` comments,

@@ -26,11 +26,33 @@ struct RenderSettings {
 
 /// Host-side results of rendering a set of rays (each [n_rays] or [n_rays, 3]).
 struct RenderedRays {
-	std::vector<float> rgb, disp, acc, depth;  ///< fine (or coarse when N_importance == 0)
-	std::vector<float> rgb0, disp0, acc0, depth0;  ///< coarse, only when N_importance > 0
-	std::vector<float> z_std;  ///< std of the fine samples, only when N_importance > 0
-	std::vector<float> raw;    ///< [n_rays, samples, raw_width] of the last network, only with retraw
+	std::vector<float> rgb, disp, acc, depth;  ///< fine (or coarse when N_importance == 0; the one network with occ_grid)
+	std::vector<float> rgb0, disp0, acc0, depth0;  ///< coarse, only when N_importance > 0 (never with occ_grid)
+	std::vector<float> z_std;  ///< std of the fine samples, only when N_importance > 0 (never with occ_grid)
+	std::vector<float> raw;    ///< [n_rays, samples, raw_width] of the last network, only with retraw (dense only)
+	uint64_t network_samples = 0;  ///< network evaluations spent on these rays
 };
+
+/// Training bookkeeping kept with the model, so that a checkpoint carries it and a resumed run
+/// continues exactly (and reports averages over the whole run).
+struct TrainCounters {
+	uint64_t rays = 0;             ///< rays trained, over all steps
+	uint64_t network_samples = 0;  ///< network evaluations: dense, coarse + fine; occ_grid, the early-stop pass + the trained samples
+	uint64_t dropped_rays = 0;     ///< occ_grid: rays left out of a step because its samples exceeded the cap
+	uint64_t grid_samples = 0;     ///< occ_grid: network evaluations of the grid updates (cells evaluated)
+	uint64_t rays_drawn = 0;       ///< target_samples with batching: rays taken from the shuffled order so far
+	uint64_t last_marched = 0;     ///< occ_grid: samples marched in the last step (the next step's schedule)
+	uint64_t last_kept = 0;        ///< occ_grid: of those, kept by the early stop
+	uint32_t next_rays = 0;        ///< target_samples: the rays of the next step (0: not yet adapted, N_rand)
+};
+
+/// The box of the occupancy grid for a config and dataset (Config::occ_aabb): the option when set;
+/// else [-1.5, 1.5]^3 for blender and builtin scenes, [-1, 1]^3 for NDC rays, and for other scenes
+/// the box of the camera centres grown by `far` on every side (every point a ray reaches). As text
+/// "xmin,ymin,zmin,xmax,ymax,zmax". Throws nerf::Error on a malformed occ_aabb.
+std::string occ_grid_box(const Config& cfg, const Dataset& data);
+/// The grid of a config whose occ_aabb is set or implied by dataset_type (nerf::Error otherwise).
+OccGridSpec occ_grid_spec(const Config& cfg);
 
 class NerfModel {
 public:
@@ -75,9 +97,51 @@ public:
 
 	const Config& config() const { return m_cfg; }
 
+	// --- occ_grid: the occupancy grid (model state: updated by train_step, saved in checkpoints) ---
+	bool uses_occupancy_grid() const { return m_cfg.occ_grid; }
+	const OccGridSpec& occ_grid() const { return m_grid_spec; }
+	float render_step_size() const { return m_step_size; }
+	/// Backend memory, [cells] each: the density EMA and the occupied flags (0/1).
+	float* occ_density() { return m_occ_density.data(); }
+	uint8_t* occ_occupied() { return m_occ_occupied.data(); }
+	/// One grid update from the network's density (what train_step does before every occ_update_every-th step);
+	/// `step` (1-based) keys the jitter and decides the warmup (step <= occ_warmup: every cell).
+	void update_occupancy_grid(uint32_t step);
+	/// Occupied cells / cells (reads backend memory).
+	double occupied_fraction();
+	/// Replaces the grid (checkpoint loading): density EMA and flags, [cells] each, host memory.
+	void set_occupancy_grid(const std::vector<float>& density, const std::vector<uint8_t>& occupied);
+	/// The most samples one training step trains on (the network's batch); a step whose rays keep more
+	/// trains on the leading rays that fit and drops the rest (TrainCounters::dropped_rays).
+	size_t max_step_samples() const { return m_max_step_samples; }
+
+	/// Counters of all train_step calls (and what a checkpoint restored).
+	TrainCounters& counters() { return m_counters; }
+	/// Rays and network samples of the last train_step: rays trained (with occ_grid possibly fewer than
+	/// given) and the samples of the trained pass (the network's batch).
+	size_t last_step_rays() const { return m_last_step_rays; }
+	size_t last_step_samples() const { return m_last_step_samples; }
+
 private:
 	struct Workspace;
+	struct MarchWorkspace;
+	struct GridWorkspace;
 	Workspace& ensure_workspace(size_t n_rays, bool training);
+	MarchWorkspace& ensure_march_workspace(size_t n_rays, bool training);
+	void train_step_marched(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
+	                        const RenderSettings& settings, uint32_t step, float lr);
+	RenderedRays render_marched(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras,
+	                            const RenderSettings& settings, int chunk, uint32_t step);
+	/// Marches n_rays rays of ws (rays_o, rays_d) into ws's marched samples; returns how many leading rays fit
+	/// into `cap` samples and their total samples.
+	std::pair<size_t, size_t> march(MarchWorkspace& ws, size_t n_rays, const RenderSettings& settings, uint32_t step,
+	                                uint32_t ray_offset, size_t cap);
+	/// The network's raw output at every marched sample of ws (no gradients), in batches.
+	void evaluate_marched(MarchWorkspace& ws, size_t n_samples);
+	MarchSpec march_spec(const RenderSettings& settings, uint32_t step) const;
+	OccUpdateSpec update_spec(uint32_t step) const;
+	void init_occupancy_grid();
+	void apply_adam(float lr);
 
 	Backend* m_backend;
 	Config m_cfg;
@@ -89,6 +153,24 @@ private:
 	Buffer<AdamCounter> m_adam_counters;  // [2]: coarse, fine (backend memory)
 	std::unique_ptr<Mlp> m_coarse, m_fine;
 	std::unique_ptr<Workspace> m_train_ws, m_render_ws;
+	TrainCounters m_counters;
+	size_t m_last_step_rays = 0, m_last_step_samples = 0;
+	// occ_grid
+	OccGridSpec m_grid_spec;
+	float m_step_size = 0.0f;
+	int m_max_march_steps = 0;
+	size_t m_max_step_samples = 0, m_max_marched_samples = 0;
+	Buffer<float> m_occ_density;
+	Buffer<uint8_t> m_occ_occupied;
+	Buffer<uint32_t> m_occ_count;  // [1]: occupied cells after the last update
+	Buffer<float> m_march_loss;    // [1]: the last marched step's MSE
+	// Defined in model_marched.cpp, where the workspaces are complete types.
+	struct WorkspaceDeleter {
+		void operator()(MarchWorkspace* ws) const;
+		void operator()(GridWorkspace* ws) const;
+	};
+	std::unique_ptr<MarchWorkspace, WorkspaceDeleter> m_march_train_ws, m_march_render_ws;
+	std::unique_ptr<GridWorkspace, WorkspaceDeleter> m_grid_ws;
 };
 
 /// Poses and cameras copied into a backend's memory, and the CameraSet that views them.

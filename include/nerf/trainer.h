@@ -23,6 +23,8 @@ struct TrainSummary {
 	double eval_seconds = 0.0;  ///< wall-clock of the final evaluation
 	double final_loss = NAN;    ///< loss of the last step; a resume with nothing to train: the checkpoint's (NaN: unknown)
 	std::string device;
+	double mean_samples_per_ray = 0.0;  ///< network evaluations per trained ray over the whole training
+	double occupied_fraction = -1.0;    ///< occ_grid: the grid's occupied cells at the end (-1 without a grid)
 };
 
 class Trainer {
@@ -52,6 +54,8 @@ public:
 	void set_start_step(long s) { m_start_step = s; }
 
 private:
+	bool adaptive_rays() const;         ///< occ_grid with target_samples: the rays per step vary
+	size_t max_rays_per_step() const;
 	struct State;
 	Config m_cfg;
 	const Dataset& m_data;

@@ -132,11 +132,7 @@ public:
 			const RayOutputs ray = composite_ray(out.weights ? out.weights + (size_t)r * n_samples : nullptr,
 			                                     raw + (size_t)r * n_samples * spec.raw_stride, z + (size_t)r * n_samples,
 			                                     rays_d + 3 * r, n_samples, ray_offset + (uint32_t)r, spec);
-			if (out.rgb)
-				for (int c = 0; c < 3; ++c) out.rgb[3 * r + c] = ray.rgb[c];
-			if (out.depth) out.depth[r] = ray.depth;
-			if (out.disp) out.disp[r] = ray.disp;
-			if (out.acc) out.acc[r] = ray.acc;
+			store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
 		}
 	}
 
@@ -201,6 +197,140 @@ public:
 			if (dL_drgb) dL_drgb[i] = 2.0f * diff / (float)n * grad_scale;
 		}
 		if (loss) *loss += (float)(sum / (double)n);
+	}
+
+	void scan_counts(uint32_t* offsets, const uint32_t* counts, size_t n) override {
+		uint32_t running = 0;
+		for (size_t i = 0; i < n; ++i) {
+			offsets[i] = running;
+			running += counts[i];
+		}
+		offsets[n] = running;
+	}
+
+	void march_count(uint32_t* counts, const float* rays_o, const float* rays_d, size_t n_rays, const uint8_t* occupied,
+	                 uint32_t ray_offset, const MarchSpec& spec) override {
+#pragma omp parallel for schedule(dynamic, 256) if (n_rays * spec.max_steps >= kMinParallelWork)
+		for (long r = 0; r < (long)n_rays; ++r)
+			counts[r] = march_ray(nullptr, nullptr, nullptr, rays_o + 3 * r, rays_d + 3 * r, occupied,
+			                      ray_offset + (uint32_t)r, spec);
+	}
+
+	void march_fill(const PackedSamples& out, const uint32_t* offsets, const float* rays_o, const float* rays_d,
+	                size_t n_rays, const uint8_t* occupied, uint32_t ray_offset, const MarchSpec& spec) override {
+#pragma omp parallel for schedule(dynamic, 256) if (n_rays * spec.max_steps >= kMinParallelWork)
+		for (long r = 0; r < (long)n_rays; ++r) {
+			const uint32_t first = offsets[r];
+			const uint32_t count = march_ray(out.t + first, out.dt + first, out.points + 3 * (size_t)first, rays_o + 3 * r,
+			                                 rays_d + 3 * r, occupied, ray_offset + (uint32_t)r, spec);
+			for (uint32_t k = 0; k < count; ++k) out.ray[first + k] = (uint32_t)r;
+		}
+	}
+
+	void encode_positions(float* enc, const float* points, size_t n, const EncodingSpec& spec) override {
+		const int width = encoded_width(spec);
+#pragma omp parallel for schedule(static) if (n * width >= kMinParallelWork)
+		for (long i = 0; i < (long)n; ++i) positional_encode(enc + (size_t)i * width, points + 3 * i, spec);
+	}
+
+	void encode_views_packed(float* enc, const float* viewdirs, const uint32_t* sample_ray, size_t n,
+	                         const EncodingSpec& spec) override {
+		const int width = encoded_width(spec);
+#pragma omp parallel for schedule(static) if (n * width >= kMinParallelWork)
+		for (long i = 0; i < (long)n; ++i) positional_encode(enc + (size_t)i * width, viewdirs + 3 * (size_t)sample_ray[i], spec);
+	}
+
+	void composite_forward_packed(const CompositeOutputs& out, const float* raw, const float* t, const float* dt,
+	                              const uint32_t* offsets, const uint32_t* counts, const float* rays_d, size_t n_rays,
+	                              uint32_t ray_offset, const CompositeSpec& spec) override {
+#pragma omp parallel for schedule(dynamic, 64) if (n_rays * 64 >= kMinParallelWork)
+		for (long r = 0; r < (long)n_rays; ++r) {
+			const size_t first = offsets[r];
+			const RayOutputs ray = composite_ray_packed(out.weights ? out.weights + first : nullptr,
+			                                            raw + first * spec.raw_stride, t + first, dt + first, rays_d + 3 * r,
+			                                            (int)counts[r], ray_offset + (uint32_t)r, spec);
+			store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
+		}
+	}
+
+	void composite_backward_packed(float* dL_draw, const float* dL_drgb, const float* raw, const float* dt,
+	                               const uint32_t* offsets, const uint32_t* counts, const float* rays_d, size_t n_rays,
+	                               size_t, uint32_t ray_offset, const CompositeSpec& spec) override {
+		uint32_t longest = 0;
+		for (size_t r = 0; r < n_rays; ++r) longest = std::max(longest, counts[r]);
+#pragma omp parallel if (n_rays * 64 >= kMinParallelWork)
+		{
+			std::vector<float> alpha_scratch(longest);
+#pragma omp for schedule(dynamic, 64)
+			for (long r = 0; r < (long)n_rays; ++r) {
+				const size_t first = offsets[r];
+				composite_ray_packed_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r, raw + first * spec.raw_stride,
+				                              dt + first, rays_d + 3 * r, (int)counts[r], ray_offset + (uint32_t)r, spec,
+				                              alpha_scratch.data());
+			}
+		}
+	}
+
+	void early_stop(uint32_t* kept, const float* raw, const float* dt, const uint32_t* offsets, const uint32_t* counts,
+	                const float* rays_d, size_t n_rays, int raw_stride, float min_transmittance) override {
+#pragma omp parallel for schedule(dynamic, 256) if (n_rays * 64 >= kMinParallelWork)
+		for (long r = 0; r < (long)n_rays; ++r) {
+			const size_t first = offsets[r];
+			kept[r] = (uint32_t)early_stop_count(raw + first * raw_stride, dt + first, rays_d + 3 * r, (int)counts[r],
+			                                     raw_stride, min_transmittance);
+		}
+	}
+
+	void compact_samples(const PackedSamples& out, const PackedSamples& in, const uint32_t* new_offsets,
+	                     const uint32_t* kept, const uint32_t* offsets, size_t n_rays) override {
+#pragma omp parallel for schedule(static) if (n_rays * 64 >= kMinParallelWork)
+		for (long r = 0; r < (long)n_rays; ++r) {
+			const size_t from = offsets[r], to = new_offsets[r], n = kept[r];
+			std::memmove(out.t + to, in.t + from, n * sizeof(float));
+			std::memmove(out.dt + to, in.dt + from, n * sizeof(float));
+			std::memmove(out.points + 3 * to, in.points + 3 * from, 3 * n * sizeof(float));
+			std::memmove(out.ray + to, in.ray + from, n * sizeof(uint32_t));
+		}
+	}
+
+	void occ_choose_cells(uint32_t* chosen, const uint8_t* occupied, const OccUpdateSpec& spec) override {
+		const uint32_t n = occ_cell_count(spec.grid);
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+		for (long c = 0; c < (long)n; ++c) chosen[c] = occ_cell_chosen((uint32_t)c, occupied[c] != 0, spec) ? 1u : 0u;
+	}
+
+	void occ_cell_points(uint32_t* cells, float* points, const uint32_t* chosen, const uint32_t* offsets,
+	                     const OccUpdateSpec& spec) override {
+		const uint32_t n = occ_cell_count(spec.grid);
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+		for (long c = 0; c < (long)n; ++c) {
+			if (!chosen[c]) continue;
+			const uint32_t slot = offsets[c];
+			cells[slot] = (uint32_t)c;
+			occ_cell_point(points + 3 * (size_t)slot, (uint32_t)c, spec);
+		}
+	}
+
+	void occ_update_density(float* density, const uint32_t* cells, const float* raw, size_t n, int raw_stride,
+	                        const OccUpdateSpec& spec) override {
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+		for (long i = 0; i < (long)n; ++i)
+			density[cells[i]] = occ_ema(density[cells[i]], raw[(size_t)i * raw_stride + 3], spec);
+	}
+
+	void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, const float* density, const OccUpdateSpec& spec) override {
+		const uint32_t n = occ_cell_count(spec.grid);
+		// Summed in double in a fixed order, so the threshold is independent of the thread count.
+		double sum = 0.0;
+		for (uint32_t c = 0; c < n; ++c) sum += density[c];
+		const double mean = sum / (double)n;
+		uint32_t count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : count) if (n >= kMinParallelWork)
+		for (long c = 0; c < (long)n; ++c) {
+			occupied[c] = occ_flag(density[c], mean, spec);
+			count += occupied[c];
+		}
+		*n_occupied = count;
 	}
 
 	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,

@@ -3,6 +3,7 @@
 // with nerf-pytorch's depth 8 (the skip input), with and without viewdirs and a fine network;
 // whole-image rendering of a trained model; and 300 steps on each with the validation PSNR
 // compared, in the default precision (tf32) and in fp16 and bf16.
+#include "gpu_builtin_scene.h"
 #include "gpu_test_util.h"
 
 #include "nerf/config.h"
@@ -16,28 +17,6 @@
 using namespace nerf_gpu_test;
 
 namespace {
-
-/// The built-in scene written once into the temp folder, loaded as nerf_train loads it.
-struct BuiltinScene {
-	Config cfg;
-	Dataset data;
-};
-
-const BuiltinScene& builtin_scene() {
-	static const BuiltinScene scene = [] {
-		BuiltinScene s;
-		load_config_file(std::string(NERF_SOURCE_DIR) + "/configs/builtin.txt", s.cfg);
-		const std::filesystem::path dir = std::filesystem::temp_directory_path() / "nerfcore_gpu_tests_builtin";
-		if (!builtin_scene_matches(dir.string(), SceneOptions{})) write_builtin_scene(dir.string(), SceneOptions{});
-		s.cfg.datadir = dir.string();
-		s.cfg.dataset_type = "blender";
-		s.cfg.quiet = true;
-		s.cfg.basedir = (std::filesystem::temp_directory_path() / "nerfcore_gpu_tests_logs").string();
-		s.data = load_dataset(s.cfg);
-		return s;
-	}();
-	return scene;
-}
 
 /// Step-1 and step-2 losses and each network's gradients of two trainers built from the same config
 /// (same seed: the same initial parameters, rays and samples), CPU against GPU.

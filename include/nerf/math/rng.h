@@ -24,6 +24,9 @@ enum class RngStream : uint32_t {
 	ImageChoice = 6,
 	PixelChoice = 7,
 	Init = 8,
+	OccGridJitter = 9,  ///< the point drawn inside each occupancy-grid cell at an update (counter: cell)
+	OccGridChoice = 10, ///< which cells an update after the warmup evaluates (counter: cell)
+	MarchJitter = 11,   ///< the offset of a marched ray's first sample within one step (counter: ray)
 };
 
 struct Philox4 {
