@@ -273,3 +273,41 @@ TEST_CASE("nerf_inspect: a bad transforms.json is one message naming the file an
 	                    Catch::Contains("field 'camera_model' is 'FOV'"));
 	CHECK(std::count(out.begin(), out.end(), '\n') == 1);
 }
+
+TEST_CASE("nerf_scene --capture writes a transforms.json of OPENCV frames (or PINHOLE with --pinhole) the loader reads",
+          "[data][tools][transforms]") {
+	TempDir dir("scene_capture");
+	std::string out;
+	REQUIRE(run_tool("nerf_scene", "--capture --out " + (dir / "lens") + " --width 16 --height 12 --n_frames 3 --supersample 1",
+	                 out) == 0);
+	INFO(out);
+	CHECK_THAT(out, Catch::Contains("3 frames of 16x12") && Catch::Contains("OPENCV"));
+	std::ifstream in(dir / "lens/transforms.json");
+	const nlohmann::json j = nlohmann::json::parse(in);
+	CHECK(j["camera_model"] == "OPENCV");
+	REQUIRE(j["frames"].size() == 3);
+	CHECK(j["frames"][0]["w"] == 16);
+	CHECK(j["frames"][2]["w"] == 12);  // every third frame is 3/4 as wide
+	CHECK(j["frames"][1]["k1"].get<double>() < 0.0);  // barrel
+	CHECK(j["frames"][0]["k1"].get<double>() > 0.0);  // pincushion
+	CHECK(std::filesystem::exists(std::filesystem::path(dir / "lens") / j["frames"][2]["file_path"].get<std::string>()));
+
+	REQUIRE(run_tool("nerf_scene", "--capture --pinhole --out " + (dir / "pin") + " --width 16 --height 12 --n_frames 3 "
+	                 "--supersample 1", out) == 0);
+	std::ifstream in_pin(dir / "pin/transforms.json");
+	const nlohmann::json p = nlohmann::json::parse(in_pin);
+	CHECK(p["camera_model"] == "PINHOLE");
+	CHECK_FALSE(p["frames"][0].contains("k1"));
+	CHECK(p["frames"][1]["fl_x"] == j["frames"][1]["fl_x"]);  // the same cameras, lens aside
+	const std::string json_path = dir / "cams.json";
+	REQUIRE(run_tool("nerf_inspect", "--dataset_type transforms --datadir " + (dir / "lens") + " --factor 1 --llffhold 0 "
+	                 "--json " + json_path, out) == 0);
+	std::ifstream cams(json_path);
+	const nlohmann::json c = nlohmann::json::parse(cams);
+	REQUIRE(c["cameras"].size() == 3);
+	CHECK(c["cameras"][2]["W"] == 12);
+	CHECK(c["cameras"][1]["camera_model"] == "OPENCV");
+
+	CHECK(run_tool("nerf_scene", "--capture --out " + (dir / "bad") + " --supersample 17", out) == 1);
+	CHECK_THAT(out, Catch::Contains("supersample must be in [1, 16]"));
+}

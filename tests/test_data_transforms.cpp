@@ -173,7 +173,7 @@ TEST_CASE("transforms: instant-ngp's and nerfstudio's fields give per-image came
 	}
 }
 
-TEST_CASE("transforms: poses centred on the cameras, mean up +z, cameras in [-1, 1]^3; near/far; llffhold; path",
+TEST_CASE("transforms: poses centred on the cameras, mean up +z, cameras in [-1, 1]^3, near/far, llffhold, path",
           "[data][transforms]") {
 	TempDir dir("transforms_poses");
 	write_circle_scene(dir);

@@ -209,7 +209,7 @@ TEST_CASE("PNG, EXR, metrics.json and video writes are atomic and report a full 
 
 // --- 3. JPEG through libjpeg-turbo ----------------------------------------------------------------
 
-TEST_CASE("JPEGs decode through libjpeg-turbo; a Huffman table past 256 codes is an error naming the file", "[faults][image]") {
+TEST_CASE("JPEGs decode through libjpeg-turbo, a Huffman table past 256 codes is an error naming the file", "[faults][image]") {
 	data_test::TempDir dir("jpeg");
 	write_bytes(dir / "grey.jpg", encode_jpeg(16, 8, 1, 100));
 	const nerf::Image grey = nerf::load_image(dir / "grey.jpg");
@@ -238,7 +238,7 @@ TEST_CASE("JPEGs decode through libjpeg-turbo; a Huffman table past 256 codes is
 
 // --- 4. small files do not allocate gigabytes ---------------------------------------------------------
 
-TEST_CASE("npy: a header claiming more data than the file holds fails before allocating; empty arrays load", "[faults][npy]") {
+TEST_CASE("npy: a header claiming more data than the file holds fails before allocating, empty arrays load", "[faults][npy]") {
 	data_test::TempDir dir("npy_claims");
 	const std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 17), }";
 	std::string file = std::string("\x93NUMPY\x01\x00", 8);
@@ -350,7 +350,7 @@ TEST_CASE("nerf_render: a zero focal, camera_angle_x 0 or pi and a render_factor
 
 // --- 6. the NaN guard keeps only good checkpoints ---------------------------------------------------
 
-TEST_CASE("a checkpoint saved after the update that diverged is not kept as good; a resume does not pick it", "[faults][checkpoint]") {
+TEST_CASE("a checkpoint saved after the update that diverged is not kept as good, a resume does not pick it", "[faults][checkpoint]") {
 	const std::string dir = fresh_dir("diverged");
 	nerf::Config cfg = tiny_config(dir, "run");
 	cfg.lrate = 1e30f;  // Adam's first step makes every weight ~1e30: finite, and the next forward overflows
@@ -540,7 +540,7 @@ TEST_CASE("a run removes stale temporary files, keeps metrics.jsonl to the resum
 
 // --- 11. the command line ---------------------------------------------------------------------------
 
-TEST_CASE("nerf_render validates --threads --H --chunk; nerf_scene bounds --supersample; the last repeated option wins", "[faults][tools]") {
+TEST_CASE("nerf_render validates --threads --H --chunk, nerf_scene bounds --supersample, the last repeated option wins", "[faults][tools]") {
 	const std::string dir = fresh_dir("cli");
 	const nerf::Config cfg = tiny_config(dir, "run");
 	const std::string ckpt = make_checkpoint(cfg, dir + "/c.safetensors");

@@ -191,7 +191,7 @@ TEST_CASE("camera_ray: a distorted camera's ray projects back through the lens o
 	}
 }
 
-TEST_CASE("camera_ray: the reference's pinhole rays are unchanged to the bit; pixel centres shift by half a pixel",
+TEST_CASE("camera_ray: the reference's pinhole rays are unchanged to the bit, pixel centres shift by half a pixel",
           "[math][rays][lens]") {
 	std::mt19937 rng(9);
 	std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);

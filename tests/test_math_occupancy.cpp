@@ -167,7 +167,7 @@ TEST_CASE("occupancy: marching keeps exactly the occupied step points of a brute
 	}
 }
 
-TEST_CASE("occupancy: an empty grid gives no samples, a full grid every step point; max_steps bounds a ray",
+TEST_CASE("occupancy: an empty grid gives no samples, a full grid every step point, max_steps bounds a ray",
           "[math][occupancy]") {
 	const OccGridSpec g = test_grid(8);
 	MarchSpec spec;

@@ -251,7 +251,7 @@ TEST_CASE("occ_grid: a grid update equals a direct computation of its rules", "[
 	CHECK(unchanged > 0);
 }
 
-TEST_CASE("occ_grid: the grid and counters round-trip through a checkpoint; nerf_render's load renders the same",
+TEST_CASE("occ_grid: the grid and counters round-trip through a checkpoint, nerf_render's load renders the same",
           "[occupancy][checkpoint]") {
 	const std::string dir = fresh_dir("occ_ckpt");
 	nerf::Config cfg = grid_config(dir, "run");

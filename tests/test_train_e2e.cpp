@@ -140,7 +140,7 @@ TEST_CASE("training is deterministic in the seed and independent of the thread c
 	CHECK(std::memcmp(a.data(), d.data(), a.size() * sizeof(float)) != 0);
 }
 
-TEST_CASE("no_batching with precrop trains; an N_rand larger than the precrop window is an error", "[e2e]") {
+TEST_CASE("no_batching with precrop trains, an N_rand larger than the precrop window is an error", "[e2e]") {
 	SmallRun run("nobatch");
 	run.cfg.no_batching = true;
 	run.cfg.precrop_iters = 20;

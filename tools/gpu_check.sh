@@ -184,6 +184,10 @@ unpack_and_configure() {
 	[ -f "$BUNDLE/deps.tar.gz" ] || die "no $BUNDLE/deps.tar.gz: run 'bash tools/gpu_check.sh --bundle' here first and carry .gpu_bundle"
 	rm -rf "$WORK/prefix" && mkdir -p "$WORK/prefix" && tar -C "$WORK/prefix" -xzf "$BUNDLE/deps.tar.gz" || return 1
 	local p=$WORK/prefix/usr generator=()
+	# A build folder configured from another checkout (an earlier dry run elsewhere) cannot be reused.
+	if [ -f "$BUILD/CMakeCache.txt" ] && ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$ROOT" "$BUILD/CMakeCache.txt"; then
+		rm -rf "$BUILD"
+	fi
 	command -v ninja >/dev/null && generator=(-G Ninja)
 	# The prefix's cmake packages are found through CMAKE_PREFIX_PATH; the paths under lib/<triplet>
 	# are named too, for a compiler that reports no library architecture.

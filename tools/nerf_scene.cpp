@@ -28,6 +28,14 @@ int run(int argc, char** argv) {
 	app.add_option("--n_test", opts.n_test, "test views")->capture_default_str();
 	app.add_option("--supersample", opts.supersample, "rays per pixel along each axis (at most 16)")->capture_default_str();
 	app.add_option("--seed", opts.seed, "turns the camera layout about +Z; 0 = default layout")->capture_default_str();
+	app.add_flag("--capture", capture, "write transforms.json + images/ with per-frame intrinsics and OPENCV lenses");
+	app.add_option("--width", capture_opts.width, "--capture: width of most frames (every third is 3/4 as wide)")
+	    ->capture_default_str();
+	app.add_option("--height", capture_opts.height, "--capture: frame height")->capture_default_str();
+	app.add_option("--n_frames", capture_opts.n_frames, "--capture: frames")->capture_default_str();
+	app.add_flag("--pinhole", pinhole, "--capture: the same cameras without lens distortion (PINHOLE)");
+	app.add_option("--radius", capture_opts.radius, "--capture: camera distance from the origin")->capture_default_str();
+	app.add_option("--fov", capture_opts.fov_x_deg, "--capture: horizontal field of view in degrees")->capture_default_str();
 	if (const int rc = nerf::tool::parse_command_line(app, argc, argv); rc >= 0) return rc;
 
 	const auto start = std::chrono::steady_clock::now();
