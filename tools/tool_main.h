@@ -34,9 +34,9 @@ inline int parse_command_line(CLI::App& app, int argc, char** argv) {
 
 /// OpenMP threads that wait at a barrier by sleeping, not spinning. libgomp's default spins for about
 /// 300000 rounds first, which on a shared machine burns the time slices the descheduled threads they
-/// wait for (or another program) need: two trainings on one 2-core machine ran at 4.3 steps/s each
-/// instead of 5.6 (README, "Training on a shared machine"); on an idle machine it costs nothing
-/// measurable. libgomp reads OMP_WAIT_POLICY once, when it is loaded, so a tool that finds it unset
+/// wait for (or another program) need: two trainings at once on a 2-core machine ran at 4.15 and 4.16
+/// steps/s with the default spin, at 5.22 and 5.71 waiting passively; alone, passive waiting costs 8%
+/// (README, "Training on a shared machine"). libgomp reads OMP_WAIT_POLICY once, when it is loaded, so a tool that finds it unset
 /// sets it and runs itself again; a value set by the user is kept (ACTIVE to spin).
 inline void wait_passively_in_openmp(char** argv) {
 	if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
