@@ -5,6 +5,8 @@
 #include "nerf/scene.h"
 #include "nerf/trainer.h"
 
+#include "small_training.h"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -44,19 +46,7 @@ struct SmallRun {
 		cfg.basedir = (root / "logs").string();
 		cfg.expname = name;
 		cfg.testskip = 1;
-		cfg.white_bkgd = true;
-		cfg.use_viewdirs = true;
-		cfg.raw_noise_std = 1.0f;
-		cfg.netdepth = cfg.netdepth_fine = 3;
-		cfg.netwidth = cfg.netwidth_fine = 32;
-		cfg.multires = 6;
-		cfg.multires_views = 2;
-		cfg.N_rand = 256;
-		cfg.N_samples = 16;
-		cfg.N_importance = 16;
-		cfg.lrate = 5e-3f;
-		cfg.lrate_decay = 10;
-		cfg.chunk = 1024;
+		test_training::use_small_network(cfg);
 		cfg.i_print = 50;
 		cfg.quiet = true;
 		data = nerf::load_dataset(cfg);

@@ -7,6 +7,8 @@
 #include "nerf/scene.h"
 #include "nerf/trainer.h"
 
+#include "small_training.h"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -39,19 +41,7 @@ nerf::Config capture_config(const std::string& datadir, const std::string& based
 	cfg.basedir = basedir;
 	cfg.factor = 1;
 	cfg.llffhold = 8;
-	cfg.white_bkgd = true;
-	cfg.use_viewdirs = true;
-	cfg.raw_noise_std = 1.0f;
-	cfg.netdepth = cfg.netdepth_fine = 3;
-	cfg.netwidth = cfg.netwidth_fine = 32;
-	cfg.multires = 6;
-	cfg.multires_views = 2;
-	cfg.N_rand = 256;
-	cfg.N_samples = 16;
-	cfg.N_importance = 16;
-	cfg.lrate = 5e-3f;
-	cfg.lrate_decay = 10;
-	cfg.chunk = 1024;
+	test_training::use_small_network(cfg);
 	cfg.quiet = true;
 	return cfg;
 }
