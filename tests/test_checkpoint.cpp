@@ -14,6 +14,8 @@
 
 namespace fs = std::filesystem;
 using nerf_test::fresh_dir;
+using nerf_test::ResumedRun;
+using nerf_test::train_save_resume;
 using nerf_test::read_text;
 using nerf_test::tiny_config;
 using nerf_test::write_text;
@@ -265,25 +267,17 @@ TEST_CASE("checkpoint: train k steps, save, reload in new objects, continue = tr
 		straight_v = download(trainer.model(), trainer.model().adam_v());
 		straight_adam = trainer.model().adam_steps();
 	}
-	const std::string path = nerf::checkpoint_path(dir, stop_at);
-	{
-		auto backend = nerf::create_cpu_backend(1);
-		nerf::Trainer trainer(cfg, data, *backend);
-		for (long i = 1; i <= stop_at; ++i) trainer.step(i);
-		nerf::save_checkpoint(path, trainer.model(), stop_at);
-	}
-	auto backend = nerf::create_cpu_backend(1);
-	nerf::Trainer resumed(cfg, data, *backend);
-	const nerf::CheckpointInfo info = nerf::load_checkpoint(path, resumed.model());
-	REQUIRE(info.global_step == stop_at);
-	for (long i = info.global_step + 1; i <= total; ++i) resumed.step(i);
+	const ResumedRun run = train_save_resume(cfg, data, stop_at, total, nerf::checkpoint_path(dir, stop_at));
+	REQUIRE(run.info.global_step == stop_at);
+	nerf::Trainer& resumed = *run.trainer;
+	nerf::Backend& backend = *run.backend;
 	CHECK(resumed.model().adam_steps() == straight_adam);
 	const auto params = download(resumed.model(), resumed.model().params());
 	CHECK(bitwise_equal(params, straight_params));
 	CHECK(bitwise_equal(download(resumed.model(), resumed.model().adam_m()), straight_m));
 	CHECK(bitwise_equal(download(resumed.model(), resumed.model().adam_v()), straight_v));
 	// Training moved the parameters at all (the test could not pass with a frozen model).
-	nerf::NerfModel fresh(*backend, cfg);
+	nerf::NerfModel fresh(backend, cfg);
 	CHECK_FALSE(bitwise_equal(download(fresh, fresh.params()), params));
 }
 

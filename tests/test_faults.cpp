@@ -47,11 +47,6 @@ using nerf_test::write_text;
 
 namespace {
 
-std::vector<unsigned char> read_bytes(const std::string& path) {
-	const std::string text = read_text(path);
-	return std::vector<unsigned char>(text.begin(), text.end());
-}
-
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
 	write_text(path, std::string(bytes.begin(), bytes.end()));
 }

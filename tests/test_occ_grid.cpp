@@ -17,6 +17,8 @@
 
 namespace fs = std::filesystem;
 using nerf_test::fresh_dir;
+using nerf_test::ResumedRun;
+using nerf_test::train_save_resume;
 using nerf_test::tiny_config;
 
 namespace {
@@ -351,18 +353,10 @@ TEST_CASE("occ_grid: train k steps, save, reload, continue = train straight (bit
 	// The ray count did adapt (the first step has N_rand = 64 rays).
 	CHECK(*std::max_element(rays_per_step.begin(), rays_per_step.end()) !=
 	      *std::min_element(rays_per_step.begin(), rays_per_step.end()));
-	const std::string path = nerf::checkpoint_path(dir, stop_at);
-	{
-		auto backend = nerf::create_cpu_backend(1);
-		nerf::Trainer trainer(cfg, data, *backend);
-		for (long i = 1; i <= stop_at; ++i) trainer.step(i);
-		nerf::save_checkpoint(path, trainer.model(), stop_at);
-	}
-	auto backend = nerf::create_cpu_backend(1);
-	nerf::Trainer resumed(cfg, data, *backend);
-	const nerf::CheckpointInfo info = nerf::load_checkpoint(path, resumed.model());
-	REQUIRE(info.global_step == stop_at);
-	for (long i = stop_at + 1; i <= total; ++i) resumed.step(i);
+	const ResumedRun run = train_save_resume(cfg, data, stop_at, total, nerf::checkpoint_path(dir, stop_at));
+	REQUIRE(run.info.global_step == stop_at);
+	nerf::Trainer& resumed = *run.trainer;
+	nerf::Backend& backend = *run.backend;
 	const End got = end_of(resumed.model());
 	CHECK(same_bits(got.params, straight.params));
 	CHECK(same_bits(got.m, straight.m));
@@ -372,8 +366,8 @@ TEST_CASE("occ_grid: train k steps, save, reload, continue = train straight (bit
 	CHECK(got.counters.network_samples == straight.counters.network_samples);
 	CHECK(got.counters.rays_drawn == straight.counters.rays_drawn);
 	CHECK(got.counters.next_rays == straight.counters.next_rays);
-	nerf::NerfModel fresh(*backend, resumed.config());
-	CHECK_FALSE(same_bits(host_copy(*backend, fresh.params(), fresh.n_params()), got.params));
+	nerf::NerfModel fresh(backend, resumed.config());
+	CHECK_FALSE(same_bits(host_copy(backend, fresh.params(), fresh.n_params()), got.params));
 }
 
 TEST_CASE("occ_grid: training does not depend on the thread count", "[occupancy]") {

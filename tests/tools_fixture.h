@@ -1,13 +1,17 @@
 // Shared by the [tools] tests: a tiny built-in scene (written once per process) and a tiny config.
 #pragma once
 
+#include "nerf/backend.h"
+#include "nerf/checkpoint.h"
 #include "nerf/config.h"
 #include "nerf/scene.h"
+#include "nerf/trainer.h"
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,6 +129,29 @@ inline std::string config_file(const nerf::Config& cfg, const std::string& dir) 
 	written.config.clear();
 	write_text(path, nerf::config_to_string(written));
 	return path;
+}
+
+/// What a killed and resumed nerf_train does, in one process: a run trains `stop_at` steps and saves to
+/// `path`, then a new backend and trainer load that checkpoint and train on to step `total`.
+struct ResumedRun {
+	std::unique_ptr<nerf::Backend> backend;  // declared first: outlives the trainer
+	std::unique_ptr<nerf::Trainer> trainer;
+	nerf::CheckpointInfo info;  // of the checkpoint loaded
+};
+inline ResumedRun train_save_resume(const nerf::Config& cfg, const nerf::Dataset& data, long stop_at, long total,
+                                    const std::string& path) {
+	{
+		auto backend = nerf::create_cpu_backend(1);
+		nerf::Trainer trainer(cfg, data, *backend);
+		for (long i = 1; i <= stop_at; ++i) trainer.step(i);
+		nerf::save_checkpoint(path, trainer.model(), stop_at);
+	}
+	ResumedRun run;
+	run.backend = nerf::create_cpu_backend(1);
+	run.trainer = std::make_unique<nerf::Trainer>(cfg, data, *run.backend);
+	run.info = nerf::load_checkpoint(path, run.trainer->model());
+	for (long i = run.info.global_step + 1; i <= total; ++i) run.trainer->step(i);
+	return run;
 }
 
 } // namespace nerf_test
