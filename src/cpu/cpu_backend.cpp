@@ -258,17 +258,22 @@ public:
 	                               size_t, uint32_t ray_offset, const CompositeSpec& spec) override {
 		uint32_t longest = 0;
 		for (size_t r = 0; r < n_rays; ++r) longest = std::max(longest, counts[r]);
+		ParallelErrors errors;
 #pragma omp parallel if (n_rays * 64 >= kMinParallelWork)
 		{
-			std::vector<float> alpha_scratch(longest);
+			std::vector<float> alpha_scratch;
+			errors.run([&] { alpha_scratch.resize(longest); });
 #pragma omp for schedule(dynamic, 64)
 			for (long r = 0; r < (long)n_rays; ++r) {
-				const size_t first = offsets[r];
-				composite_ray_packed_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r, raw + first * spec.raw_stride,
-				                              dt + first, rays_d + 3 * r, (int)counts[r], ray_offset + (uint32_t)r, spec,
-				                              alpha_scratch.data());
+				errors.run([&] {
+					const size_t first = offsets[r];
+					composite_ray_packed_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r,
+					                              raw + first * spec.raw_stride, dt + first, rays_d + 3 * r, (int)counts[r],
+					                              ray_offset + (uint32_t)r, spec, alpha_scratch.data());
+				});
 			}
 		}
+		errors.rethrow();
 	}
 
 	void early_stop(uint32_t* kept, const float* raw, const float* dt, const uint32_t* offsets, const uint32_t* counts,
