@@ -923,8 +923,9 @@ private:
 		spec.grid.resolution = m_sizes.occ_resolution;
 		spec.near = 2.0f;
 		spec.far = 6.0f;
-		spec.step_size = (float)(std::sqrt(27.0) / 1024.0);  // the default: box diagonal / 1024
-		spec.max_steps = 1026;
+		const MarchStepping stepping = march_stepping(spec.grid, 0.0f);  // the default step, as a model's
+		spec.step_size = stepping.step_size;
+		spec.max_steps = stepping.max_steps;
 		spec.perturb = true;
 		spec.seed = 31;
 		spec.step = 7;
@@ -1070,12 +1071,13 @@ private:
 				check.arrays("rgb", got_rgb, download(*m_ref, r_rgb), tol);
 				check.arrays("acc", got_acc, download(*m_ref, r_acc), tol);
 			} else {
-				// Double reference: the dense raw2outputs with each sample's gap replaced by its own dt.
+				// Double reference: raw2outputs with each sample's gap replaced by its own dt.
 				std::vector<float> ref_rgb(3 * n), ref_acc(n);
 				for (size_t r = 0; r < n; ++r) {
-					const PackedRef o = packed_ray_ref(raw_host.data() + 4 * (size_t)marched.offsets[r],
-					                                   marched.dt.data() + marched.offsets[r], rays.rays_d.data() + 3 * r,
-					                                   (int)marched.counts[r], spec.white_bkgd);
+					const size_t first = marched.offsets[r];
+					const RayRef o = composite_ray_ref(nullptr, raw_host.data() + 4 * first, marched.t.data() + first,
+					                                   rays.rays_d.data() + 3 * r, (int)marched.counts[r], 4, spec.white_bkgd,
+					                                   marched.dt.data() + first);
 					for (int c = 0; c < 3; ++c) ref_rgb[3 * r + c] = (float)o.rgb[c];
 					ref_acc[r] = (float)o.acc;
 				}
@@ -1122,8 +1124,9 @@ private:
 						const size_t first = marched.offsets[r];
 						raw_r.assign(4 * (size_t)marched.counts[r], 0.0);
 						for (size_t i = 0; i < raw_r.size(); ++i) raw_r[i] = raw_host[4 * first + i] + sign * h * v[4 * first + i];
-						const PackedRef o = packed_ray_ref(raw_r.data(), marched.dt.data() + first, rays.rays_d.data() + 3 * r,
-						                                   (int)marched.counts[r], spec.white_bkgd);
+						const RayRef o = composite_ray_ref(nullptr, raw_r.data(), marched.t.data() + first,
+						                                   rays.rays_d.data() + 3 * r, (int)marched.counts[r], 4,
+						                                   spec.white_bkgd, marched.dt.data() + first);
 						for (int c = 0; c < 3; ++c) loss += dL_drgb_host[3 * r + c] * o.rgb[c];
 					}
 					return loss;
@@ -1144,33 +1147,11 @@ private:
 		}
 	}
 
-	struct PackedRef {
-		double rgb[3] = {0, 0, 0};
-		double acc = 0;
-	};
-	/// raw2outputs in double over one packed ray: delta_k = dt_k |d|, no noise.
-	template <typename T>
-	static PackedRef packed_ray_ref(const T* raw, const float* dt, const float* dir, int n_samples, bool white_bkgd) {
-		const double dir_norm = std::sqrt((double)dir[0] * dir[0] + (double)dir[1] * dir[1] + (double)dir[2] * dir[2]);
-		PackedRef out;
-		double transmittance = 1.0;
-		for (int k = 0; k < n_samples; ++k) {
-			const double alpha = 1.0 - std::exp(-std::max((double)raw[4 * k + 3], 0.0) * dt[k] * dir_norm);
-			const double w = alpha * transmittance;
-			for (int c = 0; c < 3; ++c) out.rgb[c] += w / (1.0 + std::exp(-(double)raw[4 * k + c]));
-			out.acc += w;
-			transmittance *= 1.0 - alpha + 1e-10;
-		}
-		if (white_bkgd)
-			for (double& c : out.rgb) c += 1.0 - out.acc;
-		return out;
-	}
-
 	/// The whole grid update of a model (choose cells, points, encoding, the network's density, EMA,
 	/// flags), in the warmup (every cell, from the initial grid) and after it (occupied cells plus a
 	/// random quarter, from the grid the warmup left).
 	void bench_grid_update() {
-		if (!wanted("occ_grid_update")) return;
+		if (!wanted("occ_grid_update") && !wanted("occ_grid_update_warmup")) return;
 		const Precision precision = m_dev.is_cuda() ? Precision::TF32 : Precision::FP32;
 		auto grid_config = [&](Precision p) {
 			Config cfg = model_config(1024, p);

@@ -283,15 +283,16 @@ struct RayRef {
 	double depth = 0, acc = 0;
 };
 
-/// raw2outputs in double, no noise. raw: [S, stride]; weights: [S] out (may be null).
+/// raw2outputs in double, no noise. raw: [S, stride]; weights: [S] out (may be null). Packed samples
+/// (occ_grid) pass their own intervals dt [S] in place of the gaps between the depths z.
 template <typename T>
 RayRef composite_ray_ref(double* weights, const T* raw, const float* z, const float* dir, int n_samples, int stride,
-                         bool white_bkgd) {
+                         bool white_bkgd, const float* dt = nullptr) {
 	const double dir_norm = std::sqrt((double)dir[0] * dir[0] + (double)dir[1] * dir[1] + (double)dir[2] * dir[2]);
 	RayRef out;
 	double transmittance = 1.0;
 	for (int k = 0; k < n_samples; ++k) {
-		const double gap = k + 1 < n_samples ? (double)z[k + 1] - (double)z[k] : 1e10;
+		const double gap = dt ? (double)dt[k] : k + 1 < n_samples ? (double)z[k + 1] - (double)z[k] : 1e10;
 		const double sigma = std::max((double)raw[(size_t)k * stride + 3], 0.0);
 		const double alpha = 1.0 - std::exp(-sigma * gap * dir_norm);
 		const double w = alpha * transmittance;

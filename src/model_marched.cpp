@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
+#include <tuple>
 
 namespace nerf {
 
@@ -66,12 +68,15 @@ std::string box_text(const std::array<float, 6>& box) {
 	return text;
 }
 
-/// How many leading rays have at most `cap` samples together, from offsets [n_rays + 1] in backend memory.
-size_t leading_rays_within(Backend& b, const uint32_t* offsets, size_t n_rays, size_t cap) {
+/// How many leading rays have at most `cap` samples together, and those rays' samples, from offsets
+/// [n_rays + 1] in backend memory.
+std::pair<size_t, size_t> leading_rays_within(Backend& b, const uint32_t* offsets, size_t n_rays, size_t cap) {
 	std::vector<uint32_t> host(n_rays + 1);
 	b.download(host.data(), offsets, host.size() * sizeof(uint32_t));
 	// The last k with offsets[k] <= cap; offsets is non-decreasing and offsets[0] = 0.
-	return (size_t)(std::upper_bound(host.begin(), host.end(), (uint32_t)std::min<size_t>(cap, UINT32_MAX)) - host.begin()) - 1;
+	const size_t k =
+		(size_t)(std::upper_bound(host.begin(), host.end(), (uint32_t)std::min<size_t>(cap, UINT32_MAX)) - host.begin()) - 1;
+	return {k, host[k]};
 }
 
 uint32_t read_u32(Backend& b, const uint32_t* p) {
@@ -80,13 +85,20 @@ uint32_t read_u32(Backend& b, const uint32_t* p) {
 	return v;
 }
 
+/// The box a config implies without the dataset: occ_aabb when set, else the fixed box of a scene
+/// type that has one (blender and builtin scenes, NDC rays); none for unbounded scenes.
+std::optional<std::array<float, 6>> configured_box(const Config& cfg) {
+	if (!cfg.occ_aabb.empty()) return parse_box(cfg.occ_aabb);
+	if (cfg.dataset_type == "blender" || cfg.dataset_type == "builtin")
+		return std::array<float, 6>{-1.5f, -1.5f, -1.5f, 1.5f, 1.5f, 1.5f};
+	if (cfg.dataset_type == "llff" && !cfg.no_ndc) return std::array<float, 6>{-1.0f, -1.0f, -1.0f, 1.0f, 1.0f, 1.0f};
+	return std::nullopt;
+}
+
 } // namespace
 
 std::string occ_grid_box(const Config& cfg, const Dataset& data) {
-	if (!cfg.occ_aabb.empty()) return box_text(parse_box(cfg.occ_aabb));
-	if (data.ndc) return box_text({-1.0f, -1.0f, -1.0f, 1.0f, 1.0f, 1.0f});
-	if (cfg.dataset_type == "blender" || cfg.dataset_type == "builtin")
-		return box_text({-1.5f, -1.5f, -1.5f, 1.5f, 1.5f, 1.5f});
+	if (const auto box = configured_box(cfg)) return box_text(*box);
 	if (data.poses.empty()) NERF_FAIL("occ_grid: the dataset has no cameras to size the grid's box from; set occ_aabb");
 	// Unbounded scenes: every point a ray reaches between near and far lies within far of its camera.
 	std::array<float, 6> box = {INFINITY, INFINITY, INFINITY, -INFINITY, -INFINITY, -INFINITY};
@@ -99,21 +111,35 @@ std::string occ_grid_box(const Config& cfg, const Dataset& data) {
 }
 
 OccGridSpec occ_grid_spec(const Config& cfg) {
-	std::array<float, 6> box;
-	if (!cfg.occ_aabb.empty()) box = parse_box(cfg.occ_aabb);
-	else if (cfg.dataset_type == "blender" || cfg.dataset_type == "builtin") box = {-1.5f, -1.5f, -1.5f, 1.5f, 1.5f, 1.5f};
-	else if (cfg.dataset_type == "llff" && !cfg.no_ndc) box = {-1, -1, -1, 1, 1, 1};
-	else
+	const auto box = configured_box(cfg);
+	if (!box)
 		NERF_FAIL("occ_grid: dataset_type " << cfg.dataset_type
 		                                    << " has no default box for the occupancy grid; set occ_aabb (nerf_train derives "
 		                                       "it from the cameras)");
 	OccGridSpec spec;
 	for (int d = 0; d < 3; ++d) {
-		spec.aabb_min[d] = box[d];
-		spec.aabb_max[d] = box[d + 3];
+		spec.aabb_min[d] = (*box)[d];
+		spec.aabb_max[d] = (*box)[d + 3];
 	}
 	spec.resolution = cfg.occ_resolution;
 	return spec;
+}
+
+MarchStepping march_stepping(const OccGridSpec& grid, float render_step_size) {
+	double diagonal = 0.0;
+	for (int d = 0; d < 3; ++d) {
+		const double side = (double)grid.aabb_max[d] - grid.aabb_min[d];
+		diagonal += side * side;
+	}
+	diagonal = std::sqrt(diagonal);
+	MarchStepping out;
+	out.step_size = render_step_size > 0.0f ? render_step_size : (float)(diagonal / 1024.0);
+	const double steps = std::ceil(diagonal / (double)out.step_size) + 2.0;
+	if (steps > kMaxMarchSteps)
+		NERF_FAIL("occ_grid: render_step_size " << out.step_size << " takes " << steps << " steps across the box (diagonal "
+		                                        << diagonal << "); at most " << kMaxMarchSteps << " are allowed");
+	out.max_steps = (int)steps;
+	return out;
 }
 
 // Per-batch buffers of the marched path in backend memory. R = rays, M = marched samples (grows),
@@ -155,18 +181,9 @@ void NerfModel::init_occupancy_grid() {
 	// The saved config names the box it was trained with, whatever implied it.
 	m_cfg.occ_aabb = box_text({m_grid_spec.aabb_min[0], m_grid_spec.aabb_min[1], m_grid_spec.aabb_min[2],
 	                           m_grid_spec.aabb_max[0], m_grid_spec.aabb_max[1], m_grid_spec.aabb_max[2]});
-	double diagonal = 0.0;
-	for (int d = 0; d < 3; ++d) {
-		const double side = (double)m_grid_spec.aabb_max[d] - m_grid_spec.aabb_min[d];
-		diagonal += side * side;
-	}
-	diagonal = std::sqrt(diagonal);
-	m_step_size = m_cfg.render_step_size > 0.0f ? m_cfg.render_step_size : (float)(diagonal / 1024.0);
-	const double steps = std::ceil(diagonal / (double)m_step_size) + 2.0;
-	if (steps > kMaxMarchSteps)
-		NERF_FAIL("occ_grid: render_step_size " << m_step_size << " takes " << steps << " steps across the box (diagonal "
-		                                        << diagonal << "); at most " << kMaxMarchSteps << " are allowed");
-	m_max_march_steps = (int)steps;
+	const MarchStepping stepping = march_stepping(m_grid_spec, m_cfg.render_step_size);
+	m_step_size = stepping.step_size;
+	m_max_march_steps = stepping.max_steps;
 	m_max_step_samples = std::max<size_t>({(size_t)m_cfg.N_rand * (size_t)(m_cfg.N_samples + m_cfg.N_importance),
 	                                       2 * (size_t)m_cfg.target_samples, (size_t)m_max_march_steps});
 	m_max_marched_samples = kMarchedPerStepSample * m_max_step_samples;
@@ -213,6 +230,9 @@ OccUpdateSpec NerfModel::update_spec(uint32_t step) const {
 
 NerfModel::MarchWorkspace& NerfModel::ensure_march_workspace(size_t n_rays, bool training) {
 	auto& slot = training ? m_march_train_ws : m_march_render_ws;
+	// target_samples varies the rays per step (at most max(N_rand, target_samples), the trainer's
+	// bound): size for the bound once rather than reallocate at every new maximum.
+	if (training) n_rays = std::max({n_rays, (size_t)m_cfg.N_rand, (size_t)m_cfg.target_samples});
 	if (slot && slot->n_rays >= n_rays) return *slot;
 	Backend& b = *m_backend;
 	slot.reset();  // free the old workspace first, so that peak memory is never old + new
@@ -253,13 +273,12 @@ std::pair<size_t, size_t> NerfModel::march(MarchWorkspace& ws, size_t n_rays, co
                                            uint32_t step, uint32_t ray_offset, size_t cap) {
 	Backend& b = *m_backend;
 	const MarchSpec spec = march_spec(settings, step);
+	// The 32-bit offsets must not wrap: march no more rays than can each take every step.
+	n_rays = std::min(n_rays, (size_t)UINT32_MAX / (size_t)m_max_march_steps);
 	b.march_count(ws.counts.data(), ws.rays_o.data(), ws.rays_d.data(), n_rays, m_occ_occupied.data(), ray_offset, spec);
 	b.scan_counts(ws.offsets.data(), ws.counts.data(), n_rays);
 	size_t n_fit = n_rays, total = read_u32(b, ws.offsets.data() + n_rays);
-	if (total > cap) {
-		n_fit = leading_rays_within(b, ws.offsets.data(), n_rays, cap);
-		total = read_u32(b, ws.offsets.data() + n_fit);
-	}
+	if (total > cap) std::tie(n_fit, total) = leading_rays_within(b, ws.offsets.data(), n_rays, cap);
 	if (total > ws.marched_capacity || ws.marched_capacity == 0) {
 		// Grow with headroom, so that a slowly rising count does not reallocate every step (and never
 		// leave the buffers empty: stages get valid pointers even for a batch without samples).
@@ -332,10 +351,8 @@ void NerfModel::train_step_marched(const uint32_t* pixel_ids, size_t n_rays, con
 		             ws.rays_d.data(), n_marched_rays, raw_stride, kEarlyStopTransmittance);
 		b.scan_counts(ws.kept_offsets.data(), ws.kept.data(), n_marched_rays);
 		n_kept = read_u32(b, ws.kept_offsets.data() + n_marched_rays);
-		if (n_kept > m_max_step_samples) {
-			n_rays_trained = leading_rays_within(b, ws.kept_offsets.data(), n_marched_rays, m_max_step_samples);
-			n_kept = read_u32(b, ws.kept_offsets.data() + n_rays_trained);
-		}
+		if (n_kept > m_max_step_samples)
+			std::tie(n_rays_trained, n_kept) = leading_rays_within(b, ws.kept_offsets.data(), n_marched_rays, m_max_step_samples);
 		b.compact_samples(ws.kept_samples(), ws.marched(), ws.kept_offsets.data(), ws.kept.data(), ws.offsets.data(),
 		                  n_rays_trained);
 		n_batch = n_kept;
@@ -359,7 +376,6 @@ void NerfModel::train_step_marched(const uint32_t* pixel_ids, size_t n_rays, con
 		b.early_stop(ws.kept.data(), ws.raw.data(), dt, offsets, ws.counts.data(), ws.rays_d.data(), n_rays_trained,
 		             raw_stride, kEarlyStopTransmittance);
 		b.scan_counts(ws.kept_offsets.data(), ws.kept.data(), n_rays_trained);
-		n_kept = read_u32(b, ws.kept_offsets.data() + n_rays_trained);
 		b.fill_zero(ws.dL_draw.data(), std::max<size_t>(n_batch, 1) * raw * sizeof(float));
 	}
 	const CompositeSpec comp{settings.raw_noise_std, settings.white_bkgd, raw_stride, m_cfg.seed, step, RngStream::RawNoiseCoarse};
@@ -375,6 +391,9 @@ void NerfModel::train_step_marched(const uint32_t* pixel_ids, size_t n_rays, con
 		m_coarse->backward(m_grads.data(), m_params.data(), ws.dL_draw.data(), n_batch);
 	}
 	apply_adam(lr);
+	// Only the counters need the kept count here: read after the whole step is queued, so that the
+	// host does not wait on the forward pass in the middle of it.
+	if (!early_stop_pass) n_kept = read_u32(b, ws.kept_offsets.data() + n_rays_trained);
 
 	m_last_step_rays = n_rays_trained;
 	m_last_step_samples = n_batch;

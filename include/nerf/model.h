@@ -53,6 +53,13 @@ struct TrainCounters {
 std::string occ_grid_box(const Config& cfg, const Dataset& data);
 /// The grid of a config whose occ_aabb is set or implied by dataset_type (nerf::Error otherwise).
 OccGridSpec occ_grid_spec(const Config& cfg);
+/// How rays march through a grid's box: render_step_size (0: the box diagonal / 1024) and the most
+/// steps a ray can take across the box. nerf::Error when that exceeds 2^20.
+struct MarchStepping {
+	float step_size = 0.0f;
+	int max_steps = 0;
+};
+MarchStepping march_stepping(const OccGridSpec& grid, float render_step_size);
 
 class NerfModel {
 public:

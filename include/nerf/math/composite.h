@@ -24,6 +24,7 @@
 #pragma once
 
 #include "nerf/common.h"
+#include "nerf/math/rays.h"
 #include "nerf/math/rng.h"
 
 #include <cmath>
@@ -61,8 +62,6 @@ struct PackedDeltas {
 	float dir_norm;
 	NERF_HD float operator()(int k) const { return dt[k] * dir_norm; }
 };
-
-NERF_HD inline float norm3(const float* v) { return sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]); }
 
 NERF_HD inline float sample_density_input(const float* raw_k, int k, uint32_t ray, const CompositeSpec& spec) {
 	float sigma = raw_k[3];

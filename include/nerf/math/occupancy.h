@@ -20,6 +20,7 @@
 #pragma once
 
 #include "nerf/common.h"
+#include "nerf/math/rays.h"
 #include "nerf/math/rng.h"
 
 #include <cmath>
@@ -87,7 +88,7 @@ NERF_HD inline uint32_t march_ray(float* __restrict__ t_out, float* __restrict__
 	float t_enter, t_exit;
 	if (!ray_box_interval(&t_enter, &t_exit, o, d, spec.grid)) return 0;
 	const float t_begin = fmaxf(spec.near, t_enter), t_end = fminf(spec.far, t_exit);
-	const float dt = spec.step_size / sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+	const float dt = spec.step_size / norm3(d);
 	if (!(t_begin < t_end) || !(dt > 0.0f)) return 0;
 	const float u = spec.perturb ? random_uniform(spec.seed, spec.step, ray, 0, RngStream::MarchJitter) : 0.5f;
 	uint32_t count = 0;

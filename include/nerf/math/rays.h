@@ -164,8 +164,10 @@ NERF_HD inline void camera_ray(float* __restrict__ o, float* __restrict__ d, int
 	}
 }
 
+NERF_HD inline float norm3(const float* v) { return sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]); }
+
 NERF_HD inline void normalize3(float* __restrict__ out, const float* __restrict__ v) {
-	const float inv_norm = 1.0f / sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+	const float inv_norm = 1.0f / norm3(v);
 	out[0] = v[0] * inv_norm;
 	out[1] = v[1] * inv_norm;
 	out[2] = v[2] * inv_norm;
