@@ -573,5 +573,7 @@ TEST_CASE("the main job is a fixed number of steps, and the tools' OpenMP thread
 	CHECK_THAT(out, Catch::Contains("GOMP_SPINCOUNT = '0'") && Catch::Contains("--supersample"));
 	// What the user sets is kept.
 	REQUIRE(run_command("OMP_WAIT_POLICY=active " + display + tool("nerf_scene") + " --help", out) == 0);
-	CHECK_THAT(out, !Catch::Contains("GOMP_SPINCOUNT = '0'"));
+	// The positive form too: without the dump, the negative one would pass on nothing.
+	CHECK_THAT(out, Catch::Contains("OMP_WAIT_POLICY = 'ACTIVE'") && Catch::Contains("GOMP_SPINCOUNT = '") &&
+	                    !Catch::Contains("GOMP_SPINCOUNT = '0'"));
 }
