@@ -17,24 +17,18 @@
 
 namespace fs = std::filesystem;
 using nerf_test::fresh_dir;
+using nerf_test::host_copy;
 using nerf_test::ResumedRun;
+using nerf_test::same_bits;
 using nerf_test::train_save_resume;
 using nerf_test::tiny_config;
 
 namespace {
 
-template <typename T> std::vector<T> host_copy(nerf::Backend& b, const T* p, size_t n) {
-	std::vector<T> out(n);
-	b.download(out.data(), p, n * sizeof(T));
-	return out;
-}
 template <typename T> nerf::Buffer<T> backend_copy(nerf::Backend& b, const std::vector<T>& host) {
 	nerf::Buffer<T> buf = b.allocate<T>(host.size());
 	b.upload(buf.data(), host.data(), host.size() * sizeof(T));
 	return buf;
-}
-template <typename T> bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-	return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 /// tiny_config with the grid on: an 8^3 grid over the built-in scene's box, updated often.
