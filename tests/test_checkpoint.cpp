@@ -276,11 +276,7 @@ TEST_CASE("nerf_train killed after a checkpoint resumes in a new process and end
           "[tools][checkpoint]") {
 	const std::string dir = fresh_dir("ckpt_process_resume");
 	auto run_train = [&](const nerf::Config& cfg) {
-		const std::string config = cfg.basedir + "/" + cfg.expname + ".txt";
-		nerf::Config written = cfg;
-		written.config.clear();
-		write_text(config, nerf::config_to_string(written));
-		const std::string command = std::string(NERF_TOOLS_DIR) + "/nerf_train --config " + config + " > /dev/null 2>&1";
+		const std::string command = nerf_test::tool("nerf_train") + " --config " + nerf_test::config_file(cfg, dir) + " > /dev/null 2>&1";
 		return std::system(command.c_str());
 	};
 	nerf::Config straight = tiny_config(dir, "straight");

@@ -187,8 +187,7 @@ TEST_CASE("nerf_render --eval reproduces the PSNR that nerf_train reported for t
 	cfg.i_testset = 6;
 	cfg.i_video = 6;
 	cfg.n_val_eval = -1;
-	const std::string config = dir + "/config.txt";
-	nerf_test::write_text(config, nerf::config_to_string(cfg));
+	const std::string config = nerf_test::config_file(cfg, dir);
 	std::string output;
 	REQUIRE(run_command(tool("nerf_train") + " --config " + config, output) == 0);
 	const std::string ckpt = dir + "/run/000006.safetensors";
@@ -262,8 +261,7 @@ TEST_CASE("nerf_train: args.txt as nerf-pytorch's, and a final evaluation that i
 	nerf::Config cfg = tiny_config(dir, "run");
 	cfg.N_iters = 2;
 	cfg.quiet = false;
-	const std::string config = dir + "/config.txt";
-	nerf_test::write_text(config, nerf::config_to_string(cfg));
+	const std::string config = nerf_test::config_file(cfg, dir);
 	std::string output;
 	// The tiny scene has 2 val views; n_val_eval's default renders the first.
 	REQUIRE(nerf::Config{}.n_val_eval == 1);
