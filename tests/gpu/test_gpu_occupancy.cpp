@@ -22,8 +22,6 @@ using namespace nerf_gpu_test;
 
 namespace {
 
-constexpr double kUlp = 1.1920929e-7;  // 2^-23
-
 std::vector<uint32_t> to_u32(const std::vector<float>& v, float scale) {
 	std::vector<uint32_t> out(v.size());
 	for (size_t i = 0; i < v.size(); ++i) out[i] = (uint32_t)(v[i] * scale);
