@@ -7,6 +7,8 @@
 #include "nerf/scene.h"
 #include "nerf/trainer.h"
 
+#include "scratch_root.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -37,18 +39,6 @@ inline int run_command(const std::string& command, std::string& output) {
 
 /// Path of a built tool (nerf_train, nerf_render, ...).
 inline std::string tool(const char* name) { return std::string(NERF_TOOLS_DIR) + "/" + name; }
-
-/// This process's scratch folder, removed when the process ends. Per process, because ctest runs
-/// test cases in parallel processes and other checkouts may run the same tests on this machine.
-struct ScratchRoot {
-	std::filesystem::path path =
-	    std::filesystem::temp_directory_path() / ("nerfcore-test-" + std::to_string(::getpid()));
-	~ScratchRoot() {
-		std::error_code ec;
-		std::filesystem::remove_all(path, ec);
-	}
-};
-inline ScratchRoot scratch_root;
 
 /// A fresh empty folder in this process's scratch folder.
 inline std::string fresh_dir(const std::string& name) {
