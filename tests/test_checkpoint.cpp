@@ -8,13 +8,14 @@
 
 #include <catch2/catch.hpp>
 
-#include <cstring>
 #include <filesystem>
 #include <memory>
 
 namespace fs = std::filesystem;
 using nerf_test::fresh_dir;
+using nerf_test::host_params;
 using nerf_test::ResumedRun;
+using nerf_test::same_bits;
 using nerf_test::train_save_resume;
 using nerf_test::read_text;
 using nerf_test::tiny_config;
@@ -27,16 +28,6 @@ std::string raw_safetensors(const std::string& header, size_t data_bytes) {
 	std::string s(8, '\0');
 	for (int i = 0; i < 8; ++i) s[i] = (char)((header.size() >> (8 * i)) & 0xff);
 	return s + header + std::string(data_bytes, '\x01');
-}
-
-std::vector<float> download(nerf::NerfModel& model, const float* p) {
-	std::vector<float> host(model.n_params());
-	model.backend().download(host.data(), p, host.size() * sizeof(float));
-	return host;
-}
-
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-	return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 } // namespace
@@ -171,20 +162,20 @@ TEST_CASE("checkpoint: nerf-pytorch names, shapes and metadata, and load restore
 	CHECK(f.metadata.at("format_version") == "1");
 	CHECK(f.metadata.at("config").find("netwidth = 32") != std::string::npos);
 	// The weight of pts_linears.0 is the first [out, in] block of the flat buffer, row-major.
-	const std::vector<float> params = download(model, model.params());
+	const std::vector<float> params = host_params(model, model.params());
 	const nerf::LinearLayer& l0 = model.coarse_layout().layer("pts_linears.0");
 	CHECK(f.tensors.at("network_fn.pts_linears.0.weight").data[5 * 27 + 3] == params[l0.weight_offset + 5 * 27 + 3]);
 
 	nerf::Config other_seed = cfg;
 	other_seed.seed = 99;
 	nerf::NerfModel loaded(*backend, other_seed);
-	REQUIRE_FALSE(bitwise_equal(download(loaded, loaded.params()), params));
+	REQUIRE_FALSE(same_bits(host_params(loaded, loaded.params()), params));
 	const nerf::CheckpointInfo info = nerf::load_checkpoint(path, loaded);
 	CHECK(info.global_step == 42);
 	CHECK(loaded.adam_steps() == 41);
-	CHECK(bitwise_equal(download(loaded, loaded.params()), params));
-	CHECK(bitwise_equal(download(loaded, loaded.adam_m()), m));
-	CHECK(bitwise_equal(download(loaded, loaded.adam_v()), v));
+	CHECK(same_bits(host_params(loaded, loaded.params()), params));
+	CHECK(same_bits(host_params(loaded, loaded.adam_m()), m));
+	CHECK(same_bits(host_params(loaded, loaded.adam_v()), v));
 
 	const nerf::Config restored = nerf::config_from_checkpoint(path);
 	CHECK(restored.netwidth == 32);
@@ -262,9 +253,9 @@ TEST_CASE("checkpoint: train k steps, save, reload in new objects, continue = tr
 		auto backend = nerf::create_cpu_backend(1);
 		nerf::Trainer trainer(cfg, data, *backend);
 		for (long i = 1; i <= total; ++i) trainer.step(i);
-		straight_params = download(trainer.model(), trainer.model().params());
-		straight_m = download(trainer.model(), trainer.model().adam_m());
-		straight_v = download(trainer.model(), trainer.model().adam_v());
+		straight_params = host_params(trainer.model(), trainer.model().params());
+		straight_m = host_params(trainer.model(), trainer.model().adam_m());
+		straight_v = host_params(trainer.model(), trainer.model().adam_v());
 		straight_adam = trainer.model().adam_steps();
 	}
 	const ResumedRun run = train_save_resume(cfg, data, stop_at, total, nerf::checkpoint_path(dir, stop_at));
@@ -272,24 +263,20 @@ TEST_CASE("checkpoint: train k steps, save, reload in new objects, continue = tr
 	nerf::Trainer& resumed = *run.trainer;
 	nerf::Backend& backend = *run.backend;
 	CHECK(resumed.model().adam_steps() == straight_adam);
-	const auto params = download(resumed.model(), resumed.model().params());
-	CHECK(bitwise_equal(params, straight_params));
-	CHECK(bitwise_equal(download(resumed.model(), resumed.model().adam_m()), straight_m));
-	CHECK(bitwise_equal(download(resumed.model(), resumed.model().adam_v()), straight_v));
+	const auto params = host_params(resumed.model(), resumed.model().params());
+	CHECK(same_bits(params, straight_params));
+	CHECK(same_bits(host_params(resumed.model(), resumed.model().adam_m()), straight_m));
+	CHECK(same_bits(host_params(resumed.model(), resumed.model().adam_v()), straight_v));
 	// Training moved the parameters at all (the test could not pass with a frozen model).
 	nerf::NerfModel fresh(backend, cfg);
-	CHECK_FALSE(bitwise_equal(download(fresh, fresh.params()), params));
+	CHECK_FALSE(same_bits(host_params(fresh, fresh.params()), params));
 }
 
 TEST_CASE("nerf_train killed after a checkpoint resumes in a new process and ends bit for bit as a straight run",
           "[tools][checkpoint]") {
 	const std::string dir = fresh_dir("ckpt_process_resume");
 	auto run_train = [&](const nerf::Config& cfg) {
-		const std::string config = cfg.basedir + "/" + cfg.expname + ".txt";
-		nerf::Config written = cfg;
-		written.config.clear();
-		write_text(config, nerf::config_to_string(written));
-		const std::string command = std::string(NERF_TOOLS_DIR) + "/nerf_train --config " + config + " > /dev/null 2>&1";
+		const std::string command = nerf_test::tool("nerf_train") + " --config " + nerf_test::config_file(cfg, dir) + " > /dev/null 2>&1";
 		return std::system(command.c_str());
 	};
 	nerf::Config straight = tiny_config(dir, "straight");
@@ -311,7 +298,7 @@ TEST_CASE("nerf_train killed after a checkpoint resumes in a new process and end
 	REQUIRE(a.tensors.size() == b.tensors.size());
 	for (const auto& [name, tensor] : a.tensors) {
 		INFO(name);
-		CHECK(bitwise_equal(tensor.data, b.tensors.at(name).data));
+		CHECK(same_bits(tensor.data, b.tensors.at(name).data));
 	}
 	CHECK(a.metadata.at("adam_step") == "9");
 	CHECK(b.metadata.at("adam_step") == "9");
@@ -319,6 +306,6 @@ TEST_CASE("nerf_train killed after a checkpoint resumes in a new process and end
 	// The straight run saved at i_weights steps and at its end.
 	CHECK(nerf::list_checkpoints(dir + "/straight").size() == 3);
 	const nerf::SafetensorsFile four = nerf::read_safetensors(dir + "/straight/000004.safetensors");
-	CHECK_FALSE(bitwise_equal(four.tensors.at("network_fn.pts_linears.0.weight").data,
+	CHECK_FALSE(same_bits(four.tensors.at("network_fn.pts_linears.0.weight").data,
 	                          a.tensors.at("network_fn.pts_linears.0.weight").data));
 }

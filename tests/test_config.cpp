@@ -145,6 +145,14 @@ void require_same(const Config& a, const Config& b) {
 	CHECK(a.n_val_eval == b.n_val_eval);
 	CHECK(a.threads == b.threads);
 	CHECK(a.max_image_pixels == b.max_image_pixels);
+	CHECK(a.occ_grid == b.occ_grid);
+	CHECK(a.occ_resolution == b.occ_resolution);
+	CHECK(a.occ_aabb == b.occ_aabb);
+	CHECK(a.occ_update_every == b.occ_update_every);
+	CHECK(a.occ_warmup == b.occ_warmup);
+	CHECK(a.occ_threshold == b.occ_threshold);
+	CHECK(a.render_step_size == b.render_step_size);
+	CHECK(a.target_samples == b.target_samples);
 }
 
 } // namespace
@@ -482,6 +490,14 @@ TEST_CASE("config: config_to_string round-trips every option", "[config]") {
 	cfg.n_val_eval = 9;
 	cfg.threads = 2;
 	cfg.max_image_pixels = 12345678901ull;
+	cfg.occ_grid = true;
+	cfg.occ_resolution = 96;
+	cfg.occ_aabb = "-1.5,-2,-0.25,1.5,2,0.75";
+	cfg.occ_update_every = 8;
+	cfg.occ_warmup = 100;
+	cfg.occ_threshold = 0.003f;  // not exactly representable, like lrate
+	cfg.render_step_size = 0.0173f;
+	cfg.target_samples = 65536;
 
 	const std::string text = nerf::config_to_string(cfg);
 	// One `key = value` line per option, in a stable order.

@@ -44,6 +44,15 @@ void write_blender_scene(const TempDir& dir) {
 	}
 }
 
+// A COLMAP text model under dir/sparse/0: one camera, two images (ids 1 and 2, listed in reverse, identity
+// rotation, centres (0,0,-5) and (-1,0,-5)) named img_a and img_b with this extension, three points.
+void write_two_view_model(const TempDir& dir, const std::string& extension) {
+	write_text(dir / "sparse/0/cameras.txt", "1 PINHOLE 40 30 35 36 20 15\n");
+	write_text(dir / "sparse/0/images.txt",
+	           "2 1 0 0 0 1 0 5 1 img_b" + extension + "\n\n1 1 0 0 0 0 0 5 1 img_a" + extension + "\n1 2 1\n");
+	write_text(dir / "sparse/0/points3D.txt", "1 0 0 0 1 2 3 0.1 1 0 2 0\n2 0 0 1 1 2 3 0.1 1 1 2 1\n3 0 0 -1 1 2 3 0.1 2 2\n");
+}
+
 } // namespace
 
 TEST_CASE("nerf_inspect: summary and --json of a Blender scene", "[data][tools]") {
@@ -102,11 +111,7 @@ TEST_CASE("nerf_inspect: bad input is one clear message and exit 1", "[data][too
 
 TEST_CASE("colmap2llff: a text model to poses_bounds.npy", "[data][tools]") {
 	TempDir dir("colmap2llff");
-	// One camera, two images (ids 1 and 2, identity rotation, centres (0,0,-5) and (-1,0,-5)), three points.
-	write_text(dir / "sparse/0/cameras.txt", "1 PINHOLE 40 30 35 36 20 15\n");
-	write_text(dir / "sparse/0/images.txt",
-	           "2 1 0 0 0 1 0 5 1 img_b.jpg\n\n1 1 0 0 0 0 0 5 1 img_a.jpg\n1 2 1\n");
-	write_text(dir / "sparse/0/points3D.txt", "1 0 0 0 1 2 3 0.1 1 0 2 0\n2 0 0 1 1 2 3 0.1 1 1 2 1\n3 0 0 -1 1 2 3 0.1 2 2\n");
+	write_two_view_model(dir, ".jpg");
 	std::string out;
 	REQUIRE(run_tool("colmap2llff", dir.str(), out) == 0);
 	INFO(out);
@@ -131,11 +136,8 @@ TEST_CASE("colmap2llff: a text model to poses_bounds.npy", "[data][tools]") {
 
 TEST_CASE("colmap2llff --transforms: a transforms.json the transforms loader reads, images found", "[data][tools][transforms]") {
 	TempDir dir("colmap2transforms");
-	// The model above, and the two images it names (40x30) in SCENE/images.
-	write_text(dir / "sparse/0/cameras.txt", "1 PINHOLE 40 30 35 36 20 15\n");
-	write_text(dir / "sparse/0/images.txt",
-	           "2 1 0 0 0 1 0 5 1 img_b.png\n\n1 1 0 0 0 0 0 5 1 img_a.png\n1 2 1\n");
-	write_text(dir / "sparse/0/points3D.txt", "1 0 0 0 1 2 3 0.1 1 0 2 0\n");
+	// The model of the test above, and the two images it names (40x30) in SCENE/images.
+	write_two_view_model(dir, ".png");
 	write_pattern_png(dir / "images/img_a.png", 0, 40, 30, 3);
 	write_pattern_png(dir / "images/img_b.png", 1, 40, 30, 3);
 	std::string out;

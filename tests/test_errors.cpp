@@ -80,7 +80,6 @@ TEST_CASE("nerf_train: disk full while saving a checkpoint keeps the previous on
 TEST_CASE("nerf_train: a NaN loss stops with the step, the last good checkpoint kept, exit 1", "[tools][errors]") {
 	const std::string dir = fresh_dir("err_nan");
 	nerf::Config cfg = tiny_config(dir, "run");
-	cfg.N_iters = 12;
 	cfg.i_weights = 4;
 	std::string out;
 	// A healthy run to step 8 (checkpoints at 4 and 8), then a learning rate that diverges at once:

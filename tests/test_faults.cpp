@@ -188,6 +188,8 @@ TEST_CASE("PNG, EXR, metrics.json and video writes are atomic and report a full 
 	nerf::set_write_failure_for_testing("clip.mp4");
 	if (!nerf::find_ffmpeg().empty())
 		CHECK_THROWS_WITH(nerf::write_video(dir + "/clip.mp4", {pixels, pixels}, 4, 4, 3), Catch::Contains("clip.mp4"));
+	else
+		WARN("ffmpeg is not on PATH: the full-disk video write is not tested");
 	nerf::set_write_failure_for_testing("");
 	// The earlier PNG is intact, nothing half-written is visible, no temporary file is left.
 	CHECK(nerf::load_image(dir + "/a.png").pixels[0] == Approx(128.0f / 255.0f));
@@ -386,21 +388,8 @@ TEST_CASE("a NaN in a checkpoint's parameters or Adam state is refused at save a
 
 // --- 7. images smaller than SSIM's window ----------------------------------------------------------
 
+// The SSIM of a small image itself is checked exactly in test_metrics.cpp; here, that training finishes.
 TEST_CASE("SSIM of images smaller than 11x11 uses a window that fits, so tiny scenes finish training", "[faults][metrics]") {
-	std::vector<float> a(8 * 6 * 3), b(8 * 6 * 3);
-	for (size_t i = 0; i < a.size(); ++i) {
-		a[i] = (float)((i * 7) % 13) / 13.0f;
-		b[i] = std::min(1.0f, a[i] + 0.1f * (float)(i % 3));
-	}
-	CHECK(nerf::ssim_window(6, 8) == 5);
-	CHECK(nerf::ssim_window(10, 40) == 9);
-	CHECK(nerf::ssim_window(1, 1) == 1);
-	CHECK(nerf::ssim_window(64, 64) == 11);
-	CHECK(nerf::ssim(a.data(), a.data(), 6, 8, 3) == Approx(1.0));
-	const double s = nerf::ssim(a.data(), b.data(), 6, 8, 3);
-	CHECK(s < 0.99);
-	CHECK(s > 0.0);
-
 	const std::string dir = fresh_dir("tiny_ssim");
 	nerf_test::write_small_scene(dir + "/scene", 8, 2, 1, 1);
 	nerf::Config cfg = tiny_config(dir, "run");
@@ -573,5 +562,7 @@ TEST_CASE("the main job is a fixed number of steps, and the tools' OpenMP thread
 	CHECK_THAT(out, Catch::Contains("GOMP_SPINCOUNT = '0'") && Catch::Contains("--supersample"));
 	// What the user sets is kept.
 	REQUIRE(run_command("OMP_WAIT_POLICY=active " + display + tool("nerf_scene") + " --help", out) == 0);
-	CHECK_THAT(out, !Catch::Contains("GOMP_SPINCOUNT = '0'"));
+	// The positive form too: without the dump, the negative one would pass on nothing.
+	CHECK_THAT(out, Catch::Contains("OMP_WAIT_POLICY = 'ACTIVE'") && Catch::Contains("GOMP_SPINCOUNT = '") &&
+	                    !Catch::Contains("GOMP_SPINCOUNT = '0'"));
 }

@@ -249,12 +249,14 @@ TEST_CASE("pixel_ray: a table of cameras of different sizes and lenses decodes e
 			for (int col = 0; col < cam.W; ++col, ++id) {
 				INFO("id " << id << " image " << image << " row " << row << " col " << col);
 				CHECK(image_of_pixel(id, table.data(), 3) == (uint32_t)image);
-				float o[3], d[3], v[3], eo[3], ed[3];
+				float o[3], d[3], v[3], eo[3], ed[3], ev[3];
 				pixel_ray(o, d, v, id, set);
 				camera_ray(eo, ed, col, row, poses.data() + 12 * image, cam);
+				normalize3(ev, ed);
 				for (int k = 0; k < 3; ++k) {
 					CHECK(o[k] == eo[k]);
 					CHECK(d[k] == ed[k]);
+					CHECK(v[k] == ev[k]);
 				}
 			}
 	}

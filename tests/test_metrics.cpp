@@ -77,6 +77,11 @@ TEST_CASE("ssim of an image smaller than its window uses a window that fits", "[
 	CHECK(nerf::ssim(a9.data(), b9.data(), 9, 9, 1) == Approx(expected).epsilon(1e-9));
 	CHECK(nerf::ssim(a.data(), a.data(), 10, 10, 1) == Approx(1.0));
 	CHECK(nerf::ssim_window(10, 10) == 9);
+	// The largest odd window that fits the smaller side, up to 11.
+	CHECK(nerf::ssim_window(6, 8) == 5);
+	CHECK(nerf::ssim_window(10, 40) == 9);
+	CHECK(nerf::ssim_window(1, 1) == 1);
+	CHECK(nerf::ssim_window(64, 64) == 11);
 }
 
 TEST_CASE("progress: plain lines when not a terminal, nothing when quiet", "[tools][progress]") {

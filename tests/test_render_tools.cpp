@@ -107,13 +107,20 @@ TEST_CASE("write_video: an mp4 through ffmpeg, odd sizes padded", "[tools][rende
 		CHECK(probe_video(dir + "/a.mp4") == "18,10,4");
 		CHECK(probe_video(dir + "/b.mp4") == "18,10,4");
 	}
-	// An output folder that does not exist, and ffmpeg failing, are errors naming the file; no half
-	// video and no temporary file is left.
-	CHECK_THROWS_WITH(nerf::write_video(dir + "/missing/c.mp4", rgb, 17, 9, 3), Catch::Contains("missing/c.mp4"));
+	CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 2);
+}
+
+// Its own test case, with the ffmpeg named, so that it also runs where ffmpeg is not installed.
+TEST_CASE("write_video: a missing folder and a failing ffmpeg are errors naming the file, leaving nothing",
+          "[tools][render]") {
+	const std::string dir = fresh_dir("video_errors");
+	const std::vector<std::vector<float>> rgb(2, std::vector<float>(17 * 9 * 3, 0.5f));
+	CHECK_THROWS_WITH(nerf::write_video(dir + "/missing/c.mp4", rgb, 17, 9, 3, 30, "/bin/false"),
+	                  Catch::Contains("missing/c.mp4") && Catch::Contains("cannot create a temporary file"));
 	CHECK_THROWS_WITH(nerf::write_video(dir + "/d.mp4", rgb, 17, 9, 3, 30, "/bin/false"),
 	                  Catch::Contains("d.mp4") && Catch::Contains("ffmpeg failed"));
-	CHECK_FALSE(fs::exists(dir + "/d.mp4"));
-	CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 2);
+	CHECK_FALSE(fs::exists(dir + "/missing"));
+	CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 0);
 }
 
 TEST_CASE("render tools: test set, render path videos and render_only, named as the reference", "[tools][render]") {
@@ -180,8 +187,7 @@ TEST_CASE("nerf_render --eval reproduces the PSNR that nerf_train reported for t
 	cfg.i_testset = 6;
 	cfg.i_video = 6;
 	cfg.n_val_eval = -1;
-	const std::string config = dir + "/config.txt";
-	nerf_test::write_text(config, nerf::config_to_string(cfg));
+	const std::string config = nerf_test::config_file(cfg, dir);
 	std::string output;
 	REQUIRE(run_command(tool("nerf_train") + " --config " + config, output) == 0);
 	const std::string ckpt = dir + "/run/000006.safetensors";
@@ -255,8 +261,7 @@ TEST_CASE("nerf_train: args.txt as nerf-pytorch's, and a final evaluation that i
 	nerf::Config cfg = tiny_config(dir, "run");
 	cfg.N_iters = 2;
 	cfg.quiet = false;
-	const std::string config = dir + "/config.txt";
-	nerf_test::write_text(config, nerf::config_to_string(cfg));
+	const std::string config = nerf_test::config_file(cfg, dir);
 	std::string output;
 	// The tiny scene has 2 val views; n_val_eval's default renders the first.
 	REQUIRE(nerf::Config{}.n_val_eval == 1);

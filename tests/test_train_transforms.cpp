@@ -48,7 +48,9 @@ nerf::Config capture_config(const std::string& datadir, const std::string& based
 
 double val_psnr_after(const nerf::Config& cfg, long steps) {
 	const nerf::Dataset data = nerf::load_dataset(cfg);
-	auto backend = nerf::create_cpu_backend(0);
+	// Two threads, not every core: ctest -j2 runs another test beside this one, and more OpenMP threads
+	// than free cores leave each barrier waiting on a descheduled thread.
+	auto backend = nerf::create_cpu_backend(2);
 	nerf::Trainer trainer(cfg, data, *backend);
 	for (long i = 1; i <= steps; ++i) trainer.step(i);
 	return trainer.evaluate_val_psnr(-1);  // every val view

@@ -7,12 +7,16 @@
 #include "nerf/scene.h"
 #include "nerf/trainer.h"
 
+#include "scratch_root.h"
+
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <vector>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,18 +39,6 @@ inline int run_command(const std::string& command, std::string& output) {
 
 /// Path of a built tool (nerf_train, nerf_render, ...).
 inline std::string tool(const char* name) { return std::string(NERF_TOOLS_DIR) + "/" + name; }
-
-/// This process's scratch folder, removed when the process ends. Per process, because ctest runs
-/// test cases in parallel processes and other checkouts may run the same tests on this machine.
-struct ScratchRoot {
-	std::filesystem::path path =
-	    std::filesystem::temp_directory_path() / ("nerfcore-test-" + std::to_string(::getpid()));
-	~ScratchRoot() {
-		std::error_code ec;
-		std::filesystem::remove_all(path, ec);
-	}
-};
-inline ScratchRoot scratch_root;
 
 /// A fresh empty folder in this process's scratch folder.
 inline std::string fresh_dir(const std::string& name) {
@@ -129,6 +121,21 @@ inline std::string config_file(const nerf::Config& cfg, const std::string& dir) 
 	written.config.clear();
 	write_text(path, nerf::config_to_string(written));
 	return path;
+}
+
+/// n elements of backend memory, on the host.
+template <typename T> std::vector<T> host_copy(nerf::Backend& b, const T* p, size_t n) {
+	std::vector<T> out(n);
+	b.download(out.data(), p, n * sizeof(T));
+	return out;
+}
+/// A model's parameter-sized buffer (params, adam_m, adam_v) on the host.
+inline std::vector<float> host_params(nerf::NerfModel& model, const float* p) {
+	return host_copy(model.backend(), p, model.n_params());
+}
+/// Bit for bit, not ==: a resumed or re-threaded run must not even turn 0 into -0.
+template <typename T> bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+	return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 /// What a killed and resumed nerf_train does, in one process: a run trains `stop_at` steps and saves to

@@ -19,6 +19,9 @@ namespace nerf_gpu_test {
 
 using namespace nerf;
 
+/// One ulp of 1.0f (2^-23): the tests' tolerances are counted in it.
+constexpr double kUlp = 1.1920929e-7;
+
 struct Backends {
 	std::unique_ptr<Backend> cpu, gpu;
 };

@@ -13,8 +13,6 @@ using namespace nerf_gpu_test;
 
 namespace {
 
-constexpr double kUlp = 1.1920929e-7;  // 2^-23
-
 /// A rotation from a random unit quaternion, and a translation: camera-to-world 3x4.
 std::vector<float> random_poses(int n, uint32_t seed, bool forward_facing) {
 	std::mt19937 rng(seed);
