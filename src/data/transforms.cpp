@@ -318,35 +318,44 @@ Camera frame_camera(const Frame& f, int W, int H, const std::string& json_path) 
 	return cam;
 }
 
-struct LoadedImage {
-	std::vector<float> rgb;  // [H, W, 3]
+// A frame's size as loaded: the file's, divided by the factor unless the file is a downsampled copy.
+struct FrameSize {
+	int file_W = 0, file_H = 0;  // as stored
 	int W = 0, H = 0;
-	int file_W = 0, file_H = 0;  // as stored, before in-process downsampling
 };
 
-LoadedImage load_frame_image(const Frame& f, int factor, bool white_bkgd, uint64_t max_image_pixels) {
+FrameSize frame_size(const Frame& f, int factor, uint64_t max_image_pixels) {
+	const ImageSize file = image_size(f.image_path, max_image_pixels);
+	const int downsample = f.from_downsampled_folder ? 1 : factor;
+	FrameSize out{file.width, file.height, file.width / downsample, file.height / downsample};
+	if (out.W <= 0 || out.H <= 0)
+		NERF_FAIL(f.image_path << ": image of " << file.width << "x" << file.height << " is too small to downsample by " << factor);
+	return out;
+}
+
+// Decodes a frame's image into rgb ([size.H, size.W, 3]).
+void load_frame_image(const Frame& f, const FrameSize& size, bool white_bkgd, uint64_t max_image_pixels, float* rgb) {
 	const Image img = load_image(f.image_path, max_image_pixels);
-	LoadedImage out;
-	out.file_W = img.width;
-	out.file_H = img.height;
+	if (img.width != size.file_W || img.height != size.file_H)
+		NERF_FAIL(f.image_path << ": decodes to " << img.width << "x" << img.height << " but its header said " << size.file_W
+		                       << "x" << size.file_H << " (did the file change while loading?)");
+	const bool downsample = size.W != img.width || size.H != img.height;
+	std::vector<float> full(downsample ? (size_t)img.width * img.height * 3 : 0);
+	float* dst = downsample ? full.data() : rgb;
 	const int c = img.channels;
-	std::vector<float> rgb((size_t)img.width * img.height * 3);
 	for (size_t p = 0; p < (size_t)img.width * img.height; ++p) {
 		const float* src = img.pixels.data() + p * c;
 		const float alpha = c == 4 ? src[3] : 1.0f;
 		for (int k = 0; k < 3; ++k) {
 			const float v = c >= 3 ? src[k] : src[0];
 			// white_bkgd composites RGBA onto white, as the Blender loader; otherwise alpha is dropped.
-			rgb[3 * p + k] = white_bkgd ? v * alpha + (1.0f - alpha) : v;
+			dst[3 * p + k] = white_bkgd ? v * alpha + (1.0f - alpha) : v;
 		}
 	}
-	const int downsample = f.from_downsampled_folder ? 1 : factor;
-	out.W = img.width / downsample;
-	out.H = img.height / downsample;
-	if (out.W <= 0 || out.H <= 0)
-		NERF_FAIL(f.image_path << ": image of " << img.width << "x" << img.height << " is too small to downsample by " << factor);
-	out.rgb = downsample > 1 ? resize_area(rgb.data(), img.height, img.width, 3, out.H, out.W) : std::move(rgb);
-	return out;
+	if (downsample) {
+		const std::vector<float> small = resize_area(full.data(), img.height, img.width, 3, size.H, size.W);
+		std::copy(small.begin(), small.end(), rgb);
+	}
 }
 
 // The json's w x h against the file: they must agree (the downsampled copy within rounding of w / factor).
@@ -410,39 +419,48 @@ Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bo
 		aabb_scale = top.positive("aabb_scale");
 	}
 
-	// Images, in parallel; then each frame's size check and camera (errors reported in frame order).
-	std::vector<LoadedImage> loaded(n);
+	// The sizes come from the headers first, so that ds.images is allocated once and every image is
+	// decoded straight into its slice: a scene is never held twice. Errors are reported in frame order.
 	std::vector<std::string> errors(n);
-#pragma omp parallel for schedule(dynamic)
-	for (long i = 0; i < (long)n; ++i) {
+	auto report_errors = [&] {
+		for (size_t i = 0; i < n; ++i)
+			if (!errors[i].empty())
+				NERF_FAIL(json_path << ": frame " << frames[i].index << " field 'file_path' (" << frames[i].file_path
+				                    << "): " << errors[i]);
+	};
+	std::vector<FrameSize> sizes(n);
+	for (size_t i = 0; i < n; ++i) {
 		try {
-			loaded[i] = load_frame_image(frames[i], factor, white_bkgd, max_image_pixels);
+			sizes[i] = frame_size(frames[i], factor, max_image_pixels);
 		} catch (const std::exception& e) {
 			errors[i] = e.what();
 		}
 	}
-	for (size_t i = 0; i < n; ++i)
-		if (!errors[i].empty())
-			NERF_FAIL(json_path << ": frame " << frames[i].index << " field 'file_path' (" << frames[i].file_path
-			                    << "): " << errors[i]);
+	report_errors();
 
 	Dataset ds;
 	size_t total_pixels = 0;
 	for (size_t i = 0; i < n; ++i) {
 		Frame& f = frames[i];
-		check_size(f, loaded[i].file_W, loaded[i].file_H, factor, json_path);
-		Camera cam = frame_camera(f, loaded[i].W, loaded[i].H, json_path);
+		check_size(f, sizes[i].file_W, sizes[i].file_H, factor, json_path);
+		Camera cam = frame_camera(f, sizes[i].W, sizes[i].H, json_path);
 		cam.first_pixel = (uint32_t)total_pixels;
 		total_pixels += (size_t)cam.W * cam.H;
 		if (total_pixels >= 4294967296ull) NERF_FAIL(json_path << ": more than 2^32 pixels; flat pixel ids are 32-bit (raise factor)");
 		ds.cameras.push_back(cam);
 		ds.image_paths.push_back(f.image_path);
 	}
-	ds.images.reserve(3 * total_pixels);
-	for (auto& img : loaded) {
-		ds.images.insert(ds.images.end(), img.rgb.begin(), img.rgb.end());
-		img.rgb = {};
+	ds.images.resize(3 * total_pixels);
+#pragma omp parallel for schedule(dynamic)
+	for (long i = 0; i < (long)n; ++i) {
+		try {
+			load_frame_image(frames[i], sizes[i], white_bkgd, max_image_pixels,
+			                 ds.images.data() + 3 * (size_t)ds.cameras[i].first_pixel);
+		} catch (const std::exception& e) {
+			errors[i] = e.what();
+		}
 	}
+	report_errors();
 
 	// Normalisation (nerfstudio's defaults, orientation "up", centring "poses", auto scale): centre on the
 	// mean camera position, rotate the mean camera up vector onto +z, scale so that every camera lies in
