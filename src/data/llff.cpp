@@ -177,6 +177,8 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 		// OpenGL's (right, up, back).
 		poses[i] << raw.col(1), -raw.col(0), raw.col(2), raw.col(3);
 	}
+	if (!(hwf_focal[0] > 0.0))
+		NERF_FAIL(npy_path << ": row 0: the focal length " << hwf_focal[0] << " (column 14) must be > 0; the reference uses row 0's for every image");
 
 	// Images: images_<factor>/ when it exists (the reference makes it with ImageMagick), otherwise images/
 	// area-downsampled here by `factor`.
@@ -198,8 +200,6 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 	Dataset ds;
 	ds.images = data::load_images(paths, max_image_pixels, 3, ds.H, ds.W, downsample);
 	const double focal = hwf_focal[0] / factor;  // the reference: hwf = poses[0, :3, -1] after poses[2, 4, :] /= factor
-	if (!(hwf_focal[0] > 0.0))
-		NERF_FAIL(npy_path << ": row 0: the focal length " << hwf_focal[0] << " (column 14) must be > 0; the reference uses row 0's for every image");
 
 	const double bd_factor = 0.75;
 	const double sc = 1.0 / (*std::min_element(bds.begin(), bds.end()) * bd_factor);
