@@ -33,8 +33,6 @@ CameraBuffers upload_cameras(Backend& backend, const std::vector<Pose>& poses, c
 	return out;
 }
 
-namespace {
-
 Camera scaled_camera(Camera cam, int render_factor) {
 	cam.first_pixel = 0;
 	if (render_factor > 0) {
@@ -54,8 +52,6 @@ Camera scaled_camera(Camera cam, int render_factor) {
 	}
 	return cam;
 }
-
-} // namespace
 
 Camera dataset_camera(const Dataset& data, int render_factor) {
 	Camera cam = data.cameras.empty() ? pinhole_camera(data.H, data.W, data.K, data.ndc) : data.cameras.front();
