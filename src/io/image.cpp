@@ -225,12 +225,10 @@ void append_to_string(void* context, void* data, int size) {
 	static_cast<std::string*>(context)->append(static_cast<const char*>(data), (size_t)size);
 }
 
-} // namespace
+// The SOI marker FF D8; stb_image identifies a JPEG by the same two bytes.
+bool is_jpeg(const unsigned char* bytes, size_t size) { return size >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8; }
 
-bool is_jpeg(const unsigned char* bytes, size_t size) {
-	// The SOI marker; stb_image identifies a JPEG by the same two bytes.
-	return size >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8;
-}
+} // namespace
 
 ImageSize image_size(const std::string& path, uint64_t max_pixels) {
 	// Through a FILE, so that the decoders read the header and no more of the file.
@@ -290,8 +288,8 @@ void save_exr(const std::string& path, const float* values, int width, int heigh
 	InitEXRHeader(&header);
 	EXRImage image;
 	InitEXRImage(&image);
-	std::vector<float> plane(values, values + (size_t)width * height);
-	float* channel_planes[1] = {plane.data()};
+	// EXRImage's planes are non-const, but SaveEXRImageToMemory only reads them.
+	float* channel_planes[1] = {const_cast<float*>(values)};
 	image.num_channels = 1;
 	image.images = reinterpret_cast<unsigned char**>(channel_planes);
 	image.width = width;

@@ -31,9 +31,6 @@ struct ImageSize {
 /// load_image does, naming the file, when the header cannot be read or declares too many pixels.
 ImageSize image_size(const std::string& path, uint64_t max_pixels = kDefaultMaxImagePixels);
 
-/// True when the bytes start as a JPEG does (the SOI marker FF D8).
-bool is_jpeg(const unsigned char* bytes, size_t size);
-
 /// Writes 8-bit PNG (values clamped to [0,1], rounded), atomically. Throws on failure.
 void save_png(const std::string& path, const float* pixels, int width, int height, int channels);
 /// Writes a single-channel float EXR, atomically. Throws on failure.
