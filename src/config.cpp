@@ -101,12 +101,12 @@ const std::vector<OptionSpec>& option_table() {
 		{"half_res", &Config::half_res, "load blender synthetic data at half resolution (400x400 instead of 800x800)",
 		 none, none, {}},
 
-		{"factor", &Config::factor, "downsample factor for LLFF images", at_least(1), none, {}},
+		{"factor", &Config::factor, "downsample factor for LLFF and transforms.json images", at_least(1), none, {}},
 		{"no_ndc", &Config::no_ndc, "do not use normalized device coordinates (for non-forward-facing scenes)", none,
 		 none, {}},
 		{"lindisp", &Config::lindisp, "sample linearly in disparity rather than depth", none, none, {}},
 		{"spherify", &Config::spherify, "for spherical 360 scenes", none, none, {}},
-		{"llffhold", &Config::llffhold, "take every N-th image as the LLFF test set (the paper uses 8; 0: none)",
+		{"llffhold", &Config::llffhold, "take every N-th image as the LLFF or transforms.json test set (the paper uses 8; 0: none)",
 		 at_least(0), none, {}},
 		// nerfcore's: the sampling range along rays (transforms.json scenes pick one from the scene's size).
 		{"near", &Config::near, "near plane of the ray samples (negative: the dataset's choice)", none, none, {}},

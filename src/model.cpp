@@ -33,8 +33,6 @@ CameraBuffers upload_cameras(Backend& backend, const std::vector<Pose>& poses, c
 	return out;
 }
 
-namespace {
-
 Camera scaled_camera(Camera cam, int render_factor) {
 	cam.first_pixel = 0;
 	if (render_factor > 0) {
@@ -55,8 +53,6 @@ Camera scaled_camera(Camera cam, int render_factor) {
 	return cam;
 }
 
-} // namespace
-
 Camera dataset_camera(const Dataset& data, int render_factor) {
 	Camera cam = data.cameras.empty() ? pinhole_camera(data.H, data.W, data.K, data.ndc) : data.cameras.front();
 	cam.lens = Lens{};
@@ -69,15 +65,12 @@ Camera image_camera(const Dataset& data, size_t i, int render_factor) {
 
 void check_render_inputs(const Camera& cam, const RenderSettings& settings, const std::vector<Pose>& poses,
                          const std::string& where) {
-	if (cam.H < 1 || cam.W < 1)
-		NERF_FAIL(where << ": the camera is " << cam.W << "x" << cam.H << " pixels; both sides must be >= 1 (is render_factor "
-		                << "larger than the image?)");
-	if (!(std::isfinite(cam.fx) && cam.fx > 0.0f && std::isfinite(cam.fy) && cam.fy > 0.0f))
-		NERF_FAIL(where << ": the focal length (" << cam.fx << ", " << cam.fy << ") must be positive and finite");
-	if (!std::isfinite(cam.cx) || !std::isfinite(cam.cy))
-		NERF_FAIL(where << ": the principal point (" << cam.cx << ", " << cam.cy << ") must be finite");
-	if (!(std::isfinite(settings.near) && std::isfinite(settings.far) && settings.near >= 0.0f && settings.far > settings.near))
-		NERF_FAIL(where << ": near " << settings.near << " and far " << settings.far << " must be finite with 0 <= near < far");
+	const std::string camera = camera_problem(cam);
+	if (!camera.empty())
+		NERF_FAIL(where << ": the camera is unusable: " << camera
+		                << (cam.H < 1 || cam.W < 1 ? " (is render_factor larger than the image?)" : ""));
+	const std::string bounds = near_far_problem(settings.near, settings.far);
+	if (!bounds.empty()) NERF_FAIL(where << ": " << bounds);
 	for (size_t i = 0; i < poses.size(); ++i) {
 		const std::string problem = pose_problem(poses[i]);
 		if (!problem.empty()) NERF_FAIL(where << ": pose " << i << " is unusable: " << problem);

@@ -87,6 +87,9 @@ Trainer::Trainer(const Config& cfg, const Dataset& data, Backend& backend)
 	backend.upload(st.images.data(), data.images.data(), data.images.size() * sizeof(float));
 	st.cameras = upload_cameras(backend, data.poses, data.cameras);
 	if (!cfg.no_batching) {
+		size_t n_train_pixels = 0;
+		for (int image : data.i_train) n_train_pixels += (size_t)data.cameras[image].H * data.cameras[image].W;
+		st.train_pixel_ids.reserve(n_train_pixels);
 		for (int image : data.i_train) {
 			const Camera& cam = data.cameras[image];
 			for (uint32_t p = 0; p < (uint32_t)cam.H * cam.W; ++p) st.train_pixel_ids.push_back(cam.first_pixel + p);

@@ -488,6 +488,20 @@ TEST_CASE("a corrupt newest checkpoint names the newest one that loads and --ft_
 
 // --- 10. leftovers ----------------------------------------------------------------------------------
 
+TEST_CASE("remove_stale_temporaries removes only names exactly as AtomicFile makes them", "[faults]") {
+	const std::string dir = fresh_dir("stale_names");
+	const std::string dead = std::to_string(dead_pid());
+	const std::vector<std::string> ours = {"a.png.tmp." + dead + ".Ab3dEf", "000002.safetensors.tmp.Xy9zQw"};
+	// A user's files that merely contain ".tmp.": none is a temporary of ours.
+	const std::vector<std::string> theirs = {"notes.tmp." + dead + ".bak", "notes.tmp." + dead + ".Ab3dEf.old",
+	                                         "data.tmp.backup", "000002.safetensors.tmp.backup.1", "model.tmp.Ab3dEf"};
+	for (const auto& name : ours) write_text(dir + "/" + name, "x");
+	for (const auto& name : theirs) write_text(dir + "/" + name, "x");
+	CHECK(nerf::remove_stale_temporaries(dir) == ours.size());
+	for (const auto& name : ours) CHECK_FALSE(fs::exists(dir + "/" + name));
+	for (const auto& name : theirs) CHECK(fs::exists(dir + "/" + name));
+}
+
 TEST_CASE("a run removes stale temporary files, keeps metrics.jsonl to the resumed step and keeps the real final loss", "[faults][tools]") {
 	const std::string dir = fresh_dir("leftovers");
 	nerf::Config cfg = tiny_config(dir, "run");

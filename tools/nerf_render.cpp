@@ -112,14 +112,9 @@ PosesFile read_poses_file(const std::string& path, const Options& opt) {
 	return p;
 }
 
+// The reference's camera for a focal length: square pixels, principal point at the centre.
 nerf::Camera pinhole(int H, int W, float focal) {
-	nerf::Camera cam;
-	cam.H = H;
-	cam.W = W;
-	cam.fx = cam.fy = focal;
-	cam.cx = 0.5f * W;
-	cam.cy = 0.5f * H;
-	return cam;
+	return nerf::pinhole_camera(H, W, {focal, 0.0f, 0.5f * W, 0.0f, focal, 0.5f * H, 0.0f, 0.0f, 1.0f}, false);
 }
 
 std::string step_text(long step) {
@@ -168,11 +163,10 @@ int render(const Options& opt) {
 		const PosesFile pf = read_poses_file(opt.path, opt);
 		poses = pf.poses;
 		cam = pinhole(pf.H, pf.W, pf.focal);
-		if (cfg.render_factor > 1) {
-			if (pf.H / cfg.render_factor < 1 || pf.W / cfg.render_factor < 1)
-				NERF_FAIL(opt.path << ": render_factor " << cfg.render_factor << " leaves no pixels of its " << pf.W << "x"
-				                   << pf.H << " images");
-			cam = pinhole(pf.H / cfg.render_factor, pf.W / cfg.render_factor, pf.focal / cfg.render_factor);
+		try {
+			cam = nerf::scaled_camera(cam, cfg.render_factor);
+		} catch (const nerf::Error& e) {
+			NERF_FAIL(opt.path << ": " << e.what());
 		}
 		// near/far and NDC as the run's dataset had them, unless the file says otherwise.
 		nerf::Dataset bounds;

@@ -2,6 +2,8 @@
 /// @brief Every option of nerf-pytorch's config_parser (same names, same defaults), plus nerfcore's own.
 #pragma once
 
+#include "nerf/io/image.h"
+
 #include <string>
 #include <vector>
 
@@ -77,7 +79,7 @@ struct Config {
 	int threads = 0;     ///< CPU threads (0: all cores)
 	/// Largest image (width x height) the loaders decode: a corrupt or hostile file that declares a huge
 	/// size fails with a message instead of allocating gigabytes. 2^28 = 16384 x 16384.
-	unsigned long long max_image_pixels = 1ull << 28;
+	unsigned long long max_image_pixels = kDefaultMaxImagePixels;
 
 	// --- occupancy grid and ray marching (off: the reference's dense coarse + fine sampling) ---
 	bool occ_grid = false;        ///< march rays through an occupancy grid, one network at the samples kept

@@ -53,6 +53,13 @@ Dataset load_dataset(const Config& cfg);
 /// part whose axes are zero or (nearly) coplanar.
 std::string pose_problem(const Pose& pose);
 
+/// Why a camera cannot make rays, or "" when it can: a side below 1 pixel, a focal length that is not
+/// positive and finite, or a principal point that is not finite.
+std::string camera_problem(const Camera& cam);
+
+/// Why near/far cannot bound rays, or "" when they can (finite, 0 <= near < far).
+std::string near_far_problem(float near, float far);
+
 /// Throws nerf::Error starting with `source` when the dataset's geometry cannot be trained or rendered:
 /// an empty image size, a focal length or intrinsics that are not positive and finite, near/far not
 /// 0 <= near < far, or a pose (training or render path) for which pose_problem says why.

@@ -188,6 +188,10 @@ struct CameraBuffers {
 };
 CameraBuffers upload_cameras(Backend& backend, const std::vector<Pose>& poses, const std::vector<Camera>& cameras);
 
+/// The whole view of `cam` at 1/render_factor of its size (0: unchanged): H, W and the focal lengths
+/// divided, the principal point scaled with pixel centres and at the new centre otherwise; first_pixel 0.
+/// Throws when render_factor leaves no pixels.
+Camera scaled_camera(Camera cam, int render_factor);
 /// The camera of the dataset's render path: the first image's, without lens distortion (the reference's
 /// K for its own loaders; NDC when the dataset says so), optionally scaled down by render_factor (H, W and
 /// focal divided, as the reference's render_factor).

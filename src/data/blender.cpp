@@ -113,12 +113,7 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 		const size_t n_pixels = part.rgba.size() / 4;
 		const size_t offset = ds.images.size();
 		ds.images.resize(offset + 3 * n_pixels);
-		float* dst = ds.images.data() + offset;
-		for (size_t p = 0; p < n_pixels; ++p) {
-			const float* src = part.rgba.data() + 4 * p;
-			const float alpha = src[3];
-			for (int k = 0; k < 3; ++k) dst[3 * p + k] = white_bkgd ? src[k] * alpha + (1.0f - alpha) : src[k];
-		}
+		data::to_rgb(part.rgba.data(), 4, n_pixels, white_bkgd, ds.images.data() + offset);
 	}
 	if (ds.poses.empty()) NERF_FAIL(basedir << ": the Blender scene has no frames");
 	// As the reference: focal from the stored width, then halved with H and W under half_res.

@@ -281,6 +281,22 @@ std::array<double, 9> colmap_qvec_to_rotation(const std::array<double, 4>& q) {
 	        2 * z * x - 2 * w * y,     2 * y * z + 2 * w * x,     1 - 2 * x * x - 2 * y * y};
 }
 
+namespace {
+
+// Camera-to-world in COLMAP's camera axes (right, down, forward): the inverse of its world-to-camera
+// [R(qvec) | tvec], computed as the 4x4 inverse as the reference does.
+Eigen::Matrix4d colmap_camera_to_world(const ColmapImage& img) {
+	const auto R = colmap_qvec_to_rotation(img.qvec);
+	Eigen::Matrix4d w2c = Eigen::Matrix4d::Identity();
+	for (int r = 0; r < 3; ++r) {
+		for (int c = 0; c < 3; ++c) w2c(r, c) = R[3 * r + c];
+		w2c(r, 3) = img.tvec[r];
+	}
+	return w2c.inverse();
+}
+
+} // namespace
+
 std::vector<std::array<double, 17>> colmap_to_llff(const ColmapModel& model) {
 	if (model.cameras.empty()) NERF_FAIL("COLMAP model has no cameras");
 	if (model.images.empty()) NERF_FAIL("COLMAP model has no registered images");
@@ -294,13 +310,7 @@ std::vector<std::array<double, 17>> colmap_to_llff(const ColmapModel& model) {
 	std::unordered_map<uint32_t, size_t> index_of_id;
 	for (size_t i = 0; i < n; ++i) {
 		const auto& img = model.images[i];
-		const auto R = colmap_qvec_to_rotation(img.qvec);
-		Eigen::Matrix4d w2c = Eigen::Matrix4d::Identity();
-		for (int r = 0; r < 3; ++r) {
-			for (int c = 0; c < 3; ++c) w2c(r, c) = R[3 * r + c];
-			w2c(r, 3) = img.tvec[r];
-		}
-		const Eigen::Matrix4d inv = w2c.inverse();
+		const Eigen::Matrix4d inv = colmap_camera_to_world(img);
 		c2w[i] << inv.block<3, 1>(0, 1), inv.block<3, 1>(0, 0), -inv.block<3, 1>(0, 2), inv.block<3, 1>(0, 3);
 		if (!index_of_id.emplace(img.id, i).second) NERF_FAIL("COLMAP model has two images with id " << img.id);
 	}
@@ -354,6 +364,12 @@ nlohmann::json transforms_intrinsics(const ColmapCamera& cam) {
 		j["cx"] = cx;
 		j["cy"] = cy;
 	};
+	// The models whose name and parameter order transforms.json shares: fx, fy, cx, cy, then four coefficients.
+	auto full_model = [&](const std::array<const char*, 4>& coefficients) {
+		focal_centre(p[0], p[1], p[2], p[3]);
+		j["camera_model"] = cam.model;
+		for (int k = 0; k < 4; ++k) j[coefficients[k]] = p[4 + k];
+	};
 	if (cam.model == "SIMPLE_PINHOLE") {  // f, cx, cy
 		focal_centre(p[0], p[0], p[1], p[2]);
 		j["camera_model"] = "PINHOLE";
@@ -368,19 +384,9 @@ nlohmann::json transforms_intrinsics(const ColmapCamera& cam) {
 		j["p1"] = 0.0;
 		j["p2"] = 0.0;
 	} else if (cam.model == "OPENCV") {  // fx, fy, cx, cy, k1, k2, p1, p2
-		focal_centre(p[0], p[1], p[2], p[3]);
-		j["camera_model"] = "OPENCV";
-		j["k1"] = p[4];
-		j["k2"] = p[5];
-		j["p1"] = p[6];
-		j["p2"] = p[7];
+		full_model({"k1", "k2", "p1", "p2"});
 	} else if (cam.model == "OPENCV_FISHEYE") {  // fx, fy, cx, cy, k1, k2, k3, k4
-		focal_centre(p[0], p[1], p[2], p[3]);
-		j["camera_model"] = "OPENCV_FISHEYE";
-		j["k1"] = p[4];
-		j["k2"] = p[5];
-		j["k3"] = p[6];
-		j["k4"] = p[7];
+		full_model({"k1", "k2", "k3", "k4"});
 	} else {
 		NERF_FAIL("COLMAP camera " << cam.id << " has model " << cam.model
 		                           << ", which transforms.json cannot hold (SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL, "
@@ -412,13 +418,7 @@ std::string colmap_to_transforms(const ColmapModel& model, const std::string& im
 	nlohmann::json frames = nlohmann::json::array();
 	for (size_t i : by_name) {
 		const ColmapImage& img = model.images[i];
-		const auto R = colmap_qvec_to_rotation(img.qvec);
-		Eigen::Matrix4d w2c = Eigen::Matrix4d::Identity();
-		for (int r = 0; r < 3; ++r) {
-			for (int c = 0; c < 3; ++c) w2c(r, c) = R[3 * r + c];
-			w2c(r, 3) = img.tvec[r];
-		}
-		Eigen::Matrix4d c2w = w2c.inverse();
+		Eigen::Matrix4d c2w = colmap_camera_to_world(img);
 		// COLMAP's (OpenCV) camera looks down +z with y down; OpenGL's looks down -z with y up.
 		c2w.block<3, 2>(0, 1) *= -1.0;
 		// nerfstudio's world axes: swap y and z, then negate the new z (a rotation: det +1).

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 namespace nerf {
 
@@ -24,6 +25,23 @@ std::string pose_problem(const Pose& p) {
 	return "";
 }
 
+std::string camera_problem(const Camera& cam) {
+	std::ostringstream why;
+	if (cam.H < 1 || cam.W < 1) why << "it is " << cam.W << "x" << cam.H << " pixels; both sides must be >= 1";
+	else if (!(std::isfinite(cam.fx) && cam.fx > 0.0f && std::isfinite(cam.fy) && cam.fy > 0.0f))
+		why << "its focal lengths (" << cam.fx << ", " << cam.fy << ") must be positive and finite";
+	else if (!std::isfinite(cam.cx) || !std::isfinite(cam.cy))
+		why << "its principal point (" << cam.cx << ", " << cam.cy << ") must be finite";
+	return why.str();
+}
+
+std::string near_far_problem(float near, float far) {
+	if (std::isfinite(near) && std::isfinite(far) && near >= 0.0f && far > near) return "";
+	std::ostringstream why;
+	why << "near " << near << " and far " << far << " must be finite with 0 <= near < far";
+	return why.str();
+}
+
 void check_dataset_geometry(const Dataset& ds, const std::string& source) {
 	if (ds.H <= 0 || ds.W <= 0) NERF_FAIL(source << ": images are " << ds.W << "x" << ds.H << "; both sides must be >= 1");
 	if (!std::isfinite(ds.focal) || ds.focal <= 0.0f)
@@ -32,15 +50,11 @@ void check_dataset_geometry(const Dataset& ds, const std::string& source) {
 		if (!std::isfinite(k)) NERF_FAIL(source << ": the intrinsics K have a non-finite entry");
 	if (!(ds.K[0] > 0.0f) || !(ds.K[4] > 0.0f))
 		NERF_FAIL(source << ": the intrinsics K have focal lengths " << ds.K[0] << ", " << ds.K[4] << "; both must be > 0");
-	if (!std::isfinite(ds.near) || !std::isfinite(ds.far) || ds.near < 0.0f || !(ds.far > ds.near))
-		NERF_FAIL(source << ": near " << ds.near << " and far " << ds.far << " must be finite with 0 <= near < far");
+	const std::string bounds = near_far_problem(ds.near, ds.far);
+	if (!bounds.empty()) NERF_FAIL(source << ": " << bounds);
 	for (size_t i = 0; i < ds.cameras.size(); ++i) {
-		const Camera& cam = ds.cameras[i];
-		if (cam.H <= 0 || cam.W <= 0 || !std::isfinite(cam.fx) || !std::isfinite(cam.fy) || !(cam.fx > 0.0f) ||
-		    !(cam.fy > 0.0f) || !std::isfinite(cam.cx) || !std::isfinite(cam.cy))
-			NERF_FAIL(source << ": the camera of image " << i << " (" << cam.W << "x" << cam.H << ", fx " << cam.fx << ", fy "
-			                 << cam.fy << ", cx " << cam.cx << ", cy " << cam.cy
-			                 << ") is unusable: sides >= 1, positive focal lengths and a finite principal point are needed");
+		const std::string problem = camera_problem(ds.cameras[i]);
+		if (!problem.empty()) NERF_FAIL(source << ": the camera of image " << i << " is unusable: " << problem);
 	}
 	for (size_t i = 0; i < ds.poses.size(); ++i) {
 		const std::string problem = pose_problem(ds.poses[i]);

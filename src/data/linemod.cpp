@@ -98,11 +98,7 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 
 	const size_t n_pixels = ds.n_images() * (size_t)ds.H * ds.W;
 	ds.images.resize(n_pixels * 3);
-	for (size_t p = 0; p < n_pixels; ++p) {
-		const float* src = rgba.data() + 4 * p;
-		const float alpha = src[3];
-		for (int k = 0; k < 3; ++k) ds.images[3 * p + k] = white_bkgd ? src[k] * alpha + (1.0f - alpha) : src[k];
-	}
+	data::to_rgb(rgba.data(), 4, n_pixels, white_bkgd, ds.images.data());
 	ds.image_paths = paths;
 	data::set_shared_camera(ds);
 	return ds;

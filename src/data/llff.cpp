@@ -45,13 +45,6 @@ Mat34 poses_avg(const std::vector<Mat34>& poses) {
 	return viewmatrix(normalize(z), up, center);
 }
 
-Pose to_pose(const Mat34& m) {
-	Pose p;
-	for (int r = 0; r < 3; ++r)
-		for (int c = 0; c < 4; ++c) p[4 * r + c] = (float)m(r, c);
-	return p;
-}
-
 Mat4 to4(const Mat34& p) {
 	Mat4 m = Mat4::Identity();
 	m.topRows<3>() = p;
@@ -171,12 +164,14 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 		if (!(row[15] > 0.0) || row[16] < row[15])
 			NERF_FAIL(npy_path << ": row " << i << ": the depth bounds near " << row[15] << ", far " << row[16]
 			                   << " must satisfy 0 < near <= far (columns 15 and 16)");
-		const std::string rotation_problem = pose_problem(to_pose(raw));
+		const std::string rotation_problem = pose_problem(data::to_pose(raw));
 		if (!rotation_problem.empty()) NERF_FAIL(npy_path << ": row " << i << ": the camera pose is unusable: " << rotation_problem);
 		// The reference's axis change, [x, y, z] -> [y, -x, z]: LLFF's (down, right, back) camera axes to
 		// OpenGL's (right, up, back).
 		poses[i] << raw.col(1), -raw.col(0), raw.col(2), raw.col(3);
 	}
+	if (!(hwf_focal[0] > 0.0))
+		NERF_FAIL(npy_path << ": row 0: the focal length " << hwf_focal[0] << " (column 14) must be > 0; the reference uses row 0's for every image");
 
 	// Images: images_<factor>/ when it exists (the reference makes it with ImageMagick), otherwise images/
 	// area-downsampled here by `factor`.
@@ -198,8 +193,6 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 	Dataset ds;
 	ds.images = data::load_images(paths, max_image_pixels, 3, ds.H, ds.W, downsample);
 	const double focal = hwf_focal[0] / factor;  // the reference: hwf = poses[0, :3, -1] after poses[2, 4, :] /= factor
-	if (!(hwf_focal[0] > 0.0))
-		NERF_FAIL(npy_path << ": row 0: the focal length " << hwf_focal[0] << " (column 14) must be > 0; the reference uses row 0's for every image");
 
 	const double bd_factor = 0.75;
 	const double sc = 1.0 / (*std::min_element(bds.begin(), bds.end()) * bd_factor);
@@ -251,8 +244,8 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 
 	ds.focal = (float)focal;
 	ds.K = data::default_K(ds.H, ds.W, focal);
-	for (const auto& p : poses) ds.poses.push_back(to_pose(p));
-	for (const auto& p : render_path) ds.render_poses.push_back(to_pose(p));
+	for (const auto& p : poses) ds.poses.push_back(data::to_pose(p));
+	for (const auto& p : render_path) ds.render_poses.push_back(data::to_pose(p));
 	// Each pose can be fine and their average still degenerate (viewing directions that cancel out).
 	for (const Pose& p : ds.poses)
 		if (!pose_problem(p).empty())

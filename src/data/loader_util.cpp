@@ -7,7 +7,9 @@
 #include <cmath>
 #include <exception>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <numeric>
 #include <sstream>
 
@@ -15,11 +17,46 @@ namespace fs = std::filesystem;
 
 namespace nerf::data {
 
+namespace {
+
+// JSON has no NaN or Infinity, so nlohmann rejects Python's bare words with a parse error at some line.
+std::string quote_non_finite_literals(const std::string& text) {
+	static const char* const kWords[] = {"-Infinity", "Infinity", "NaN"};
+	std::string out;
+	out.reserve(text.size());
+	bool in_string = false;
+	for (size_t i = 0; i < text.size(); ++i) {
+		const char c = text[i];
+		if (in_string) {
+			out += c;
+			if (c == '\\' && i + 1 < text.size()) out += text[++i];
+			else if (c == '"') in_string = false;
+			continue;
+		}
+		in_string = c == '"';
+		bool quoted = false;
+		for (const char* word : kWords) {
+			const size_t length = std::strlen(word);
+			if (!in_string && text.compare(i, length, word) == 0) {
+				out += '"' + std::string(word) + '"';
+				i += length - 1;
+				quoted = true;
+				break;
+			}
+		}
+		if (!quoted) out += c;
+	}
+	return out;
+}
+
+} // namespace
+
 nlohmann::json read_json(const std::string& path) {
-	std::ifstream in(path);
+	std::ifstream in(path, std::ios::binary);
 	if (!in) NERF_FAIL(path << ": cannot open JSON file");
+	const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 	try {
-		return nlohmann::json::parse(in);
+		return nlohmann::json::parse(quote_non_finite_literals(text));
 	} catch (const nlohmann::json::exception& e) {
 		NERF_FAIL(path << ": malformed JSON (" << e.what() << ")");
 	}
@@ -55,23 +92,48 @@ void check_finite(const double* values, int n, const std::string& source, const 
 		if (!std::isfinite(values[i])) NERF_FAIL(source << ": " << what << " has a non-finite value (" << values[i] << ")");
 }
 
-// The reference builds transform_matrix with np.array and keeps the 3x4 top; the bottom row is checked
-// for shape so that a 3x4 matrix in the file is reported rather than misread.
-Pose read_pose_json(const nlohmann::json& m, const std::string& source, int frame_index) {
-	const std::string where = "frame " + std::to_string(frame_index) + " transform_matrix";
+std::array<double, 16> read_matrix_json(const nlohmann::json& m, const std::string& source, const std::string& where) {
 	if (!m.is_array() || m.size() != 4) NERF_FAIL(source << ": " << where << " is not a 4x4 array");
-	double values[12];
+	std::array<double, 16> values;
 	for (int r = 0; r < 4; ++r) {
 		if (!m[r].is_array() || m[r].size() != 4) NERF_FAIL(source << ": " << where << " is not a 4x4 array");
 		for (int c = 0; c < 4; ++c) {
-			if (!m[r][c].is_number()) NERF_FAIL(source << ": " << where << " has a non-number at [" << r << "][" << c << "]");
-			if (r < 3) values[4 * r + c] = m[r][c].get<double>();
+			const nlohmann::json& v = m[r][c];
+			if (v.is_string() && (v == "NaN" || v == "Infinity" || v == "-Infinity"))
+				NERF_FAIL(source << ": " << where << " is " << v.get<std::string>() << " at [" << r << "][" << c << "]");
+			if (!v.is_number()) NERF_FAIL(source << ": " << where << " has a non-number at [" << r << "][" << c << "]");
+			values[4 * r + c] = v.get<double>();
+			if (!std::isfinite(values[4 * r + c]))
+				NERF_FAIL(source << ": " << where << " is not finite at [" << r << "][" << c << "]");
 		}
 	}
-	check_finite(values, 12, source, where);
+	return values;
+}
+
+// The reference builds transform_matrix with np.array and keeps the 3x4 top; the bottom row is read
+// too so that a 3x4 matrix in the file is reported rather than misread.
+Pose read_pose_json(const nlohmann::json& m, const std::string& source, int frame_index) {
+	const std::array<double, 16> values = read_matrix_json(m, source, "frame " + std::to_string(frame_index) + " transform_matrix");
 	Pose pose;
 	for (int i = 0; i < 12; ++i) pose[i] = (float)values[i];
 	return pose;
+}
+
+Pose to_pose(const Eigen::Matrix<double, 3, 4>& m) {
+	Pose p;
+	for (int r = 0; r < 3; ++r)
+		for (int c = 0; c < 4; ++c) p[4 * r + c] = (float)m(r, c);
+	return p;
+}
+
+void to_rgb(const float* src, int channels, size_t n_pixels, bool white_bkgd, float* rgb) {
+	for (size_t p = 0; p < n_pixels; ++p, src += channels) {
+		const float alpha = channels == 4 ? src[3] : 1.0f;
+		for (int k = 0; k < 3; ++k) {
+			const float v = channels >= 3 ? src[k] : src[0];
+			rgb[3 * p + k] = white_bkgd ? v * alpha + (1.0f - alpha) : v;
+		}
+	}
 }
 
 std::vector<float> load_images(const std::vector<std::string>& paths, uint64_t max_pixels, int channels, int& H, int& W,

@@ -4,14 +4,18 @@
 #include "nerf/dataset.h"
 #include "nerf/io/image.h"
 
+#include <Eigen/Core>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <string>
 #include <vector>
 
 namespace nerf::data {
 
 /// Parses a JSON file; a missing or malformed file throws naming the file (and the parser's position).
+/// Python's bare NaN, Infinity and -Infinity (json.dump writes them) parse as the strings "NaN", ...,
+/// so that the check of the field holding one names it.
 nlohmann::json read_json(const std::string& path);
 
 /// Throws unless `path` is a directory.
@@ -24,9 +28,19 @@ std::vector<std::string> list_files(const std::string& dir, const std::vector<st
 /// Throws naming `source` when any of the n values is NaN or infinite.
 void check_finite(const double* values, int n, const std::string& source, const std::string& what);
 
-/// A frame's transform_matrix (4x4 nested arrays) as its top 3x4; a wrong shape, a non-number or a
-/// non-finite value throws naming `source` and the frame.
+/// A 4x4 matrix of nested arrays, row-major; a wrong shape, a non-number (a quoted NaN named as such)
+/// or a non-finite value throws naming `source` and `where`.
+std::array<double, 16> read_matrix_json(const nlohmann::json& m, const std::string& source, const std::string& where);
+
+/// A frame's transform_matrix (4x4 nested arrays) as its top 3x4 (read_matrix_json).
 Pose read_pose_json(const nlohmann::json& m, const std::string& source, int frame_index);
+
+/// The top 3x4 of a camera-to-world matrix as a Pose.
+Pose to_pose(const Eigen::Matrix<double, 3, 4>& m);
+
+/// n_pixels pixels of `channels` (1, 3 or 4) floats to RGB: grey is repeated; with white_bkgd RGBA is
+/// composited onto white as run_nerf.py does (rgb * a + (1 - a)), otherwise alpha is dropped.
+void to_rgb(const float* src, int channels, size_t n_pixels, bool white_bkgd, float* rgb);
 
 /// Loads images in parallel, each converted to `channels` (3: drop alpha; 4: alpha 1 where absent).
 /// Every image must have the size of the first; a different size throws naming the file.

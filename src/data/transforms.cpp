@@ -13,10 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <numeric>
 #include <optional>
 
@@ -140,67 +137,12 @@ Lens read_lens(const FrameReader& reader, const std::string& json_path) {
 	return lens;
 }
 
-// Python's json module writes NaN and Infinity as bare words, which JSON (and so nlohmann) rejects with a
-// parse error at some line; quoted, they parse, and the check of the field that holds one names it.
-std::string quote_non_finite_literals(const std::string& text) {
-	static const char* const kWords[] = {"-Infinity", "Infinity", "NaN"};
-	std::string out;
-	out.reserve(text.size());
-	bool in_string = false;
-	for (size_t i = 0; i < text.size(); ++i) {
-		const char c = text[i];
-		if (in_string) {
-			out += c;
-			if (c == '\\' && i + 1 < text.size()) out += text[++i];
-			else if (c == '"') in_string = false;
-			continue;
-		}
-		in_string = c == '"';
-		bool quoted = false;
-		for (const char* word : kWords) {
-			const size_t length = std::strlen(word);
-			if (!in_string && text.compare(i, length, word) == 0) {
-				out += '"' + std::string(word) + '"';
-				i += length - 1;
-				quoted = true;
-				break;
-			}
-		}
-		if (!quoted) out += c;
-	}
-	return out;
-}
-
-nlohmann::json read_transforms_json(const std::string& path) {
-	std::ifstream in(path, std::ios::binary);
-	if (!in) NERF_FAIL(path << ": cannot open JSON file");
-	const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-	try {
-		return nlohmann::json::parse(quote_non_finite_literals(text));
-	} catch (const nlohmann::json::exception& e) {
-		NERF_FAIL(path << ": malformed JSON (" << e.what() << ")");
-	}
-}
-
 // transform_matrix: 4x4 finite numbers, a rotation (orthonormal, det +1) and translation, bottom row 0 0 0 1.
 Mat34 read_rigid_pose(const nlohmann::json& frame, const std::string& json_path, int index) {
-	const std::string where = "frame " + std::to_string(index) + " field 'transform_matrix'";
 	if (!frame.contains("transform_matrix")) NERF_FAIL(json_path << ": frame " << index << " has no 'transform_matrix'");
-	const nlohmann::json& m = frame["transform_matrix"];
-	if (!m.is_array() || m.size() != 4) NERF_FAIL(json_path << ": " << where << " is not a 4x4 array");
-	Eigen::Matrix4d full;
-	for (int r = 0; r < 4; ++r) {
-		if (!m[r].is_array() || m[r].size() != 4) NERF_FAIL(json_path << ": " << where << " is not a 4x4 array");
-		for (int c = 0; c < 4; ++c) {
-			const nlohmann::json& v = m[r][c];
-			if (v.is_string() && (v == "NaN" || v == "Infinity" || v == "-Infinity"))
-				NERF_FAIL(json_path << ": " << where << " is " << v.get<std::string>() << " at [" << r << "][" << c << "]");
-			if (!v.is_number()) NERF_FAIL(json_path << ": " << where << " has a non-number at [" << r << "][" << c << "]");
-			full(r, c) = v.get<double>();
-			if (!std::isfinite(full(r, c)))
-				NERF_FAIL(json_path << ": " << where << " is not finite at [" << r << "][" << c << "]");
-		}
-	}
+	const std::string where = "frame " + std::to_string(index) + " field 'transform_matrix'";
+	const Eigen::Matrix4d full =
+	    Eigen::Map<const Eigen::Matrix<double, 4, 4, Eigen::RowMajor>>(data::read_matrix_json(frame["transform_matrix"], json_path, where).data());
 	const Mat3 R = full.topLeftCorner<3, 3>();
 	// Writers store float32 matrices, and some (Record3D) renormalise loosely: 1e-3 accepts those and
 	// rejects any scale or shear a user would notice.
@@ -318,35 +260,34 @@ Camera frame_camera(const Frame& f, int W, int H, const std::string& json_path) 
 	return cam;
 }
 
-struct LoadedImage {
-	std::vector<float> rgb;  // [H, W, 3]
+// A frame's size as loaded: the file's, divided by the factor unless the file is a downsampled copy.
+struct FrameSize {
+	int file_W = 0, file_H = 0;  // as stored
 	int W = 0, H = 0;
-	int file_W = 0, file_H = 0;  // as stored, before in-process downsampling
 };
 
-LoadedImage load_frame_image(const Frame& f, int factor, bool white_bkgd, uint64_t max_image_pixels) {
-	const Image img = load_image(f.image_path, max_image_pixels);
-	LoadedImage out;
-	out.file_W = img.width;
-	out.file_H = img.height;
-	const int c = img.channels;
-	std::vector<float> rgb((size_t)img.width * img.height * 3);
-	for (size_t p = 0; p < (size_t)img.width * img.height; ++p) {
-		const float* src = img.pixels.data() + p * c;
-		const float alpha = c == 4 ? src[3] : 1.0f;
-		for (int k = 0; k < 3; ++k) {
-			const float v = c >= 3 ? src[k] : src[0];
-			// white_bkgd composites RGBA onto white, as the Blender loader; otherwise alpha is dropped.
-			rgb[3 * p + k] = white_bkgd ? v * alpha + (1.0f - alpha) : v;
-		}
-	}
+FrameSize frame_size(const Frame& f, int factor, uint64_t max_image_pixels) {
+	const ImageSize file = image_size(f.image_path, max_image_pixels);
 	const int downsample = f.from_downsampled_folder ? 1 : factor;
-	out.W = img.width / downsample;
-	out.H = img.height / downsample;
+	FrameSize out{file.width, file.height, file.width / downsample, file.height / downsample};
 	if (out.W <= 0 || out.H <= 0)
-		NERF_FAIL(f.image_path << ": image of " << img.width << "x" << img.height << " is too small to downsample by " << factor);
-	out.rgb = downsample > 1 ? resize_area(rgb.data(), img.height, img.width, 3, out.H, out.W) : std::move(rgb);
+		NERF_FAIL(f.image_path << ": image of " << file.width << "x" << file.height << " is too small to downsample by " << factor);
 	return out;
+}
+
+// Decodes a frame's image into rgb ([size.H, size.W, 3]).
+void load_frame_image(const Frame& f, const FrameSize& size, bool white_bkgd, uint64_t max_image_pixels, float* rgb) {
+	const Image img = load_image(f.image_path, max_image_pixels);
+	if (img.width != size.file_W || img.height != size.file_H)
+		NERF_FAIL(f.image_path << ": decodes to " << img.width << "x" << img.height << " but its header said " << size.file_W
+		                       << "x" << size.file_H << " (did the file change while loading?)");
+	const bool downsample = size.W != img.width || size.H != img.height;
+	std::vector<float> full(downsample ? (size_t)img.width * img.height * 3 : 0);
+	data::to_rgb(img.pixels.data(), img.channels, (size_t)img.width * img.height, white_bkgd, downsample ? full.data() : rgb);
+	if (downsample) {
+		const std::vector<float> small = resize_area(full.data(), img.height, img.width, 3, size.H, size.W);
+		std::copy(small.begin(), small.end(), rgb);
+	}
 }
 
 // The json's w x h against the file: they must agree (the downsampled copy within rounding of w / factor).
@@ -382,13 +323,9 @@ std::vector<Pose> camera_path(const std::vector<Mat34>& poses, int n_views) {
 		const double t = s - (double)i;
 		const Eigen::Quaterniond qa(Mat3(poses[i].leftCols<3>())), qb(Mat3(poses[j].leftCols<3>()));
 		const Mat3 R = qa.slerp(t, qb).toRotationMatrix();
-		const Vec3 c = (1.0 - t) * poses[i].col(3) + t * poses[j].col(3);
-		Pose p;
-		for (int r = 0; r < 3; ++r) {
-			for (int k = 0; k < 3; ++k) p[4 * r + k] = (float)R(r, k);
-			p[4 * r + 3] = (float)c(r);
-		}
-		path.push_back(p);
+		Mat34 pose;
+		pose << R, (1.0 - t) * poses[i].col(3) + t * poses[j].col(3);
+		path.push_back(data::to_pose(pose));
 	}
 	return path;
 }
@@ -399,7 +336,7 @@ Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bo
 	data::require_directory(basedir, "transforms.json scene");
 	const std::string json_path = data::join(basedir, "transforms.json");
 	if (!data::exists(json_path)) NERF_FAIL(json_path << ": no transforms.json in the scene folder");
-	const nlohmann::json meta = read_transforms_json(json_path);
+	const nlohmann::json meta = data::read_json(json_path);
 	if (factor < 1) factor = 1;
 	std::vector<Frame> frames = read_frames(meta, basedir, json_path, factor);
 	const size_t n = frames.size();
@@ -410,39 +347,48 @@ Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bo
 		aabb_scale = top.positive("aabb_scale");
 	}
 
-	// Images, in parallel; then each frame's size check and camera (errors reported in frame order).
-	std::vector<LoadedImage> loaded(n);
+	// The sizes come from the headers first, so that ds.images is allocated once and every image is
+	// decoded straight into its slice: a scene is never held twice. Errors are reported in frame order.
 	std::vector<std::string> errors(n);
-#pragma omp parallel for schedule(dynamic)
-	for (long i = 0; i < (long)n; ++i) {
+	auto report_errors = [&] {
+		for (size_t i = 0; i < n; ++i)
+			if (!errors[i].empty())
+				NERF_FAIL(json_path << ": frame " << frames[i].index << " field 'file_path' (" << frames[i].file_path
+				                    << "): " << errors[i]);
+	};
+	std::vector<FrameSize> sizes(n);
+	for (size_t i = 0; i < n; ++i) {
 		try {
-			loaded[i] = load_frame_image(frames[i], factor, white_bkgd, max_image_pixels);
+			sizes[i] = frame_size(frames[i], factor, max_image_pixels);
 		} catch (const std::exception& e) {
 			errors[i] = e.what();
 		}
 	}
-	for (size_t i = 0; i < n; ++i)
-		if (!errors[i].empty())
-			NERF_FAIL(json_path << ": frame " << frames[i].index << " field 'file_path' (" << frames[i].file_path
-			                    << "): " << errors[i]);
+	report_errors();
 
 	Dataset ds;
 	size_t total_pixels = 0;
 	for (size_t i = 0; i < n; ++i) {
 		Frame& f = frames[i];
-		check_size(f, loaded[i].file_W, loaded[i].file_H, factor, json_path);
-		Camera cam = frame_camera(f, loaded[i].W, loaded[i].H, json_path);
+		check_size(f, sizes[i].file_W, sizes[i].file_H, factor, json_path);
+		Camera cam = frame_camera(f, sizes[i].W, sizes[i].H, json_path);
 		cam.first_pixel = (uint32_t)total_pixels;
 		total_pixels += (size_t)cam.W * cam.H;
 		if (total_pixels >= 4294967296ull) NERF_FAIL(json_path << ": more than 2^32 pixels; flat pixel ids are 32-bit (raise factor)");
 		ds.cameras.push_back(cam);
 		ds.image_paths.push_back(f.image_path);
 	}
-	ds.images.reserve(3 * total_pixels);
-	for (auto& img : loaded) {
-		ds.images.insert(ds.images.end(), img.rgb.begin(), img.rgb.end());
-		img.rgb = {};
+	ds.images.resize(3 * total_pixels);
+#pragma omp parallel for schedule(dynamic)
+	for (long i = 0; i < (long)n; ++i) {
+		try {
+			load_frame_image(frames[i], sizes[i], white_bkgd, max_image_pixels,
+			                 ds.images.data() + 3 * (size_t)ds.cameras[i].first_pixel);
+		} catch (const std::exception& e) {
+			errors[i] = e.what();
+		}
 	}
+	report_errors();
 
 	// Normalisation (nerfstudio's defaults, orientation "up", centring "poses", auto scale): centre on the
 	// mean camera position, rotate the mean camera up vector onto +z, scale so that every camera lies in
@@ -474,12 +420,7 @@ Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bo
 	ds.near = 0.05f;
 	ds.far = (float)far;
 
-	for (const auto& p : poses) {
-		Pose q;
-		for (int r = 0; r < 3; ++r)
-			for (int c = 0; c < 4; ++c) q[4 * r + c] = (float)p(r, c);
-		ds.poses.push_back(q);
-	}
+	for (const auto& p : poses) ds.poses.push_back(data::to_pose(p));
 	ds.render_poses = camera_path(poses, 120);
 	for (size_t i = 0; i < n; ++i) {
 		const bool held_out = llffhold > 0 && i % (size_t)llffhold == 0;

@@ -21,8 +21,10 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <vector>
 
 #include <jpeglib.h>
@@ -94,18 +96,26 @@ struct JpegLimits {
 // Everything between setjmp and libjpeg's longjmp lives in the caller's frame or in C structs, so a
 // longjmp skips no destructor and leaves no local of this function indeterminate that is used after.
 // Returns false with errors->message set when libjpeg failed.
-bool run_jpeg_decoder(jpeg_decompress_struct* cinfo, JpegErrors* errors, const unsigned char* data, const JpegLimits* limits,
-                      std::vector<unsigned char>* pixels, int* width, int* height, int* channels) {
+// The source is `data` (limits->file_bytes long) or, when data is null, `file`. A null `pixels` stops
+// after the header: width and height are then the declared size and channels is left alone.
+bool run_jpeg_decoder(jpeg_decompress_struct* cinfo, JpegErrors* errors, const unsigned char* data, std::FILE* file,
+                      const JpegLimits* limits, std::vector<unsigned char>* pixels, int* width, int* height, int* channels) {
 	if (setjmp(errors->jump)) return false;
 	jpeg_create_decompress(cinfo);
 	cinfo->progress = &errors->progress;
-	jpeg_mem_src(cinfo, data, (unsigned long)limits->file_bytes);
+	if (data) jpeg_mem_src(cinfo, data, (unsigned long)limits->file_bytes);
+	else jpeg_stdio_src(cinfo, file);
 	jpeg_read_header(cinfo, TRUE);
 	// With Huffman coding every 8x8 block of a scanned component costs at least one bit; a component
 	// subsampled by (h, v) has a block per 64 h v pixels. Arithmetic coding has no such floor.
 	const uint64_t per_byte = cinfo->arith_code ? 0 : 8ull * 64 * cinfo->max_h_samp_factor * cinfo->max_v_samp_factor;
 	check_declared_size(limits->path, "JPEG", cinfo->image_width, cinfo->image_height, limits->max_pixels, per_byte,
 	                    limits->file_bytes);
+	if (!pixels) {
+		*width = (int)cinfo->image_width;
+		*height = (int)cinfo->image_height;
+		return true;
+	}
 	const bool grey = cinfo->jpeg_color_space == JCS_GRAYSCALE;
 	const bool cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
 	cinfo->out_color_space = grey ? JCS_GRAYSCALE : cmyk ? JCS_CMYK : JCS_RGB;
@@ -123,7 +133,9 @@ bool run_jpeg_decoder(jpeg_decompress_struct* cinfo, JpegErrors* errors, const u
 	return true;
 }
 
-Image decode_jpeg(const std::string& path, const std::vector<unsigned char>& bytes, uint64_t max_pixels) {
+// Runs run_jpeg_decoder with this file's error handling; throws naming the file when libjpeg fails.
+void run_jpeg(const std::string& path, const unsigned char* data, std::FILE* file, size_t file_bytes, uint64_t max_pixels,
+              std::vector<unsigned char>* pixels, int* width, int* height, int* channels) {
 	jpeg_decompress_struct cinfo;
 	std::memset(&cinfo, 0, sizeof(cinfo));
 	JpegErrors errors;
@@ -132,18 +144,22 @@ Image decode_jpeg(const std::string& path, const std::vector<unsigned char>& byt
 	errors.manager.error_exit = jpeg_fail;
 	errors.manager.emit_message = jpeg_message;
 	errors.progress.progress_monitor = jpeg_progress;
-	std::vector<unsigned char> pixels;
-	int width = 0, height = 0, channels = 0;
-	const JpegLimits limits{max_pixels, bytes.size(), path.c_str()};
+	const JpegLimits limits{max_pixels, file_bytes, path.c_str()};
 	bool ok = false;
 	try {
-		ok = run_jpeg_decoder(&cinfo, &errors, bytes.data(), &limits, &pixels, &width, &height, &channels);
+		ok = run_jpeg_decoder(&cinfo, &errors, data, file, &limits, pixels, width, height, channels);
 	} catch (...) {
 		jpeg_destroy_decompress(&cinfo);
 		throw;
 	}
 	jpeg_destroy_decompress(&cinfo);
 	if (!ok) NERF_FAIL(path << ": cannot decode JPEG (" << errors.message << ")");
+}
+
+Image decode_jpeg(const std::string& path, const std::vector<unsigned char>& bytes, uint64_t max_pixels) {
+	std::vector<unsigned char> pixels;
+	int width = 0, height = 0, channels = 0;
+	run_jpeg(path, bytes.data(), nullptr, bytes.size(), max_pixels, &pixels, &width, &height, &channels);
 
 	Image image;
 	image.width = width;
@@ -200,15 +216,42 @@ Image decode_with_stb(const std::string& path, const std::vector<unsigned char>&
 	return image;
 }
 
+// Closes the FILE of image_size on every path out, exceptions included.
+struct FileCloser {
+	void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
 void append_to_string(void* context, void* data, int size) {
 	static_cast<std::string*>(context)->append(static_cast<const char*>(data), (size_t)size);
 }
 
+// The SOI marker FF D8; stb_image identifies a JPEG by the same two bytes.
+bool is_jpeg(const unsigned char* bytes, size_t size) { return size >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8; }
+
 } // namespace
 
-bool is_jpeg(const unsigned char* bytes, size_t size) {
-	// The SOI marker; stb_image identifies a JPEG by the same two bytes.
-	return size >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8;
+ImageSize image_size(const std::string& path, uint64_t max_pixels) {
+	// Through a FILE, so that the decoders read the header and no more of the file.
+	const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+	if (!file) NERF_FAIL(path << ": cannot open image (" << std::strerror(errno) << ")");
+	std::error_code ec;
+	const uintmax_t file_bytes = std::filesystem::file_size(path, ec);
+	if (ec) NERF_FAIL(path << ": cannot read image (" << ec.message() << ")");
+	unsigned char magic[2] = {0, 0};
+	const size_t got = std::fread(magic, 1, 2, file.get());
+	std::rewind(file.get());
+	ImageSize size;
+	if (is_jpeg(magic, got)) {
+		run_jpeg(path, nullptr, file.get(), (size_t)file_bytes, max_pixels, nullptr, &size.width, &size.height, nullptr);
+		return size;
+	}
+	if (file_bytes > (uintmax_t)INT_MAX) NERF_FAIL(path << ": image file is larger than 2 GB");
+	int c = 0;
+	if (!stbi_info_from_file(file.get(), &size.width, &size.height, &c))
+		NERF_FAIL(path << ": cannot decode image (" << stbi_failure_reason() << ")");
+	check_declared_size(path, "image", (uint64_t)std::max(size.width, 0), (uint64_t)std::max(size.height, 0), max_pixels,
+	                    kStbMaxPixelsPerByte, (size_t)file_bytes);
+	return size;
 }
 
 Image load_image(const std::string& path, uint64_t max_pixels) {
@@ -245,8 +288,8 @@ void save_exr(const std::string& path, const float* values, int width, int heigh
 	InitEXRHeader(&header);
 	EXRImage image;
 	InitEXRImage(&image);
-	std::vector<float> plane(values, values + (size_t)width * height);
-	float* channel_planes[1] = {plane.data()};
+	// EXRImage's planes are non-const, but SaveEXRImageToMemory only reads them.
+	float* channel_planes[1] = {const_cast<float*>(values)};
 	image.num_channels = 1;
 	image.images = reinterpret_cast<unsigned char**>(channel_planes);
 	image.width = width;

@@ -3,7 +3,9 @@
 
 #include "nerf/common.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -176,14 +178,25 @@ size_t remove_stale_temporaries(const std::string& dir) {
 		const std::string name = entry.path().filename().string();
 		const size_t marker = name.rfind(kTmpMarker);
 		if (marker == std::string::npos || !entry.is_regular_file(ec)) continue;
-		// "<name>.tmp.<pid>.XXXXXX"; older nerfcore wrote "<name>.tmp.XXXXXX", whose writer is gone too.
+		// Only names exactly as a writer makes them, since the folder also holds the user's files:
+		// "<name>.tmp.<pid>.XXXXXX" (mkstemp's six letters and digits), and the "<name>.safetensors.tmp.XXXXXX"
+		// of older nerfcore, whose writer is gone too (other old leftovers are small, and a user's name can look
+		// like one).
+		const std::string prefix = name.substr(0, marker);
 		const std::string rest = name.substr(marker + std::strlen(kTmpMarker));
+		auto is_mkstemp_suffix = [](const std::string& s) {
+			return s.size() == 6 && std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum((unsigned char)c); });
+		};
 		const size_t dot = rest.find('.');
 		if (dot != std::string::npos && dot > 0 && rest.find_first_not_of("0123456789") == dot) {
+			if (!is_mkstemp_suffix(rest.substr(dot + 1))) continue;
 			const long pid = std::strtol(rest.c_str(), nullptr, 10);
 			if (pid > 0 && (::kill((pid_t)pid, 0) == 0 || errno == EPERM)) continue;  // its writer still runs
-		} else if (rest.size() != 6) {
-			continue;  // not one of ours
+		} else {
+			const std::string old_suffix = ".safetensors";
+			const bool old_form = prefix.size() > old_suffix.size() &&
+			                      prefix.compare(prefix.size() - old_suffix.size(), old_suffix.size(), old_suffix) == 0;
+			if (!old_form || !is_mkstemp_suffix(rest)) continue;  // not one of ours
 		}
 		if (fs::remove(entry.path(), ec)) ++removed;
 	}

@@ -29,12 +29,6 @@ bool host_is_little_endian() {
 // Python's safetensors refuses headers above 100 MB; so do we, which also bounds a corrupt length.
 constexpr uint64_t kMaxHeaderBytes = 100u * 1000u * 1000u;
 
-uint64_t element_count(const std::vector<int64_t>& shape) {
-	uint64_t n = 1;
-	for (int64_t d : shape) n *= (uint64_t)d;
-	return n;
-}
-
 /// The byte size of a float32 tensor of this shape, or false when it does not fit in 64 bits (a
 /// corrupt shape such as [2^62] would otherwise wrap around to a small number).
 bool tensor_bytes(const std::vector<int64_t>& shape, uint64_t& bytes) {
@@ -63,8 +57,8 @@ std::string make_header(const std::vector<TensorRef>& tensors, const TensorMetad
 	for (const TensorRef& t : tensors) {
 		NERF_CHECK(!t.name.empty() && t.name != "__metadata__");
 		if (!names.insert(t.name).second) NERF_FAIL("safetensors: tensor name " << t.name << " appears twice");
-		for (int64_t d : t.shape) NERF_CHECK(d >= 0);
-		const uint64_t bytes = element_count(t.shape) * sizeof(float);
+		uint64_t bytes = 0;
+		NERF_CHECK(tensor_bytes(t.shape, bytes));
 		NERF_CHECK(t.data != nullptr || bytes == 0);
 		header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
 		offset += bytes;
@@ -198,7 +192,11 @@ void write_safetensors(const std::string& path, const std::vector<TensorRef>& te
 	for (int i = 0; i < 8; ++i) len_bytes[i] = (unsigned char)((len >> (8 * i)) & 0xff);
 	file.write(len_bytes, 8);
 	file.write(header);
-	for (const TensorRef& t : tensors) file.write(t.data, element_count(t.shape) * sizeof(float));
+	for (const TensorRef& t : tensors) {
+		uint64_t bytes = 0;
+		NERF_CHECK(tensor_bytes(t.shape, bytes));
+		file.write(t.data, bytes);
+	}
 	file.commit();
 }
 

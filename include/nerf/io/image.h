@@ -23,8 +23,13 @@ constexpr uint64_t kDefaultMaxImagePixels = 1ull << 28;
 /// declares more than max_pixels pixels or more than its size can hold under any encoder.
 Image load_image(const std::string& path, uint64_t max_pixels = kDefaultMaxImagePixels);
 
-/// True when the bytes start as a JPEG does (the SOI marker FF D8).
-bool is_jpeg(const unsigned char* bytes, size_t size);
+struct ImageSize {
+	int width = 0, height = 0;
+};
+
+/// The size load_image would return, from the file's header alone (nothing is decoded). Throws as
+/// load_image does, naming the file, when the header cannot be read or declares too many pixels.
+ImageSize image_size(const std::string& path, uint64_t max_pixels = kDefaultMaxImagePixels);
 
 /// Writes 8-bit PNG (values clamped to [0,1], rounded), atomically. Throws on failure.
 void save_png(const std::string& path, const float* pixels, int width, int height, int channels);

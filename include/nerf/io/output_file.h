@@ -25,7 +25,6 @@ public:
 	/// Flushes to disk, closes and renames over the target; throws (and removes the temporary) on failure.
 	void commit();
 
-	const std::string& path() const { return m_path; }
 	/// Where the data goes until commit(), for a writer that opens the file by name (ffmpeg).
 	const std::string& temporary_path() const { return m_tmp_path; }
 
