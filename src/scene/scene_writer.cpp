@@ -62,28 +62,29 @@ void make_directories(const fs::path& path) {
 	if (ec) NERF_FAIL(path.string() << ": cannot create folder (" << ec.message() << ")");
 }
 
-// RGBA, [size, size, 4]. Alpha is the fraction of sub-pixel rays that hit; colour is the mean over
-// those rays only (premultiplied sum / coverage), so that compositing rgb * a + bg * (1 - a) gives
-// the supersampled image over any background.
-std::vector<float> render_view(const float c2w[12], const SceneOptions& opts) {
-	const int size = opts.size, n = opts.supersample;
-	const double focal = 0.5 * size / std::tan(0.5 * kBuiltinSceneCameraAngleX);
-	const double half = 0.5 * size;
-	std::vector<float> pixels((size_t)size * size * 4, 0.0f);
+// RGBA [H, W, 4], each pixel supersampled n x n. Alpha is the fraction of sub-pixel rays that hit;
+// colour is the mean over those rays only (premultiplied sum / coverage), so that compositing
+// rgb * a + bg * (1 - a) gives the supersampled image over any background. camera_ray(col, row, sx,
+// sy, dir) writes sub-sample (sx, sy)'s direction in camera space and returns false where the camera
+// has none; the result is then false too (the pixels are complete either way).
+template <typename CameraRay>
+bool render_supersampled(std::vector<float>& pixels, const float c2w[12], int W, int H, int n, const CameraRay& camera_ray) {
+	pixels.assign((size_t)W * H * 4, 0.0f);
 	const float origin[3] = {c2w[3], c2w[7], c2w[11]};
-#pragma omp parallel for schedule(static)
-	for (int row = 0; row < size; ++row) {
-		for (int col = 0; col < size; ++col) {
+	bool all_mapped = true;
+#pragma omp parallel for schedule(static) reduction(&& : all_mapped)
+	for (int row = 0; row < H; ++row) {
+		for (int col = 0; col < W; ++col) {
 			double sum[3] = {0.0, 0.0, 0.0};
 			int covered = 0;
 			for (int sy = 0; sy < n; ++sy) {
 				for (int sx = 0; sx < n; ++sx) {
-					// Symmetric offsets about the integer pixel coordinate that get_rays uses.
-					const double px = col + ((sx + 0.5) / n - 0.5), py = row + ((sy + 0.5) / n - 0.5);
-					const double cam[3] = {(px - half) / focal, -(py - half) / focal, -1.0};
+					double dir_cam[3];
+					all_mapped = camera_ray(col, row, sx, sy, dir_cam) && all_mapped;
 					float direction[3];
 					for (int k = 0; k < 3; ++k)
-						direction[k] = (float)(cam[0] * c2w[4 * k] + cam[1] * c2w[4 * k + 1] + cam[2] * c2w[4 * k + 2]);
+						direction[k] =
+						    (float)(dir_cam[0] * c2w[4 * k] + dir_cam[1] * c2w[4 * k + 1] + dir_cam[2] * c2w[4 * k + 2]);
 					float rgb[3];
 					if (trace_builtin_scene(origin, direction, rgb)) {
 						for (int c = 0; c < 3; ++c) sum[c] += rgb[c];
@@ -91,13 +92,38 @@ std::vector<float> render_view(const float c2w[12], const SceneOptions& opts) {
 					}
 				}
 			}
-			float* out = &pixels[((size_t)row * size + col) * 4];
+			float* out = &pixels[((size_t)row * W + col) * 4];
 			if (covered > 0)
 				for (int c = 0; c < 3; ++c) out[c] = (float)(sum[c] / covered);
 			out[3] = (float)covered / (float)(n * n);
 		}
 	}
+	return all_mapped;
+}
+
+// The built-in scene's pinhole views, [size, size, 4].
+std::vector<float> render_view(const float c2w[12], const SceneOptions& opts) {
+	const int size = opts.size, n = opts.supersample;
+	const double focal = 0.5 * size / std::tan(0.5 * kBuiltinSceneCameraAngleX);
+	const double half = 0.5 * size;
+	std::vector<float> pixels;
+	render_supersampled(pixels, c2w, size, size, n, [&](int col, int row, int sx, int sy, double dir_cam[3]) {
+		// Symmetric offsets about the integer pixel coordinate that get_rays uses.
+		const double px = col + ((sx + 0.5) / n - 0.5), py = row + ((sy + 0.5) / n - 0.5);
+		dir_cam[0] = (px - half) / focal;
+		dir_cam[1] = -(py - half) / focal;
+		dir_cam[2] = -1.0;
+		return true;
+	});
 	return pixels;
+}
+
+// A pose as transforms.json holds it: 4x4, the bottom row (0, 0, 0, 1).
+nlohmann::json matrix_json(const float c2w[12]) {
+	nlohmann::json matrix = nlohmann::json::array();
+	for (int row = 0; row < 3; ++row) matrix.push_back({c2w[4 * row], c2w[4 * row + 1], c2w[4 * row + 2], c2w[4 * row + 3]});
+	matrix.push_back({0.0, 0.0, 0.0, 1.0});
+	return matrix;
 }
 
 nlohmann::json read_json(const fs::path& path) {
@@ -157,12 +183,7 @@ void write_builtin_scene(const std::string& dir, const SceneOptions& opts) {
 			const std::vector<float> pixels = render_view(c2w, opts);
 			const std::string stem = "r_" + std::to_string(index);
 			save_png((root / name / (stem + ".png")).string(), pixels.data(), opts.size, opts.size, 4);
-
-			nlohmann::json matrix = nlohmann::json::array();
-			for (int row = 0; row < 3; ++row)
-				matrix.push_back({c2w[4 * row], c2w[4 * row + 1], c2w[4 * row + 2], c2w[4 * row + 3]});
-			matrix.push_back({0.0, 0.0, 0.0, 1.0});
-			frames.push_back({{"file_path", "./" + name + "/" + stem}, {"rotation", 0.0}, {"transform_matrix", matrix}});
+			frames.push_back({{"file_path", "./" + name + "/" + stem}, {"rotation", 0.0}, {"transform_matrix", matrix_json(c2w)}});
 		}
 		const nlohmann::json transforms = {{"camera_angle_x", kBuiltinSceneCameraAngleX}, {"frames", frames}};
 		write_file_atomic((root / ("transforms_" + name + ".json")).string(), transforms.dump(4) + "\n");
@@ -197,39 +218,18 @@ Camera capture_camera(int i, const CaptureOptions& opts) {
 
 // RGBA [H, W, 4] through the camera's lens, supersampled within each pixel as render_view.
 std::vector<float> render_capture_view(const float c2w[12], const Camera& cam, int n) {
-	std::vector<float> pixels((size_t)cam.W * cam.H * 4, 0.0f);
-	const float origin[3] = {c2w[3], c2w[7], c2w[11]};
-	bool folded = false;
-#pragma omp parallel for schedule(static) reduction(|| : folded)
-	for (int row = 0; row < cam.H; ++row) {
-		for (int col = 0; col < cam.W; ++col) {
-			double sum[3] = {0.0, 0.0, 0.0};
-			int covered = 0;
-			for (int sy = 0; sy < n; ++sy) {
-				for (int sx = 0; sx < n; ++sx) {
-					// Pixel (col, row) covers [col, col + 1) x [row, row + 1): its centre is at + 0.5.
-					const double u = col + (sx + 0.5) / n, v = row + (sy + 0.5) / n;
-					double x, y;
-					folded |= !lens_undistort(cam.lens, (u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, x, y);
-					const double dir_cam[3] = {x, -y, -1.0};
-					float direction[3];
-					for (int k = 0; k < 3; ++k)
-						direction[k] =
-						    (float)(dir_cam[0] * c2w[4 * k] + dir_cam[1] * c2w[4 * k + 1] + dir_cam[2] * c2w[4 * k + 2]);
-					float rgb[3];
-					if (trace_builtin_scene(origin, direction, rgb)) {
-						for (int c = 0; c < 3; ++c) sum[c] += rgb[c];
-						++covered;
-					}
-				}
-			}
-			float* out = &pixels[((size_t)row * cam.W + col) * 4];
-			if (covered > 0)
-				for (int c = 0; c < 3; ++c) out[c] = (float)(sum[c] / covered);
-			out[3] = (float)covered / (float)(n * n);
-		}
-	}
-	if (folded) NERF_FAIL("built-in capture: the lens cannot be inverted over the image (fov_x_deg too wide)");
+	std::vector<float> pixels;
+	const bool unfolded = render_supersampled(pixels, c2w, cam.W, cam.H, n, [&](int col, int row, int sx, int sy, double dir_cam[3]) {
+		// Pixel (col, row) covers [col, col + 1) x [row, row + 1): its centre is at + 0.5.
+		const double u = col + (sx + 0.5) / n, v = row + (sy + 0.5) / n;
+		double x, y;
+		const bool inverted = lens_undistort(cam.lens, (u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, x, y);
+		dir_cam[0] = x;
+		dir_cam[1] = -y;
+		dir_cam[2] = -1.0;
+		return inverted;
+	});
+	if (!unfolded) NERF_FAIL("built-in capture: the lens cannot be inverted over the image (fov_x_deg too wide)");
 	return pixels;
 }
 
@@ -259,12 +259,8 @@ void write_builtin_capture(const std::string& dir, const CaptureOptions& opts) {
 		std::snprintf(name, sizeof(name), "frame_%05d.png", i + 1);
 		save_png((root / "images" / name).string(), render_capture_view(c2w, cam, opts.supersample).data(), cam.W, cam.H, 4);
 
-		nlohmann::json matrix = nlohmann::json::array();
-		for (int row = 0; row < 3; ++row)
-			matrix.push_back({c2w[4 * row], c2w[4 * row + 1], c2w[4 * row + 2], c2w[4 * row + 3]});
-		matrix.push_back({0.0, 0.0, 0.0, 1.0});
 		nlohmann::json frame = {{"file_path", std::string("images/") + name},
-		                        {"transform_matrix", matrix},
+		                        {"transform_matrix", matrix_json(c2w)},
 		                        {"w", cam.W},
 		                        {"h", cam.H},
 		                        {"fl_x", cam.fx},
