@@ -41,30 +41,6 @@ const std::pair<const char*, uint64_t TrainCounters::*> kCounterKeys[] = {
 	{"last_kept", &TrainCounters::last_kept},
 };
 
-/// One named tensor of the model: where it lives in the flat buffer and its PyTorch shape.
-struct ParamTensor {
-	std::string name;  ///< e.g. "network_fn.pts_linears.0.weight"
-	std::vector<int64_t> shape;
-	size_t offset = 0;
-	size_t count = 0;
-};
-
-std::vector<ParamTensor> model_tensors(const NerfModel& model) {
-	std::vector<ParamTensor> out;
-	auto add_network = [&](const MlpLayout& layout, const std::string& prefix) {
-		for (const LinearLayer& l : layout.layers) {
-			out.push_back({prefix + l.name + ".weight", {l.out, l.in}, l.weight_offset, (size_t)l.in * l.out});
-			out.push_back({prefix + l.name + ".bias", {l.out}, l.bias_offset, (size_t)l.out});
-		}
-	};
-	add_network(model.coarse_layout(), "network_fn.");
-	if (const MlpLayout* fine = model.fine_layout()) add_network(*fine, "network_fine.");
-	size_t covered = 0;
-	for (const ParamTensor& t : out) covered += t.count;
-	NERF_CHECK(covered == model.n_params());
-	return out;
-}
-
 /// The index of the first NaN or infinity among n floats, or n when all are finite.
 size_t first_non_finite(const float* values, size_t n) {
 	for (size_t i = 0; i < n; ++i)
@@ -226,7 +202,7 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 	backend.download(m.data(), model.adam_m(), n * sizeof(float));
 	backend.download(v.data(), model.adam_v(), n * sizeof(float));
 
-	const std::vector<ParamTensor> layout = model_tensors(model);
+	const std::vector<ParamTensor> layout = model.parameter_tensors();
 	std::vector<TensorRef> tensors;
 	for (const ParamTensor& t : layout) tensors.push_back({t.name, t.shape, params.data() + t.offset});
 	for (const ParamTensor& t : layout) tensors.push_back({kAdamM + t.name, t.shape, m.data() + t.offset});
@@ -275,7 +251,7 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 	SafetensorsFile file = read_safetensors(path);
 	CheckpointInfo info = info_from_metadata(file.metadata, path);
 
-	const std::vector<ParamTensor> layout = model_tensors(model);
+	const std::vector<ParamTensor> layout = model.parameter_tensors();
 	std::set<std::string> expected;
 	for (const ParamTensor& t : layout) expected.insert(t.name);
 	bool has_optimizer = false;
