@@ -46,6 +46,7 @@ constexpr std::optional<Bound> none = std::nullopt;
 constexpr Bound at_least(double v) { return {v, true}; }
 constexpr Bound above(double v) { return {v, false}; }
 constexpr Bound at_most(double v) { return {v, true}; }
+constexpr Bound below(double v) { return {v, false}; }
 
 // The order is the struct's, which is nerf-pytorch's config_parser order; config_to_string keeps it.
 const std::vector<OptionSpec>& option_table() {
@@ -143,10 +144,28 @@ const std::vector<OptionSpec>& option_table() {
 		{"occ_warmup", &Config::occ_warmup, "steps during which a grid update evaluates every cell", at_least(0), none, {}},
 		{"occ_threshold", &Config::occ_threshold, "a cell is occupied when its EMA of sigma * step size exceeds "
 		 "min(this, the grid's mean)", at_least(0), none, {}},
-		{"render_step_size", &Config::render_step_size, "ray marching step in world units (0: box diagonal / 1024)",
+		{"render_step_size", &Config::render_step_size, "ray marching step in world units (0: one pixel's footprint at the scene, no finer than the box diagonal / 1024)",
 		 at_least(0), none, {}},
 		{"target_samples", &Config::target_samples, "occ_grid: adapt the rays per step so the network sees about this "
 		 "many samples (0: N_rand rays)", at_least(0), none, {}},
+
+		{"model", &Config::model, "the field trained: nerf (the reference's MLP) or ngp (instant-ngp's hash grid; needs "
+		 "occ_grid)", none, none, {"nerf", "ngp"}},
+		{"n_levels", &Config::n_levels, "ngp: levels of the multiresolution hash encoding", at_least(1), at_most(32), {}},
+		{"n_features_per_level", &Config::n_features_per_level, "ngp: features per hash level (1, 2, 4 or 8)", at_least(1),
+		 at_most(8), {}},
+		{"log2_hashmap_size", &Config::log2_hashmap_size, "ngp: log2 of the entries of each hashed level's table",
+		 at_least(10), at_most(24), {}},
+		{"base_resolution", &Config::base_resolution, "ngp: grid resolution of the coarsest level", at_least(2), none, {}},
+		{"finest_resolution", &Config::finest_resolution, "ngp: resolution of the finest level across the field's box "
+		 "(sets per_level_scale)", at_least(2), none, {}},
+		{"learning_rate", &Config::learning_rate, "ngp: Adam's learning rate (warm-up over 100 steps, x0.33 at 50, 75 "
+		 "and 90% of N_iters)", above(0), none, {}},
+		{"beta1", &Config::beta1, "ngp: Adam's beta1", at_least(0), below(1), {}},
+		{"beta2", &Config::beta2, "ngp: Adam's beta2", at_least(0), below(1), {}},
+		{"epsilon", &Config::epsilon, "ngp: Adam's epsilon", above(0), none, {}},
+		{"l2_reg", &Config::l2_reg, "ngp: L2 weight decay on the networks' weights (not the hash tables)", at_least(0),
+		 none, {}},
 	};
 	return table;
 }
@@ -547,6 +566,12 @@ void validate_config(const Config& cfg, const std::string& where) {
 }
 
 void check_option_combinations(const Config& cfg) {
+	if (cfg.model == "ngp" && !cfg.occ_grid)
+		NERF_FAIL("model = ngp is trained and rendered only by ray marching through the occupancy grid: add occ_grid = "
+		          "True (--occ_grid); the dense coarse + fine sampler is the reference model's");
+	if (cfg.model == "ngp" && cfg.finest_resolution < (float)cfg.base_resolution)
+		NERF_FAIL("finest_resolution = " << cfg.finest_resolution << " is below base_resolution = " << cfg.base_resolution
+		                                 << ": the finest hash level cannot be coarser than the first");
 	if (cfg.N_importance > 0 && cfg.N_samples < 3)
 		NERF_FAIL("N_samples = " << cfg.N_samples << " with N_importance = " << cfg.N_importance
 		                         << ": the fine pass resamples from the coarse pass's N_samples - 2 inner weights, so it "

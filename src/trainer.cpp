@@ -54,6 +54,7 @@ double mean_samples_per_ray(const TrainCounters& now, const TrainCounters& befor
 
 struct Trainer::State {
 	Buffer<float> images;  // the images one after another, [H_i, W_i, 3] each
+	Buffer<float> alpha;   // their alpha [pixels], for training on random backgrounds (else empty)
 	CameraBuffers cameras; // poses [n_images, 3, 4] and per-image cameras
 	RenderSettings train_settings, test_settings;
 	// use_batching: every training pixel once per epoch, in an order reshuffled each epoch.
@@ -78,13 +79,20 @@ Trainer::Trainer(const Config& cfg, const Dataset& data, Backend& backend)
 	if (data.images.size() / 3 >= 4294967296ull)
 		NERF_FAIL("dataset " << cfg.datadir << " has more than 2^32 pixels; flat pixel ids are 32-bit");
 	// The grid's box is the dataset's (e.g. its cameras'), fixed now so that the saved config names it.
-	if (m_cfg.occ_grid) m_cfg.occ_aabb = occ_grid_box(m_cfg, data);
+	if (m_cfg.occ_grid) {
+		m_cfg.occ_aabb = occ_grid_box(m_cfg, data);
+		if (m_cfg.render_step_size == 0.0f) m_cfg.render_step_size = default_render_step_size(occ_grid_spec(m_cfg), data);
+	}
 	m_model = std::make_unique<NerfModel>(backend, m_cfg);
 	State& st = *m_state;
 	st.train_settings = RenderSettings::from_config(cfg, data, true);
 	st.test_settings = RenderSettings::from_config(cfg, data, false);
 	st.images = backend.allocate<float>(data.images.size());
 	backend.upload(st.images.data(), data.images.data(), data.images.size() * sizeof(float));
+	if (st.train_settings.random_background) {
+		st.alpha = backend.allocate<float>(data.alpha.size());
+		backend.upload(st.alpha.data(), data.alpha.data(), data.alpha.size() * sizeof(float));
+	}
 	st.cameras = upload_cameras(backend, data.poses, data.cameras);
 	if (!cfg.no_batching) {
 		size_t n_train_pixels = 0;
@@ -189,8 +197,9 @@ void Trainer::step(long i) {
 		ids = st.step_ids.data();
 	}
 	// lr = lrate * 0.1^(global_step / (lrate_decay * 1000)) with the 0-based global step.
-	const float lr = learning_rate(cfg.lrate, cfg.lrate_decay, i - 1);
-	m_model->train_step(ids, n_rays, st.images.data(), st.cameras.set(), st.train_settings, rng_step, lr);
+	const float lr = m_model->learning_rate(i - 1);
+	m_model->train_step(ids, n_rays, st.images.data(), st.cameras.set(), st.train_settings, rng_step, lr,
+	                    st.train_settings.random_background ? st.alpha.data() : nullptr);
 	if (adaptive_rays()) {
 		// nerfacc's rule: scale the rays by target / samples seen (doubling when a step saw none).
 		const double trained = (double)m_model->last_step_rays(), samples = (double)m_model->last_step_samples();
@@ -343,7 +352,7 @@ TrainSummary Trainer::run() {
 			nlohmann::json line = {{"step", i},
 			                       {"loss", st.last_loss},
 			                       {"psnr", st.last_psnr},
-			                       {"lr", learning_rate(cfg.lrate, cfg.lrate_decay, i - 1)},
+			                       {"lr", m_model->learning_rate(i - 1)},
 			                       {"seconds", elapsed()}};
 			const TrainCounters& now = m_model->counters();
 			line["mean_samples_per_ray"] = mean_samples_per_ray(now, logged);

@@ -90,6 +90,21 @@ struct Config {
 	float occ_threshold = 0.01f;  ///< occupied: EMA of sigma * step above min(this, mean EMA)
 	float render_step_size = 0.0f;  ///< marching step in world units (0: box diagonal / 1024)
 	int target_samples = 0;       ///< adapt the rays per step to about this many samples (0: N_rand rays)
+
+	// --- the model: the reference's (nerf) or instant-ngp's hash-grid field (ngp) ---
+	std::string model = "nerf";   ///< nerf | ngp (trained only with occ_grid)
+	// The hash-grid field, tiny-cuda-nn's JSON names and instant-ngp's defaults.
+	int n_levels = 16;
+	int n_features_per_level = 2;
+	int log2_hashmap_size = 19;
+	int base_resolution = 16;
+	float finest_resolution = 2048.0f;  ///< per_level_scale = exp(ln(finest / base) / (n_levels - 1)), ~1.38
+	// Its optimiser (tiny-cuda-nn's Adam names): lr warmed up over 100 steps, x0.33 at 50/75/90% of N_iters.
+	float learning_rate = 1e-2f;  ///< the hash-grid model's learning rate (the reference's is lrate)
+	float beta1 = 0.9f;
+	float beta2 = 0.99f;
+	float epsilon = 1e-15f;
+	float l2_reg = 1e-6f;  ///< L2 weight decay on the networks' weights (not the hash tables)
 };
 
 /// Reads options: an optional nerf-pytorch config file (--config FILE: `key = value`, `#` comments,

@@ -21,6 +21,9 @@ struct RenderSettings {
 	bool lindisp = false;
 	float raw_noise_std = 0.0f;
 	bool white_bkgd = false;
+	/// Training on a random background colour per ray (nerfacc's instant-ngp example): model = ngp on a
+	/// white_bkgd scene whose alpha was kept (Dataset::alpha); only the occupancy-grid sampler uses it.
+	bool random_background = false;
 	float near = 2.0f, far = 6.0f;
 	static RenderSettings from_config(const Config& cfg, const Dataset& data, bool training);
 };
@@ -61,6 +64,14 @@ struct MarchStepping {
 	int max_steps = 0;
 };
 MarchStepping march_stepping(const OccGridSpec& grid, float render_step_size);
+/// The marching step a scene's cameras call for, used when render_step_size is 0 and the dataset is
+/// known (nerf_train fixes it in the run's config): one pixel's footprint at the grid's centre, the
+/// median over the training cameras of (distance from the camera to the box centre) / (focal length
+/// in pixels), but no finer than the box diagonal / 1024 (instant-ngp's step for a scene that fills
+/// its unit cube, and the value without a dataset). A ray then takes about one sample per pixel of
+/// depth it crosses: 64-pixel views march ten times coarser than 800-pixel ones. NDC rays (the
+/// forward-facing LLFF scenes) keep diagonal / 1024.
+float default_render_step_size(const OccGridSpec& grid, const Dataset& data);
 
 class Sampler;
 class GridSampler;
@@ -111,8 +122,12 @@ public:
 	/// memory): the sampler's forward, loss and backward (dense: MSE(fine) + MSE(coarse)), then Adam
 	/// with learning rate lr. `step` keys the RNG. The loss stays in backend memory; read_losses()
 	/// fetches it (a sync on CUDA).
+	/// alpha: the images' alpha [pixels] (backend memory) for settings.random_background, else null.
 	void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-	                const RenderSettings& settings, uint32_t step, float lr);
+	                const RenderSettings& settings, uint32_t step, float lr, const float* alpha = nullptr);
+	/// The learning rate of the step after `completed_steps` steps: the reference's exponential decay
+	/// (lrate, lrate_decay) or the hash-grid model's warm-up and steps (learning_rate, N_iters).
+	float learning_rate(long completed_steps) const;
 	/// {fine MSE, coarse MSE} of the last train_step (coarse = 0 without a fine network).
 	std::pair<float, float> read_losses();
 

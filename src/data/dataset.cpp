@@ -98,7 +98,9 @@ namespace {
 Dataset load_by_type(const Config& cfg) {
 	const std::string& type = cfg.dataset_type;
 	const uint64_t max_pixels = cfg.max_image_pixels;
-	if (type == "blender") return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
+	// The hash-grid model trains RGBA scenes on random backgrounds, which needs each pixel's alpha.
+	const bool keep_alpha = cfg.model == "ngp";
+	if (type == "blender") return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels, keep_alpha);
 	if (type == "builtin") {
 		// nerfcore's procedural scene: written into datadir when absent (or written with other options),
 		// then read like any Blender scene.
@@ -107,7 +109,7 @@ Dataset load_by_type(const Config& cfg) {
 			if (!cfg.quiet) std::printf("writing the built-in scene to %s\n", cfg.datadir.c_str());
 			write_builtin_scene(cfg.datadir, scene);
 		}
-		return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
+		return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels, keep_alpha);
 	}
 	if (type == "llff") return load_llff(cfg.datadir, cfg.factor, cfg.spherify, cfg.llffhold, cfg.no_ndc, max_pixels);
 	if (type == "deepvoxels") return load_deepvoxels(cfg.datadir, cfg.shape, cfg.testskip, max_pixels);

@@ -22,6 +22,7 @@ RenderSettings RenderSettings::from_config(const Config& cfg, const Dataset& dat
 	s.lindisp = cfg.lindisp;
 	s.raw_noise_std = training ? cfg.raw_noise_std : 0.0f;  // render_kwargs_test sets raw_noise_std = 0
 	s.white_bkgd = cfg.white_bkgd;
+	s.random_background = training && cfg.model == "ngp" && cfg.white_bkgd && !data.alpha.empty();
 	s.near = data.near;
 	s.far = data.far;
 	return s;
@@ -174,8 +175,8 @@ std::vector<ParamTensor> NerfModel::parameter_tensors() const {
 }
 
 void NerfModel::train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-                           const RenderSettings& settings, uint32_t step, float lr) {
-	m_sampler->train_step(pixel_ids, n_rays, images, cameras, settings, step);
+                           const RenderSettings& settings, uint32_t step, float lr, const float* alpha) {
+	m_sampler->train_step(pixel_ids, n_rays, images, cameras, settings, step, alpha);
 	apply_adam(lr);
 	m_sampler->finish_step();
 }
@@ -209,6 +210,10 @@ void NerfModel::set_adam_steps(long coarse, long fine) {
 	for (size_t g = 0; g < m_groups.size(); ++g) counters[g].step = (int32_t)(m_groups[g].field == 0 ? coarse : fine);
 	if (!counters.empty())
 		m_backend->upload(m_adam_counters.data(), counters.data(), counters.size() * sizeof(AdamCounter));
+}
+
+float NerfModel::learning_rate(long completed_steps) const {
+	return nerf::learning_rate(m_cfg.lrate, m_cfg.lrate_decay, completed_steps);
 }
 
 std::pair<float, float> NerfModel::read_losses() { return m_sampler->read_losses(); }

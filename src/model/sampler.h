@@ -30,9 +30,10 @@ class Sampler {
 public:
 	virtual ~Sampler() = default;
 	/// Forward, loss and backward of one training step on n_rays rays (pixel ids in backend memory):
-	/// the model's gradients are cleared and then hold this step's. `step` keys the RNG.
+	/// the model's gradients are cleared and then hold this step's. `step` keys the RNG. alpha: the
+	/// images' alpha [pixels] for settings.random_background (null otherwise).
 	virtual void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-	                        const RenderSettings& settings, uint32_t step) = 0;
+	                        const RenderSettings& settings, uint32_t step, const float* alpha) = 0;
 	/// {fine (or only) MSE, coarse MSE} of the last train_step (a sync on CUDA).
 	virtual std::pair<float, float> read_losses() = 0;
 	virtual RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras,
@@ -52,7 +53,7 @@ public:
 	DenseSampler(const SamplerContext& ctx, Field& coarse, Field* fine);
 	~DenseSampler() override;
 	void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-	                const RenderSettings& settings, uint32_t step) override;
+	                const RenderSettings& settings, uint32_t step, const float* alpha) override;
 	std::pair<float, float> read_losses() override;
 	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras, const RenderSettings& settings,
 	                    int chunk, uint32_t step, bool retraw) override;
@@ -80,7 +81,7 @@ public:
 	GridSampler(const SamplerContext& ctx, Field& field, const OccGridSpec& grid, const MarchStepping& stepping);
 	~GridSampler() override;
 	void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-	                const RenderSettings& settings, uint32_t step) override;
+	                const RenderSettings& settings, uint32_t step, const float* alpha) override;
 	std::pair<float, float> read_losses() override;
 	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras, const RenderSettings& settings,
 	                    int chunk, uint32_t step, bool retraw) override;

@@ -74,7 +74,7 @@ DenseSampler::Workspace& DenseSampler::ensure_workspace(size_t n_rays, bool trai
 }
 
 void DenseSampler::train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-                              const RenderSettings& settings, uint32_t step) {
+                              const RenderSettings& settings, uint32_t step, const float* /*alpha: grid sampler only*/) {
 	const Config& cfg = *m_ctx.cfg;
 	NERF_CHECK(settings.N_samples == cfg.N_samples && settings.N_importance == cfg.N_importance);
 	Workspace& ws = ensure_workspace(n_rays, true);

@@ -150,6 +150,7 @@ struct GridSampler::MarchWorkspace {
 	size_t batch = 0;
 	Buffer<float> rays_o, rays_d, viewdirs, target;  // [R, 3]
 	Buffer<float> rgb, dL_drgb;                      // [R, 3]
+	Buffer<float> background;                        // [R, 3] (training on random backgrounds)
 	Buffer<float> depth, disp, acc;                  // [R]
 	Buffer<uint32_t> counts, kept;                   // [R] marched, kept by the early stop
 	Buffer<uint32_t> offsets, kept_offsets;          // [R + 1]
@@ -171,6 +172,27 @@ struct GridSampler::GridWorkspace {
 	Buffer<float> raw;                        // [B, raw]
 	size_t batch = 0;
 };
+
+float default_render_step_size(const OccGridSpec& grid, const Dataset& data) {
+	const float finest = march_stepping(grid, 0.0f).step_size;
+	if (data.ndc || data.cameras.empty()) return finest;
+	float centre[3];
+	for (int d = 0; d < 3; ++d) centre[d] = 0.5f * (grid.aabb_min[d] + grid.aabb_max[d]);
+	std::vector<double> footprints;
+	const std::vector<int>& images = data.i_train.empty() ? std::vector<int>() : data.i_train;
+	for (size_t k = 0; k < (images.empty() ? data.n_images() : images.size()); ++k) {
+		const size_t i = images.empty() ? k : (size_t)images[k];
+		const Pose& pose = data.poses[i];
+		const Camera& cam = data.cameras[i];
+		double distance = 0.0;
+		for (int d = 0; d < 3; ++d) distance += ((double)pose[4 * d + 3] - centre[d]) * ((double)pose[4 * d + 3] - centre[d]);
+		const double focal = 0.5 * ((double)cam.fx + (double)cam.fy);
+		if (focal > 0.0) footprints.push_back(std::sqrt(distance) / focal);
+	}
+	if (footprints.empty()) return finest;
+	std::nth_element(footprints.begin(), footprints.begin() + footprints.size() / 2, footprints.end());
+	return std::max(finest, (float)footprints[footprints.size() / 2]);
+}
 
 std::string occ_grid_box_text(const OccGridSpec& grid) {
 	return box_text({grid.aabb_min[0], grid.aabb_min[1], grid.aabb_min[2], grid.aabb_max[0], grid.aabb_max[1],
@@ -254,6 +276,7 @@ GridSampler::MarchWorkspace& GridSampler::ensure_march_workspace(size_t n_rays, 
 	ws->kept_offsets = b.allocate<uint32_t>(n_rays + 1);
 	if (training) {
 		ws->target = b.allocate<float>(3 * n_rays);
+		ws->background = b.allocate<float>(3 * n_rays);
 		ws->dL_drgb = b.allocate<float>(3 * n_rays);
 		ws->kept_t = b.allocate<float>(ws->batch);
 		ws->kept_dt = b.allocate<float>(ws->batch);
@@ -314,7 +337,7 @@ void GridSampler::evaluate_marched(MarchWorkspace& ws, size_t n_samples, FieldOu
 }
 
 void GridSampler::train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-                             const RenderSettings& settings, uint32_t step) {
+                             const RenderSettings& settings, uint32_t step, const float* alpha) {
 	NERF_CHECK(n_rays > 0);
 	Backend& b = *m_ctx.backend;
 	const Config& cfg = *m_ctx.cfg;
@@ -332,6 +355,9 @@ void GridSampler::train_step(const uint32_t* pixel_ids, size_t n_rays, const flo
 
 	b.generate_rays(ws.rays_o.data(), ws.rays_d.data(), ws.viewdirs.data(), pixel_ids, n_rays, cameras);
 	b.gather_pixels(ws.target.data(), images, pixel_ids, n_rays);
+	const bool random_background = settings.random_background && alpha;
+	if (random_background)
+		b.random_background(ws.target.data(), ws.background.data(), alpha, pixel_ids, n_rays, cfg.seed, step);
 	const auto [n_marched_rays, n_marched] =
 		march(ws, n_rays, settings, step, 0, early_stop_pass ? m_limits.max_marched_samples : max_step_samples);
 
@@ -374,7 +400,8 @@ void GridSampler::train_step(const uint32_t* pixel_ids, size_t n_rays, const flo
 		b.scan_counts(ws.kept_offsets.data(), ws.kept.data(), n_rays_trained);
 		b.fill_zero(ws.dL_draw.data(), std::max<size_t>(n_batch, 1) * raw * sizeof(float));
 	}
-	const CompositeSpec comp{settings.raw_noise_std, settings.white_bkgd, raw_stride, cfg.seed, step, RngStream::RawNoiseCoarse};
+	CompositeSpec comp{settings.raw_noise_std, settings.white_bkgd, raw_stride, cfg.seed, step, RngStream::RawNoiseCoarse};
+	if (random_background) comp.background = ws.background.data();
 	CompositeOutputs out;
 	out.rgb = ws.rgb.data();
 	b.composite_forward_packed(out, ws.raw.data(), t, dt, offsets, ws.kept.data(), ws.rays_d.data(), n_rays_trained, 0, comp);
