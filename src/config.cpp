@@ -384,21 +384,19 @@ std::string range_problem(const OptionSpec& spec, const Config& cfg) {
 		spec.member);
 }
 
-// Levenshtein distance, ignoring case: what a typo of an option name costs.
+// Edits (insert, delete, replace, swap two neighbours) from one name to the other, ignoring case: what
+// a typo of an option name costs (the optimal string alignment distance).
 size_t edit_distance(const std::string& a, const std::string& b) {
-	std::vector<size_t> row(b.size() + 1);
-	for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-	for (size_t i = 1; i <= a.size(); ++i) {
-		size_t diagonal = row[0];
-		row[0] = i;
+	auto same = [&](size_t i, size_t j) { return std::tolower((unsigned char)a[i]) == std::tolower((unsigned char)b[j]); };
+	std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+	for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+	for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+	for (size_t i = 1; i <= a.size(); ++i)
 		for (size_t j = 1; j <= b.size(); ++j) {
-			const size_t above = row[j];
-			const bool same = std::tolower((unsigned char)a[i - 1]) == std::tolower((unsigned char)b[j - 1]);
-			row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
-			diagonal = above;
+			d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same(i - 1, j - 1) ? 0 : 1)});
+			if (i > 1 && j > 1 && same(i - 1, j - 2) && same(i - 2, j - 1)) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
 		}
-	}
-	return row[b.size()];
+	return d[a.size()][b.size()];
 }
 
 // --- the config file ---------------------------------------------------------
@@ -449,7 +447,7 @@ void load_config_stream(std::istream& in, const std::string& path, Config& out) 
 		if (key.empty()) NERF_FAIL(where << "missing option name before '=' in '" << printable_excerpt(text) << "'");
 		const OptionSpec* spec = find_option(key);
 		if (!spec)
-			NERF_FAIL(where << "unknown option '" << printable_excerpt(key) << "'" << did_you_mean(key, option_names())
+			NERF_FAIL(where << "unknown option '" << printable_excerpt(key) << "'" << did_you_mean(key, option_names(), "")
 			                << not_a_config_hint(text));
 		const std::string value = parse_value(text.substr(equals + 1));
 		if (!assign_from_text(*spec, value, out))
@@ -469,9 +467,9 @@ void load_config_file(const std::string& path, Config& out) {
 	if (in.bad()) NERF_FAIL("error while reading config file '" << path << "'");
 }
 
-std::string did_you_mean(const std::string& given, const std::vector<std::string>& known) {
-	// Within a third of the name (at least 2 edits): N_iter, n_iters, N_itres; not an unrelated word.
-	const size_t limit = std::max<size_t>(2, given.size() / 3);
+std::string did_you_mean(const std::string& given, const std::vector<std::string>& known, const std::string& prefix) {
+	// Within a third of the name (at least one edit): N_iter, n_iters, N_itres, nera; not an unrelated word.
+	const size_t limit = std::max<size_t>(1, given.size() / 3);
 	const std::string* best = nullptr;
 	size_t best_distance = limit + 1;
 	for (const std::string& name : known) {
@@ -481,7 +479,7 @@ std::string did_you_mean(const std::string& given, const std::vector<std::string
 			best = &name;
 		}
 	}
-	return best ? " (did you mean --" + *best + "?)" : "";
+	return best ? " (did you mean " + prefix + *best + "?)" : "";
 }
 
 std::vector<std::string> option_names() {

@@ -278,8 +278,9 @@ int run(int argc, char** argv) {
 	CLI::Option* W = app.add_option("--W", opt.W, "image width");
 	CLI::Option* focal = app.add_option("--focal", opt.focal, "focal length in pixels (default: scaled with W)");
 	CLI::Option* render_factor =
-	    app.add_option("--render_factor", opt.render_factor, "downsample H, W and focal by this factor (0: full size)")
-	        ->default_str("the checkpoint's render_factor, 0 unless the run set one");
+	    app.add_option("--render_factor", opt.render_factor, "downsample H, W and focal by this factor (0: full size; "
+	                   "default: the run's render_factor, 0 unless it set one)")
+	        ->default_str("the run's");
 	app.add_option("--out", opt.out, "output folder (default: render_<path>_<step> beside the checkpoint)");
 	app.add_flag("--eval", opt.eval, "compute PSNR and SSIM against the split's images; writes eval_summary.json");
 	app.add_flag("--video", opt.video, "also write video_rgb.mp4 and video_disp.mp4 (PNG frames without ffmpeg)");

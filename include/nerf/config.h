@@ -107,9 +107,10 @@ struct Config {
 bool parse_config(int argc, const char* const* argv, Config& out, const std::string& program_description,
                   const std::function<void(CLI::App&)>& add_tool_options = {});
 
-/// " (did you mean --NAME?)" for the known option closest to `given` (an option name without dashes),
-/// "" when none is close enough to be a likely typo.
-std::string did_you_mean(const std::string& given, const std::vector<std::string>& known);
+/// " (did you mean --NAME?)" (`prefix` before NAME: "--" on a command line, "" in a config file) for the
+/// known option closest to `given` (a name without dashes; case and up to a third of the letters may
+/// differ), "" when none is close enough to be a likely typo.
+std::string did_you_mean(const std::string& given, const std::vector<std::string>& known, const std::string& prefix = "--");
 
 /// "unknown option --NAME (did you mean --KNOWN?)" for the first argument in argv that names no option
 /// of `app` (a tool's CLI11 parser), "" when every option is known (CLI11's own message then says
