@@ -358,13 +358,8 @@ namespace {
 
 /// Refuses a resume that changes an option the checkpoint fixes; prints the other changes.
 void check_resumed_options(const std::string& path, const Config& cfg) {
-	std::string config_text;
-	try {
-		config_text = read_checkpoint_info(path).config_text;
-	} catch (const Error&) {
-		return;  // the load below reports the file, and the checkpoint to fall back on
-	}
-	if (config_text.empty()) return;  // converted from nerf-pytorch without options: its tensors are checked
+	// A file that does not read is the load's to report (with the checkpoint to fall back on); one without
+	// a config (converted from nerf-pytorch without its options) has its tensors checked there.
 	Config trained;
 	try {
 		trained = config_from_checkpoint(path, cfg);
