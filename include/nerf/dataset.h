@@ -32,6 +32,9 @@ struct Dataset {
 	std::vector<std::array<float, 2>> bounds;  ///< [n_images] near/far after rescale (LLFF only, else empty)
 	std::vector<Pose> render_poses;   ///< the render path
 	std::vector<int> i_train, i_val, i_test;
+	/// How the loader sized the images against their files, for the training log ("" when they are
+	/// used as stored), e.g. "half_res: the files are 400x400; --half_res False trains at full size".
+	std::string resize_note;
 
 	size_t n_images() const { return poses.size(); }
 	const float* image(size_t i) const { return images.data() + 3 * (size_t)cameras.at(i).first_pixel; }

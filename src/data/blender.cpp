@@ -128,6 +128,9 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 	ds.far = 6.0f;
 	ds.ndc = false;
 	ds.render_poses = blender_render_path();
+	if (half_res)
+		ds.resize_note = "half_res: the files are " + std::to_string(stored_W) + "x" + std::to_string(stored_H) +
+		                 "; --half_res False trains at full size";
 	data::set_shared_camera(ds);
 	return ds;
 }
