@@ -1,6 +1,7 @@
 // The CUDA backend object: one device, one stream on which every stage is enqueued in order, one
 // cuBLASLt handle shared by its MLPs, and the memory accounting. The stages themselves are the
-// launchers of rays.cu, encoding.cu, sampling.cu, composite.cu, occupancy.cu, loss.cu and adam.cu; the MLP is
+// launchers of rays.cu, encoding.cu, sampling.cu, composite.cu, occupancy.cu, loss.cu, hash_encoding.cu,
+// ngp_activations.cu and adam.cu; the MLP is
 // mlp.cu. Downloads and synchronize() wait for the stream; everything else is asynchronous.
 //
 // Scratch that a stage needs per call (resample's per-ray cdf, the compositing backward's alphas,
@@ -253,6 +254,27 @@ public:
 	void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, const float* density, const OccUpdateSpec& spec) override {
 		double* scratch = static_cast<double*>(workspace(occ_update_flags_scratch_doubles(spec) * sizeof(double)));
 		cuda::occ_update_flags(occupied, n_occupied, scratch, density, spec, m_stream.get());
+	}
+
+	// --- the ngp field's stages (hash_encoding.cu, ngp_activations.cu) ---
+	void hash_encode(float* enc, const float* table, const float* points, size_t n, const HashGridSpec& spec) override {
+		cuda::hash_encode(enc, table, points, n, spec, m_stream.get());
+	}
+	void hash_encode_backward(float* dL_dtable, const float* dL_denc, const float* points, size_t n,
+	                          const HashGridSpec& spec) override {
+		cuda::hash_encode_backward(dL_dtable, dL_denc, points, n, spec, m_stream.get());
+	}
+	void sh_encode(float* enc, int enc_stride, const float* viewdirs, const uint32_t* sample_ray, size_t n) override {
+		cuda::sh_encode(enc, enc_stride, viewdirs, sample_ray, n, m_stream.get());
+	}
+	void ngp_density_forward(float* raw, int raw_stride, float* colour_in, int colour_in_stride, const float* density_out,
+	                         size_t n) override {
+		cuda::ngp_density_forward(raw, raw_stride, colour_in, colour_in_stride, density_out, n, m_stream.get());
+	}
+	void ngp_density_backward(float* dL_ddensity_out, const float* dL_draw, int raw_stride, const float* dL_dcolour_in,
+	                          int colour_in_stride, const float* density_out, size_t n) override {
+		cuda::ngp_density_backward(dL_ddensity_out, dL_draw, raw_stride, dL_dcolour_in, colour_in_stride, density_out, n,
+		                           m_stream.get());
 	}
 
 	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,

@@ -11,10 +11,13 @@
 #include "nerf/common.h"
 #include "nerf/math/composite.h"
 #include "nerf/math/encoding.h"
+#include "nerf/math/hash_grid.h"
+#include "nerf/math/ngp_field.h"
 #include "nerf/math/occupancy.h"
 #include "nerf/math/optim.h"
 #include "nerf/math/rays.h"
 #include "nerf/math/sampling.h"
+#include "nerf/math/spherical_harmonics.h"
 #include "nerf/mlp_layout.h"
 
 #include <cstddef>
@@ -209,8 +212,33 @@ public:
 	virtual void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, const float* density,
 	                              const OccUpdateSpec& spec) = 0;
 
+	// --- the hash-grid (ngp) field's stages (hash_grid.h, spherical_harmonics.h, ngp_field.h) ---
+	/// enc: [n, L F] multiresolution hash encoding of points [n, 3] from table [spec.n_entries, F].
+	virtual void hash_encode(float* enc, const float* table, const float* points, size_t n,
+	                         const HashGridSpec& spec) = 0;
+	/// dL_dtable (+=): [spec.n_entries, F] from dL_denc: [n, L F] for the same points. Deterministic on the
+	/// CPU at any thread count (each level's scatter is one pass over the samples in order); atomic adds
+	/// on CUDA (the order, and so the last bits of a sum into a shared entry, may vary between runs).
+	virtual void hash_encode_backward(float* dL_dtable, const float* dL_denc, const float* points, size_t n,
+	                                  const HashGridSpec& spec) = 0;
+	/// enc rows of enc_stride floats (>= 16): columns 0..15 = SH degree 4 (sh_encode_deg4) of the unit
+	/// direction viewdirs[sample_ray[k]] ([rays, 3]); sample_ray null: row k uses viewdirs row k. The
+	/// other columns of each row are left alone (so it can fill the first 16 of the colour input).
+	virtual void sh_encode(float* enc, int enc_stride, const float* viewdirs, const uint32_t* sample_ray, size_t n) = 0;
+	/// From the density network's output [n, 16]: raw[k, 3] = trunc_exp(out[k, 0]) (rows of raw_stride >= 4;
+	/// other columns left alone) and colour_in[k, 16..30] = out[k, 1..15] (rows of colour_in_stride >= 31;
+	/// colour_in may be null: density only, e.g. the occupancy grid's update).
+	virtual void ngp_density_forward(float* raw, int raw_stride, float* colour_in, int colour_in_stride,
+	                                 const float* density_out, size_t n) = 0;
+	/// dL_ddensity_out (overwrite): [n, 16] from dL_draw[:, 3] (rows of raw_stride) and dL_dcolour_in[:, 16..30]
+	/// (rows of colour_in_stride; null: the features get gradient 0).
+	virtual void ngp_density_backward(float* dL_ddensity_out, const float* dL_draw, int raw_stride,
+	                                  const float* dL_dcolour_in, int colour_in_stride, const float* density_out,
+	                                  size_t n) = 0;
+
 	/// One Adam update over n parameters (one network's slice of the flat buffer), torch.optim.Adam
-	/// semantics. counter: that network's AdamCounter (backend memory). skip_flag: null, or a flag in
+	/// semantics, with spec.weight_decay and spec.skip_zero_grad (optim.h). counter: that network's
+	/// AdamCounter (backend memory). skip_flag: null, or a flag in
 	/// backend memory (Mlp::overflow_flag); when it is set the update changes nothing but
 	/// counter->skipped, as GradScaler skips optimizer.step() (decided on the device: no host sync).
 	virtual void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
