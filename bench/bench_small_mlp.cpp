@@ -153,10 +153,10 @@ private:
 		std::vector<RowMatrix> hidden;
 		std::vector<float> grads;
 	};
-	// The fused network's row blocks (at most 64, at least 1024 rows, whole 128-row tiles).
+	// The fused network's row blocks (at most 64, at least 1024 rows, whole 64-row tiles).
 	void plan(size_t n) {
 		size_t rows = std::max<size_t>(1024, (n + 63) / 64);
-		rows = (rows + 127) / 128 * 128;
+		rows = (rows + 63) / 64 * 64;
 		const size_t count = (n + rows - 1) / rows;
 		m_blocks.resize(count);
 		for (size_t b = 0; b < count; ++b) {
@@ -289,8 +289,8 @@ public:
 	}
 
 private:
-	std::vector<double> time(const std::function<void()>& fn) {
-		return time_repeats(m_dev, m_opt.warmup, m_opt.repeats, fn);
+	std::vector<double> time(const std::function<void()>& fn, const std::function<void()>& before_each = {}) {
+		return time_repeats(m_dev, m_opt.warmup, m_opt.repeats, fn, before_each);
 	}
 
 	void add_row(const std::string& network, const std::string& pass, const std::string& impl, Precision p,
@@ -406,6 +406,19 @@ private:
 					mlp->backward(got.dparams.data(), params.data(), dout.data(), shape.out_stride, got.din.data(),
 					              shape.in_stride, n);
 				});
+				// Backward alone, each repeat after an untimed kept forward (the warmup's backward passes reuse
+				// the first one: a forward stays valid for any number of backward passes).
+				auto kept_forward = [&] {
+					mlp->forward(got.out.data(), shape.out_stride, params.data(), in.data(), shape.in_stride, n, true);
+				};
+				kept_forward();
+				const auto bwd = time(
+				    [&] {
+					    mlp->backward(got.dparams.data(), params.data(), dout.data(), shape.out_stride, got.din.data(),
+					                  shape.in_stride, n);
+				    },
+				    kept_forward);
+				add_row(shape.name, "backward", impl, Precision::FP32, bwd, train_flops - fwd_flops, "-");
 				StageCheck check(shape.name + " train " + impl);
 				std::fill(got.dparams.begin(), got.dparams.end(), 0.0f);
 				mlp->forward(got.out.data(), shape.out_stride, params.data(), in.data(), shape.in_stride, n, true);

@@ -221,7 +221,7 @@ TEST_CASE("small mlp: the float64 reference's gradients agree with central diffe
 }
 
 TEST_CASE("small mlp: density and colour networks match float64 (strided rows, partial tiles and blocks)", "[small_mlp]") {
-	// 2500 rows: blocks of 1024, 1024 and 452 rows; 452 = 3 tiles of 128 and a partial one of 68.
+	// 2500 rows: blocks of 1024, 1024 and 452 rows; 452 = 7 tiles of 64 and a partial one of 4.
 	for (SmallMlpCpuBackward mode : {SmallMlpCpuBackward::Keep, SmallMlpCpuBackward::Recompute}) {
 		INFO("backward " << (mode == SmallMlpCpuBackward::Keep ? "keep" : "recompute"));
 		SECTION("density") { check_against_reference(kDensity, 2500, mode); }

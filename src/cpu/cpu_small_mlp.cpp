@@ -1,6 +1,6 @@
 // The small bias-free MLPs (include/nerf/small_mlp.h) on the CPU, fused: a tile of kTileRows rows goes
 // through every layer, forward and backward, while its activations stay in the core's L1/L2 (a tile of
-// 64-wide activations is 32 KB, a 64x64 weight 16 KB), instead of one GEMM over all rows per layer.
+// 64-wide activations is 16 KB, a 64x64 weight 16 KB), instead of one GEMM over all rows per layer.
 //
 // GEMMs. Every product of a pass is one register-blocked kernel, C (M x N) (+)= A (M x K) B (K x N):
 // B's rows are contiguous vectors (16 floats, AVX-512), A's elements are broadcast, and an R x NV block
@@ -47,10 +47,12 @@
 namespace nerf {
 namespace {
 
-// Rows per tile: 128 rows of a 64-wide layer are 32 KB, so a layer's input and output tiles and its
-// weight sit in L2 (2 MB per core here) with room to spare, and the kernel's per-tile overhead (loading
-// and storing a dW block) is spread over 128 rows. See bench_small_mlp for the measured alternatives.
-constexpr int kTileRows = 128;
+// Rows per tile: 64 rows of a 64-wide layer are 16 KB, so a layer's input and output tiles and its
+// 16 KB weight fit in L1 (48 KB per core here) and the whole tile's activations in L2; a weight-gradient
+// block is loaded and stored once per 64 rows of accumulation. Measured with bench_small_mlp at 2^18 rows
+// (1 thread, forward+backward): 32, 48, 64, 96, 128, 256 and 512 rows lie within ~10% of each other on
+// this shared machine, 64 at or near the best in every run.
+constexpr int kTileRows = 64;
 // Row blocks: at most kMaxBlocks (each holds a private copy of the weight gradients), at least
 // kMinBlockRows rows each; both depend only on n.
 constexpr size_t kMaxBlocks = 64;
@@ -252,8 +254,14 @@ private:
 
 int pad16(int x) { return (x + 15) / 16 * 16; }
 
-// Bench measurement that chose the default (bench_small_mlp, n = 2^18): see NOTES / bench/RESULTS.md.
-constexpr SmallMlpCpuBackward kDefaultBackward = SmallMlpCpuBackward::Keep;
+// Recompute: at 2^18 rows (bench_small_mlp, forward+backward) it is as fast as Keep on one thread and
+// 4-8% faster on two (density 22.7 against 24.7 ms, colour 42.7 against 44.6), and it does not hold
+// hidden_layers x 256 B per row (64 MB for the density net, 128 MB for the colour net at 2^18 rows). The
+// recomputed forward is cache-resident work (about a third more FLOPs); Keep instead writes the
+// activations to DRAM in forward and reads them back in backward, and at these sizes the memory traffic
+// costs as much as the FLOPs. Keep wins only while everything fits in cache (90% of the GEMM peak
+// against 75-80% at 8192 rows), which a training batch does not.
+constexpr SmallMlpCpuBackward kDefaultBackward = SmallMlpCpuBackward::Recompute;
 
 // ---------------------------------------------------------------------------------------------
 // The network
