@@ -10,6 +10,7 @@
 #include "common.cuh"
 #include "launchers.cuh"
 #include "mlp.cuh"
+#include "small_mlp.cuh"
 
 #include "nerf/allocation_tracker.h"
 #include "nerf/cuda_backend.h"
@@ -289,6 +290,13 @@ public:
 	                                     MlpEpilogue epilogue) {
 		return make_mlp(MlpContext{this, m_stream.get(), m_lt.get()}, layout, max_batch, precision, epilogue);
 	}
+	std::unique_ptr<SmallMlp> create_small_mlp(const SmallMlpSpec& spec, size_t max_batch, Precision precision) override {
+		return create_small_mlp_with(spec, max_batch, precision, MlpEpilogue::Fused);
+	}
+	std::unique_ptr<SmallMlp> create_small_mlp_with(const SmallMlpSpec& spec, size_t max_batch, Precision precision,
+	                                                MlpEpilogue epilogue) {
+		return make_small_mlp(MlpContext{this, m_stream.get(), m_lt.get()}, spec, max_batch, precision, epilogue);
+	}
 
 private:
 	/// At least `bytes` of scratch, valid until the next workspace() call (stream order protects it).
@@ -344,6 +352,13 @@ std::unique_ptr<Mlp> create_cuda_mlp(Backend& backend, const MlpLayout& layout, 
 	auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
 	if (!cuda_backend) NERF_FAIL("create_cuda_mlp: backend '" << backend.name() << "' is not a CUDA backend");
 	return cuda_backend->create_mlp_with(layout, max_batch, precision, epilogue);
+}
+
+std::unique_ptr<SmallMlp> create_cuda_small_mlp(Backend& backend, const SmallMlpSpec& spec, size_t max_batch,
+                                                Precision precision, MlpEpilogue epilogue) {
+	auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
+	if (!cuda_backend) NERF_FAIL("create_cuda_small_mlp: backend '" << backend.name() << "' is not a CUDA backend");
+	return cuda_backend->create_small_mlp_with(spec, max_batch, precision, epilogue);
 }
 
 } // namespace nerf

@@ -19,6 +19,7 @@
 #include "nerf/math/sampling.h"
 #include "nerf/math/spherical_harmonics.h"
 #include "nerf/mlp_layout.h"
+#include "nerf/small_mlp.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -261,6 +262,10 @@ public:
 
 	/// An MLP for this backend, able to run batches of up to max_batch samples.
 	virtual std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision precision) = 0;
+	/// A small bias-free MLP (include/nerf/small_mlp.h) for batches of up to max_batch rows kept for
+	/// backward. The CPU is always fp32; CUDA runs fp32 or tf32 GEMMs (fp16 / bf16 run as tf32).
+	virtual std::unique_ptr<SmallMlp> create_small_mlp(const SmallMlpSpec& spec, size_t max_batch,
+	                                                   Precision precision) = 0;
 };
 
 template <typename T> Buffer<T>::Buffer(Backend* owner, size_t count) : m_owner(owner), m_count(count) {

@@ -388,6 +388,9 @@ public:
 	std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision) override {
 		return make_cpu_mlp(layout, max_batch);
 	}
+	std::unique_ptr<SmallMlp> create_small_mlp(const SmallMlpSpec& spec, size_t max_batch, Precision) override {
+		return create_cpu_small_mlp(spec, max_batch);
+	}
 
 private:
 	static void copy_bytes(void* dst, const void* src, size_t bytes) {

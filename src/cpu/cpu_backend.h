@@ -10,6 +10,8 @@ namespace nerf {
 constexpr size_t kCpuMinParallelWork = 1 << 15;
 
 std::unique_ptr<Mlp> make_cpu_mlp(const MlpLayout& layout, size_t max_batch);
+/// The small MLP with the default way of feeding backward (cpu_small_mlp.cpp).
+std::unique_ptr<SmallMlp> create_cpu_small_mlp(const SmallMlpSpec& spec, size_t max_batch);
 
 namespace cpu {
 
