@@ -158,6 +158,10 @@ public:
 	void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) override {
 		cuda::gather_pixels(target, images, pixel_ids, n_rays, m_stream.get());
 	}
+	void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids,
+	                       size_t n_rays, uint64_t seed, uint32_t step) override {
+		cuda::random_background(target, background, alpha, pixel_ids, n_rays, seed, step, m_stream.get());
+	}
 	void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
 	                        const StratifiedSpec& spec) override {
 		cuda::stratified_samples(z, n_rays, n_samples, ray_offset, spec, m_stream.get());

@@ -21,6 +21,8 @@ void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t
                    const CameraSet& cameras, cudaStream_t stream);
 /// target: [n_rays, 3] from the stacked images (pixel id p at 3 p) at flat pixel ids.
 void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays, cudaStream_t stream);
+void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids, size_t n_rays,
+                       uint64_t seed, uint32_t step, cudaStream_t stream);
 
 // --- encoding.cu ---
 /// enc: [n_rays * n_samples, encoded_width(spec)] of x = o + z d.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of nerfcore: everything a lent GPU machine must run, in one call of the device tool.
+# The GPU check of nerfcore: everything a GPU machine must run, in one command (docs/GPU_CHECK.md).
 #
 #   bash tools/gpu_check.sh --bundle    here (the workstation): puts what the bare GPU machine lacks
 #                                       into .gpu_bundle/ (git-ignored): the Debian packages of
@@ -19,8 +19,8 @@
 #                                       on lego_400 (60 s at the default precision, then steps/s per
 #                                       precision). A section that no longer fits is skipped and says so.
 #
-# The device call (see the README's "On a GPU"):
-#   run(command="bash tools/gpu_check.sh", carry=[".gpu_bundle"], timeout_s=560)
+# On the GPU machine, from a copy of the repository with .gpu_bundle/ beside tools/, about 9 minutes:
+#   bash tools/gpu_check.sh
 # Results: everything goes under $OUT when it is set (else .gpu_check_out/): summary.md (the table,
 # also printed last), results.json, gpu_tests.log, bench_kernels.json and logs.tar.gz (every log,
 # the MLP plans, training summaries).
@@ -94,9 +94,9 @@ make_bundle() {
 	local kib
 	kib=$(du -sk "$BUNDLE" | cut -f1)
 	echo "bundle: $BUNDLE holds $((kib / 1024)) MiB ($(wc -l <"$BUNDLE/packages.txt") packages$([ -d "$BUNDLE/lego_400" ] && echo ", lego_400"))"
-	# The device tool carries at most 64 MiB with the working tree.
+	# The bundle travels with the working tree to the GPU machine; together they must stay small (64 MiB).
 	[ "$kib" -lt $((56 * 1024)) ] || die "the bundle is over 56 MiB: it and the working tree would not fit one device call"
-	echo 'bundle: device call: run(command="bash tools/gpu_check.sh", carry=[".gpu_bundle"], timeout_s=560)'
+	echo 'bundle: next, on the GPU machine, in a copy of this repository with .gpu_bundle/ in it: bash tools/gpu_check.sh'
 }
 
 # ------------------------------------------------------------------------------------------------

@@ -130,6 +130,11 @@ public:
 	                           const CameraSet& cameras) = 0;
 	/// target: [n_rays, 3] gathered from images [n_images, H, W, 3] at flat pixel ids.
 	virtual void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) = 0;
+	/// Training on RGBA scenes with a random background (random_background_target): target [n_rays, 3]
+	/// (gathered, composited on white) becomes the pixel on background [n_rays, 3] (written: the colours
+	/// drawn), from alpha [pixels] (flat pixel ids as gather_pixels). Ray r draws with counter r.
+	virtual void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids,
+	                               size_t n_rays, uint64_t seed, uint32_t step) = 0;
 	/// z: [n_rays, n_samples]; ray r uses RNG counter ray_offset + r.
 	virtual void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
 	                                const StratifiedSpec& spec) = 0;

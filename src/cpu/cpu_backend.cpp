@@ -92,6 +92,12 @@ public:
 			for (int c = 0; c < 3; ++c) target[3 * r + c] = images[3 * (size_t)pixel_ids[r] + c];
 	}
 
+	void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids,
+	                       size_t n_rays, uint64_t seed, uint32_t step) override {
+		for (size_t r = 0; r < n_rays; ++r)
+			random_background_target(target + 3 * r, background + 3 * r, alpha[pixel_ids[r]], seed, step, (uint32_t)r);
+	}
+
 	void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
 	                        const StratifiedSpec& spec) override {
 #pragma omp parallel for schedule(static) if (n_rays * n_samples >= kMinParallelWork)
@@ -248,7 +254,8 @@ public:
 			const size_t first = offsets[r];
 			const RayOutputs ray = composite_ray_packed(out.weights ? out.weights + first : nullptr,
 			                                            raw + first * spec.raw_stride, t + first, dt + first, rays_d + 3 * r,
-			                                            (int)counts[r], ray_offset + (uint32_t)r, spec);
+			                                            (int)counts[r], ray_offset + (uint32_t)r, spec,
+			                                            ray_background(spec, (size_t)r));
 			store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
 		}
 	}
@@ -269,7 +276,8 @@ public:
 					const size_t first = offsets[r];
 					composite_ray_packed_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r,
 					                              raw + first * spec.raw_stride, dt + first, rays_d + 3 * r, (int)counts[r],
-					                              ray_offset + (uint32_t)r, spec, alpha_scratch.data());
+					                              ray_offset + (uint32_t)r, spec, alpha_scratch.data(),
+					                              ray_background(spec, (size_t)r));
 				});
 			}
 		}
