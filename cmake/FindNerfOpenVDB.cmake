@@ -1,7 +1,7 @@
 # OpenVDB as Debian ships it (libopenvdb-dev), for write_vdb: defines the imported target nerf::OpenVDB.
 #
 # Not OpenVDB's own FindOpenVDB.cmake: that one requires Boost's iostreams development package, and through
-# Boost.Regex ICU's (libboost-iostreams1.74-dev, libboost-regex1.74-dev, libicu-dev: 31.7 MB more in the GPU
+# Boost.Regex ICU's (libboost-iostreams1.74-dev, libboost-regex1.74-dev, libicu-dev: 31 MiB more in the GPU
 # bundle), although a program that writes .vdb files needs only libopenvdb, TBB, and the Boost and Imath
 # headers that OpenVDB's headers include. libopenvdb-dev does not depend on a Boost headers package although
 # its headers include Boost (boost/any.hpp, boost/uuid/uuid.hpp, ...): they are looked for here, so that a

@@ -28,9 +28,10 @@
 //    polygon (two triangles of it). The owners must leave every polygon a triangulation: a fixed owner
 //    (say, always the cube below) does not (three corners inside, pairwise diagonal on the cube's three
 //    lower faces, two of them joined: a 9-sided polygon whose only admissible diagonals would cross
-//    those faces). Of the 4096 rules "owner by axis and inside diagonal", an exhaustive search found 18
-//    that leave every case a triangulation; face_owner_below is one, and building the table checks it
-//    (a case without one throws, and the tests build the table).
+//    those faces). Of the 4096 rules "owner by axis, inside diagonal and joined or not", an exhaustive
+//    search found 18 that leave every case a triangulation (none of them looks at "joined");
+//    face_owner_below is one, and building the table checks it (a case without one throws, and the
+//    tests build the table).
 //
 // The table key is the 8 corner bits plus one joined-bit per face (used only where a face is ambiguous):
 // 2^14 entries, built on first use (a few milliseconds). The interior of a cube is not decided further
