@@ -69,6 +69,22 @@ NERF_HD inline bool ray_box_interval(float* t_enter, float* t_exit, const float*
 	return t0 <= t1;
 }
 
+/// The ray parameter at which o + t d leaves the cell `cell` (the flat index of occ_cell_of), going
+/// along d: the nearest of the cell's far faces on each axis (+inf when d is 0 on every axis).
+NERF_HD inline float occ_cell_exit(int32_t cell, const float* __restrict__ o, const float* __restrict__ d,
+                                   const OccGridSpec& g) {
+	const int32_t R = g.resolution;
+	const int32_t index[3] = {cell / (R * R), (cell / R) % R, cell % R};
+	float t_leave = INFINITY;
+	for (int a = 0; a < 3; ++a) {
+		if (d[a] == 0.0f) continue;
+		const float size = (g.aabb_max[a] - g.aabb_min[a]) / (float)R;
+		const float face = g.aabb_min[a] + (float)(index[a] + (d[a] > 0.0f ? 1 : 0)) * size;
+		t_leave = fminf(t_leave, (face - o[a]) / d[a]);
+	}
+	return t_leave;
+}
+
 struct MarchSpec {
 	OccGridSpec grid;
 	float near = 0.0f, far = 1.0f;
@@ -98,7 +114,15 @@ NERF_HD inline uint32_t march_ray(float* __restrict__ t_out, float* __restrict__
 		// The same expression as the dense encoding's point (o + d t).
 		const float x[3] = {o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t};
 		const int32_t cell = occ_cell_of(x, spec.grid);
-		if (cell < 0 || !occupied[cell]) continue;
+		if (cell < 0) continue;
+		if (!occupied[cell]) {
+			// Most of a trained grid is empty: jump to the last step point before the ray leaves this cell
+			// instead of testing each. One step short of the exit, so that rounding never skips a point of
+			// the next cell: the points kept are those of the step-by-step march.
+			const float k_leave = floorf((occ_cell_exit(cell, o, d, spec.grid) - t_begin) / dt - u) - 1.0f;
+			if (k_leave > (float)(k + 1)) k = (int)fminf(k_leave, (float)spec.max_steps) - 1;  // the loop adds 1
+			continue;
+		}
 		if (t_out) {
 			t_out[count] = t;
 			dt_out[count] = dt;
