@@ -17,9 +17,9 @@
 //
 // Backward needs the forward's hidden activations. Two ways are implemented (SmallMlpCpuBackward):
 // Keep stores them for all rows in forward (rows x width floats per hidden layer, written once and
-// read once), Recompute keeps nothing and re-runs a tile's forward in backward (cache-resident, one
-// more forward's FLOPs). The default is the faster one as measured by bench_small_mlp at 2^18 rows
-// (see the comment at kDefaultBackward).
+// read once), Recompute keeps nothing and re-runs a tile's hidden layers in backward (cache-resident,
+// more FLOPs). Backend::create_small_mlp picks per network the one that costs less (default_backward,
+// with the measurements): Recompute for the density net, Keep for the colour net.
 //
 // Threads and determinism: the rows are cut into blocks whose size depends only on n; a block's tiles
 // run in order on one thread and accumulate its weight gradients into the block's own buffer, and the
@@ -254,14 +254,21 @@ private:
 
 int pad16(int x) { return (x + 15) / 16 * 16; }
 
-// Recompute: at 2^18 rows (bench_small_mlp, forward+backward) it is as fast as Keep on one thread and
-// 4-8% faster on two (density 22.7 against 24.7 ms, colour 42.7 against 44.6), and it does not hold
-// hidden_layers x 256 B per row (64 MB for the density net, 128 MB for the colour net at 2^18 rows). The
-// recomputed forward is cache-resident work (about a third more FLOPs); Keep instead writes the
-// activations to DRAM in forward and reads them back in backward, and at these sizes the memory traffic
-// costs as much as the FLOPs. Keep wins only while everything fits in cache (90% of the GEMM peak
-// against 75-80% at 8192 rows), which a training batch does not.
-constexpr SmallMlpCpuBackward kDefaultBackward = SmallMlpCpuBackward::Recompute;
+/// Keep or Recompute, whichever costs less: recomputing costs the hidden layers' multiply-adds of a row
+/// again (the output layer is not needed), keeping costs writing and reading back the row's hidden
+/// activations (2 x 4 bytes per unit, DRAM traffic at training batch sizes). bench_small_mlp at 2^18
+/// rows, forward+backward, 4 runs each on 1 and 2 threads (bench/results/cpu_small_mlp_t*.json):
+///   density {32 -> 64 -> 16}:      2048 MAC vs  512 B (4.0 MAC/B): Recompute ~3% faster (2 threads:
+///                                  16.1-20.5 ms against 16.7-18.5 ms; 1 thread 31.7-37.9 against 33.2-43.9)
+///   colour {31 -> 64 -> 64 -> 3}:  6080 MAC vs 1024 B (5.9 MAC/B): Keep ~3% faster (2 threads: 34.3-39.9
+///                                  ms against 35.0-42.2 ms; 1 thread 69.5-76.0 against 69.3-82.2)
+/// so the break-even is about 5 MAC per byte on this machine: about what its cores do (2 x 16-wide FMA
+/// units at ~75% busy) in the time its memory moves a byte per core. Both ways give the same bits.
+SmallMlpCpuBackward default_backward(const SmallMlpSpec& s) {
+	const double macs = (double)s.in * s.width + (double)(s.hidden_layers - 1) * s.width * s.width;
+	const double bytes = 2.0 * sizeof(float) * s.hidden_layers * s.width;
+	return macs > 5.0 * bytes ? SmallMlpCpuBackward::Keep : SmallMlpCpuBackward::Recompute;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The network
@@ -562,7 +569,8 @@ std::unique_ptr<SmallMlp> create_cpu_small_mlp(const SmallMlpSpec& spec, size_t 
 }
 
 std::unique_ptr<SmallMlp> create_cpu_small_mlp(const SmallMlpSpec& spec, size_t max_batch) {
-	return create_cpu_small_mlp(spec, max_batch, kDefaultBackward);
+	check_small_mlp_spec(spec);
+	return create_cpu_small_mlp(spec, max_batch, default_backward(spec));
 }
 
 } // namespace nerf
