@@ -256,6 +256,9 @@ public:
 		double* scratch = static_cast<double*>(workspace(occ_update_flags_scratch_doubles(spec) * sizeof(double)));
 		cuda::occ_update_flags(occupied, n_occupied, scratch, density, spec, m_stream.get());
 	}
+	void occ_coarse_flags(uint8_t* coarse, const uint8_t* occupied, const OccGridSpec& grid, int factor) override {
+		cuda::occ_coarse_flags(coarse, occupied, grid, factor, m_stream.get());
+	}
 
 	// --- the ngp field's stages (hash_encoding.cu, ngp_activations.cu) ---
 	void hash_encode(float* enc, const float* table, const float* points, size_t n, const HashGridSpec& spec) override {

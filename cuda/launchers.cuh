@@ -99,6 +99,8 @@ size_t occ_update_flags_scratch_doubles(const OccUpdateSpec& spec);
 /// occupied: [cells] flags from density [cells] and its mean; *n_occupied: their count; scratch: doubles.
 void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, double* scratch, const float* density,
                       const OccUpdateSpec& spec, cudaStream_t stream);
+/// coarse: [(R / factor)^3] block flags (occ_block_flag) of occupied [R^3].
+void occ_coarse_flags(uint8_t* coarse, const uint8_t* occupied, const OccGridSpec& grid, int factor, cudaStream_t stream);
 
 // --- loss.cu ---
 /// Doubles of scratch mse_loss needs for its per-block partial sums.

@@ -147,6 +147,13 @@ __global__ void occ_flags_kernel(uint8_t* __restrict__ occupied,       // [cells
 
 unsigned int mean_blocks(uint32_t n_cells) { return std::min(kMeanMaxBlocks, std::max(1u, grid_for(n_cells, kMeanBlock))); }
 
+__global__ void occ_coarse_flags_kernel(uint8_t* __restrict__ coarse, const uint8_t* __restrict__ occupied,
+                                        uint32_t n_blocks, int resolution, int factor) {
+	const uint32_t b = blockIdx.x * blockDim.x + threadIdx.x;
+	if (b >= n_blocks) return;
+	coarse[b] = occ_block_flag(b, occupied, resolution, factor);
+}
+
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +254,14 @@ void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, double* scratch, 
 	occ_flags_kernel<<<grid_for(n_cells), kBlockSize, 0, stream>>>(occupied, n_occupied, density, scratch + blocks, n_cells,
 	                                                                spec);
 	NERF_CHECK_LAUNCH("occ_flags_kernel", stream);
+}
+
+void occ_coarse_flags(uint8_t* coarse, const uint8_t* occupied, const OccGridSpec& grid, int factor, cudaStream_t stream) {
+	NERF_CHECK(coarse && occupied && factor > 0 && grid.resolution % factor == 0);
+	const uint32_t n_blocks = occ_cell_count(OccGridSpec{{}, {}, grid.resolution / factor});
+	occ_coarse_flags_kernel<<<grid_for(n_blocks), kBlockSize, 0, stream>>>(coarse, occupied, n_blocks, grid.resolution,
+	                                                                       factor);
+	NERF_CHECK_LAUNCH("occ_coarse_flags_kernel", stream);
 }
 
 } // namespace cuda

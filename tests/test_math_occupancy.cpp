@@ -245,3 +245,76 @@ TEST_CASE("occupancy: update rules (chosen cells, jittered points, EMA, flags) a
 	CHECK(occ_flag(0.0005f, 0.001, spec) == 0);
 	CHECK(occ_flag(0.0f, 0.0, spec) == 1);
 }
+
+TEST_CASE("occupancy: jumping over empty blocks keeps exactly the points of the step-by-step march", "[math][occupancy]") {
+	// Sparse blobs of occupied cells (as a trained grid is), so that most blocks are empty and rays
+	// jump in and out of occupied ones; both block sizes, axis-parallel rays among the random ones.
+	std::mt19937 rng(11);
+	std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+	for (const int resolution : {32, 24, 12}) {
+		const int factor = occ_coarse_factor(resolution);
+		INFO("resolution " << resolution << ", blocks of " << factor);
+		REQUIRE(factor == (resolution == 12 ? 4 : 8));
+		const OccGridSpec grid = test_grid(resolution);
+		std::vector<uint8_t> occupied(occ_cell_count(grid), 0);
+		for (int blob = 0; blob < 6; ++blob) {
+			const int c[3] = {(int)(rng() % resolution), (int)(rng() % resolution), (int)(rng() % resolution)};
+			for (int x = -1; x <= 1; ++x)
+				for (int y = -1; y <= 1; ++y)
+					for (int z = -1; z <= 1; ++z) {
+						const int i = c[0] + x, j = c[1] + y, k = c[2] + z;
+						if (i >= 0 && j >= 0 && k >= 0 && i < resolution && j < resolution && k < resolution)
+							occupied[((size_t)i * resolution + j) * resolution + k] = 1;
+					}
+		}
+		const uint32_t B = (uint32_t)(resolution / factor);
+		std::vector<uint8_t> coarse(B * B * B);
+		size_t empty_blocks = 0;
+		for (uint32_t b = 0; b < coarse.size(); ++b) {
+			coarse[b] = occ_block_flag(b, occupied.data(), resolution, factor);
+			empty_blocks += coarse[b] == 0;
+		}
+		CHECK(empty_blocks > coarse.size() / 2);
+		MarchSpec plain;
+		plain.grid = grid;
+		plain.near = 0.0f;
+		plain.far = 20.0f;
+		plain.step_size = 0.013f;
+		plain.max_steps = 2000;
+		plain.perturb = true;
+		plain.seed = 3;
+		MarchSpec jumping = plain;
+		jumping.coarse_occupied = coarse.data();
+		jumping.coarse_factor = factor;
+		std::vector<uint32_t> occupied_cells;
+		for (uint32_t c = 0; c < occupied.size(); ++c)
+			if (occupied[c]) occupied_cells.push_back(c);
+		size_t kept_total = 0;
+		for (uint32_t ray = 0; ray < 3000; ++ray) {
+			float o[3] = {4.0f * uni(rng), 4.0f * uni(rng), 4.0f * uni(rng)};
+			float d[3] = {uni(rng), uni(rng), uni(rng)};
+			if (ray % 3 != 0) {
+				// Two rays in three aim at an occupied cell, so that they cross blobs.
+				const uint32_t c = occupied_cells[rng() % occupied_cells.size()];
+				const uint32_t index[3] = {c / (resolution * resolution), (c / resolution) % resolution, c % resolution};
+				for (int a = 0; a < 3; ++a) {
+					const float size = (grid.aabb_max[a] - grid.aabb_min[a]) / (float)resolution;
+					d[a] = grid.aabb_min[a] + ((float)index[a] + 0.5f) * size - o[a];
+				}
+			}
+			if (ray % 10 == 0) d[ray % 3] = 0.0f;  // parallel to a face
+			if (ray % 30 == 0) d[(ray + 1) % 3] = 0.0f;
+			std::vector<float> t0(2000), dt0(2000), x0(6000), t1(2000), dt1(2000), x1(6000);
+			const uint32_t n0 = march_ray(t0.data(), dt0.data(), x0.data(), o, d, occupied.data(), ray, plain);
+			const uint32_t n1 = march_ray(t1.data(), dt1.data(), x1.data(), o, d, occupied.data(), ray, jumping);
+			REQUIRE(n0 == n1);
+			kept_total += n0;
+			for (uint32_t k = 0; k < n0; ++k) {
+				REQUIRE(t0[k] == t1[k]);
+				REQUIRE(dt0[k] == dt1[k]);
+				for (int c = 0; c < 3; ++c) REQUIRE(x0[3 * k + c] == x1[3 * k + c]);
+			}
+		}
+		CHECK(kept_total > 1000);  // the rays do hit the blobs
+	}
+}

@@ -212,6 +212,8 @@ public:
 	/// = how many are occupied.
 	virtual void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, const float* density,
 	                              const OccUpdateSpec& spec) = 0;
+	/// coarse: [(R / factor)^3] = occ_block_flag of the grid's occupied flags [R^3] (MarchSpec::coarse_occupied).
+	virtual void occ_coarse_flags(uint8_t* coarse, const uint8_t* occupied, const OccGridSpec& grid, int factor) = 0;
 
 	// --- the hash-grid (ngp) field's stages (hash_grid.h, spherical_harmonics.h, ngp_field.h) ---
 	/// enc: [n, L F] multiresolution hash encoding of points [n, 3] from table [spec.n_entries, F].

@@ -357,6 +357,13 @@ public:
 		*n_occupied = count;
 	}
 
+	void occ_coarse_flags(uint8_t* coarse, const uint8_t* occupied, const OccGridSpec& grid, int factor) override {
+		NERF_CHECK(factor > 0 && grid.resolution % factor == 0);
+		const long blocks = (long)occ_cell_count(OccGridSpec{{}, {}, grid.resolution / factor});
+#pragma omp parallel for schedule(static) if (blocks * factor * factor * factor >= (long)kMinParallelWork)
+		for (long b = 0; b < blocks; ++b) coarse[b] = occ_block_flag((uint32_t)b, occupied, grid.resolution, factor);
+	}
+
 	void hash_encode(float* enc, const float* table, const float* points, size_t n, const HashGridSpec& spec) override {
 		cpu::hash_encode(enc, table, points, n, spec);
 	}

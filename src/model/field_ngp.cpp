@@ -24,6 +24,8 @@ namespace {
 constexpr int kShWidth = 16;         // degree-4 spherical harmonics of the view direction
 constexpr int kDensityOutputs = 16;  // the density logit and 15 geometry features
 constexpr int kRawWidth = 4;
+// The colour network reads 31 inputs from rows of 32 floats: 64-byte rows for the vector loads.
+constexpr int kColourInStride = 32;
 
 size_t align16(size_t floats) { return (floats + 15) / 16 * 16; }
 
@@ -118,7 +120,7 @@ public:
 			return;
 		}
 		NERF_CHECK(in.viewdirs != nullptr);
-		const int colour_in = m_colour_spec.in;
+		const int colour_in = kColourInStride;
 		b.sh_encode(a.colour_in.data(), colour_in, in.viewdirs, in.sample_ray, n);
 		b.ngp_density_forward(raw, kRawWidth, a.colour_in.data(), colour_in, a.density.data(), n);
 		m_colour->forward(raw, kRawWidth, params + m_colour_offset, a.colour_in.data(), colour_in, n, keep_for_backward);
@@ -132,7 +134,7 @@ public:
 		NERF_CHECK(n == m_kept_n && m_kept_points != nullptr);
 		Backend& b = m_backend;
 		grow(m_grads, n);
-		const int colour_in = m_colour_spec.in;
+		const int colour_in = kColourInStride;
 		// colour net -> [SH | features]; the features' gradient and the density's join at the density net's
 		// output, whose input gradient scatters into the table.
 		m_colour->backward(dL_dparams + m_colour_offset, params + m_colour_offset, dL_draw, kRawWidth,
@@ -171,7 +173,7 @@ private:
 		const size_t rows = std::max<size_t>(n, 1);
 		a.enc = m_backend.allocate<float>(rows * m_enc_width);
 		a.density = m_backend.allocate<float>(rows * kDensityOutputs);
-		a.colour_in = m_backend.allocate<float>(rows * m_colour_spec.in);
+		a.colour_in = m_backend.allocate<float>(rows * kColourInStride);
 		a.rows = rows;
 	}
 

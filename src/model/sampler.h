@@ -114,6 +114,9 @@ private:
 	GridSamplerLimits m_limits;
 	Buffer<float> m_occ_density;
 	Buffer<uint8_t> m_occ_occupied;
+	int m_coarse_factor = 0;       // blocks of the grid marching jumps over when empty (0: none)
+	Buffer<uint8_t> m_occ_coarse;  // [(R / factor)^3] their flags, kept with every change of the grid's
+	void update_coarse_flags();
 	Buffer<uint32_t> m_occ_count;  // [1]: occupied cells after the last update
 	Buffer<float> m_loss;          // [1]: the last step's MSE
 	std::unique_ptr<MarchWorkspace> m_train_ws, m_render_ws;

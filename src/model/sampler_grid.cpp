@@ -224,10 +224,20 @@ GridSampler::GridSampler(const SamplerContext& ctx, Field& field, const OccGridS
 	const std::vector<uint8_t> all(cells, 1);
 	b.upload(m_occ_occupied.data(), all.data(), cells);
 	b.upload(m_occ_count.data(), &cells, sizeof(cells));
+	m_coarse_factor = occ_coarse_factor(m_grid_spec.resolution);
+	if (m_coarse_factor > 0) {
+		m_occ_coarse = b.allocate<uint8_t>(occ_cell_count(OccGridSpec{{}, {}, m_grid_spec.resolution / m_coarse_factor}));
+		update_coarse_flags();
+	}
 	b.fill_zero(m_loss.data(), sizeof(float));
 }
 
 GridSampler::~GridSampler() = default;
+
+void GridSampler::update_coarse_flags() {
+	if (m_coarse_factor > 0)
+		m_ctx.backend->occ_coarse_flags(m_occ_coarse.data(), m_occ_occupied.data(), m_grid_spec, m_coarse_factor);
+}
 
 MarchSpec GridSampler::march_spec(const RenderSettings& settings, uint32_t step) const {
 	MarchSpec spec;
@@ -239,6 +249,10 @@ MarchSpec GridSampler::march_spec(const RenderSettings& settings, uint32_t step)
 	spec.perturb = settings.perturb;
 	spec.seed = m_ctx.cfg->seed;
 	spec.step = step;
+	if (m_coarse_factor > 0) {
+		spec.coarse_occupied = m_occ_coarse.data();
+		spec.coarse_factor = m_coarse_factor;
+	}
 	return spec;
 }
 
@@ -498,6 +512,7 @@ void GridSampler::update_grid(uint32_t step) {
 		b.occ_update_density(m_occ_density.data(), g.cells.data() + begin, g.raw.data(), rows, raw_stride, spec);
 	}
 	b.occ_update_flags(m_occ_occupied.data(), m_occ_count.data(), m_occ_density.data(), spec);
+	update_coarse_flags();
 	m_ctx.counters->grid_samples += n;
 }
 
@@ -513,6 +528,7 @@ void GridSampler::set_grid(const std::vector<float>& density, const std::vector<
 	m_ctx.backend->upload(m_occ_density.data(), density.data(), cells * sizeof(float));
 	m_ctx.backend->upload(m_occ_occupied.data(), occupied.data(), cells);
 	m_ctx.backend->upload(m_occ_count.data(), &count, sizeof(count));
+	update_coarse_flags();
 }
 
 } // namespace nerf

@@ -80,7 +80,8 @@ NERF_HD inline float occ_cell_exit(int32_t cell, const float* __restrict__ o, co
 		if (d[a] == 0.0f) continue;
 		const float size = (g.aabb_max[a] - g.aabb_min[a]) / (float)R;
 		const float face = g.aabb_min[a] + (float)(index[a] + (d[a] > 0.0f ? 1 : 0)) * size;
-		t_leave = fminf(t_leave, (face - o[a]) / d[a]);
+		const float t = (face - o[a]) / d[a];
+		t_leave = t < t_leave ? t : t_leave;  // not fminf: GCC calls libm's for it, and this runs per block
 	}
 	return t_leave;
 }
@@ -93,7 +94,31 @@ struct MarchSpec {
 	bool perturb = false;    ///< jitter each ray's first sample within its step (training)
 	uint64_t seed = 0;
 	uint32_t step = 0;
+	/// Optional: the grid's blocks of coarse_factor^3 cells, [(resolution / coarse_factor)^3] flags in
+	/// backend memory, 1 where any cell of the block is occupied (occ_block_flag); marching jumps over
+	/// empty blocks. Null: every step point is tested. The points kept are the same either way.
+	const uint8_t* coarse_occupied = nullptr;
+	int coarse_factor = 0;
 };
+
+/// The block edge a grid's coarse flags use: 8 cells when the resolution allows it, else 4, else none (0).
+NERF_HD inline int occ_coarse_factor(int resolution) {
+	return resolution % 8 == 0 && resolution >= 16 ? 8 : resolution % 4 == 0 && resolution >= 8 ? 4 : 0;
+}
+
+/// Block b's flag: 1 when any of its factor^3 cells is occupied (blocks indexed as cells, on a grid of
+/// resolution / factor).
+NERF_HD inline uint8_t occ_block_flag(uint32_t block, const uint8_t* __restrict__ occupied, int resolution, int factor) {
+	const uint32_t B = (uint32_t)(resolution / factor), R = (uint32_t)resolution;
+	const uint32_t bx = block / (B * B), by = (block / B) % B, bz = block % B;
+	for (int i = 0; i < factor; ++i)
+		for (int j = 0; j < factor; ++j) {
+			const uint8_t* row = occupied + ((bx * factor + i) * R + (by * factor + j)) * R + bz * factor;
+			for (int k = 0; k < factor; ++k)
+				if (row[k]) return 1;
+		}
+	return 0;
+}
 
 /// Marches one ray (`ray`: its global index, the jitter's counter) through the grid's occupied flags
 /// [cells]. Writes the kept samples' depths t, intervals dt and points x = o + t d ([count, 3]) when
@@ -107,22 +132,27 @@ NERF_HD inline uint32_t march_ray(float* __restrict__ t_out, float* __restrict__
 	const float dt = spec.step_size / norm3(d);
 	if (!(t_begin < t_end) || !(dt > 0.0f)) return 0;
 	const float u = spec.perturb ? random_uniform(spec.seed, spec.step, ray, 0, RngStream::MarchJitter) : 0.5f;
+	OccGridSpec blocks = spec.grid;
+	if (spec.coarse_occupied) blocks.resolution = spec.grid.resolution / spec.coarse_factor;
 	uint32_t count = 0;
 	for (int k = 0; k < spec.max_steps; ++k) {
 		const float t = t_begin + ((float)k + u) * dt;
 		if (!(t < t_end)) break;
 		// The same expression as the dense encoding's point (o + d t).
 		const float x[3] = {o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t};
-		const int32_t cell = occ_cell_of(x, spec.grid);
-		if (cell < 0) continue;
-		if (!occupied[cell]) {
-			// Most of a trained grid is empty: jump to the last step point before the ray leaves this cell
-			// instead of testing each. One step short of the exit, so that rounding never skips a point of
-			// the next cell: the points kept are those of the step-by-step march.
-			const float k_leave = floorf((occ_cell_exit(cell, o, d, spec.grid) - t_begin) / dt - u) - 1.0f;
-			if (k_leave > (float)(k + 1)) k = (int)fminf(k_leave, (float)spec.max_steps) - 1;  // the loop adds 1
-			continue;
+		if (spec.coarse_occupied) {
+			// Most of a trained grid is empty: in a block of cells none of which is occupied, jump to the
+			// last step point before the ray leaves the block instead of testing each; that point is
+			// tested, so rounding at the exit never skips a point of the next block.
+			const int32_t block = occ_cell_of(x, blocks);
+			if (block >= 0 && !spec.coarse_occupied[block]) {
+				const float k_leave = ceilf((occ_cell_exit(block, o, d, blocks) - t_begin) / dt - u) - 1.0f;
+				if (k_leave > (float)(k + 1)) k = (int)fminf(k_leave, (float)spec.max_steps) - 1;  // the loop adds 1
+				continue;
+			}
 		}
+		const int32_t cell = occ_cell_of(x, spec.grid);
+		if (cell < 0 || !occupied[cell]) continue;
 		if (t_out) {
 			t_out[count] = t;
 			dt_out[count] = dt;
