@@ -27,7 +27,9 @@ __global__ void adam_step_kernel(float* __restrict__ params,              // [n]
                                  size_t n, AdamSpec spec) {
 	const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	if (i >= n || counter->skip_current) return;
-	adam_update(params + i, m + i, v + i, grads[i], spec, counter->current);
+	const float g = grads[i];
+	if (spec.skip_zero_grad && g == 0.0f) return;  // what adam_update would leave, without reading p, m, v
+	adam_update(params + i, m + i, v + i, g, spec, counter->current);
 }
 
 } // namespace

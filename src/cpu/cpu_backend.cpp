@@ -388,8 +388,13 @@ public:
 		NERF_CHECK(counter);
 		if (!adam_begin_step(counter, spec, skip_flag)) return;
 		const AdamStepConstants c = counter->current;
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-		for (long i = 0; i < (long)n; ++i) adam_update(params + i, m + i, v + i, grads[i], spec, c);
+		// Per-thread copies (firstprivate): read through the reference (or OpenMP's shared-data pointer)
+		// the spec could alias the parameters for all the compiler knows, its fields would be reloaded for
+		// every element, and the loop would stay scalar. With the copies and -fno-math-errno (CMakeLists.txt)
+		// it is vectorised.
+		const AdamSpec local_spec = spec;
+#pragma omp parallel for schedule(static) firstprivate(local_spec, c) if (n >= kMinParallelWork)
+		for (long i = 0; i < (long)n; ++i) adam_update(params + i, m + i, v + i, grads[i], local_spec, c);
 	}
 
 	std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision) override {

@@ -83,19 +83,24 @@ NERF_HD inline bool adam_begin_step(AdamCounter* counter, const AdamSpec& spec, 
 /// One parameter's update. Every multiply-add is an explicit fmaf and nothing else is contractible
 /// (products feed only fmaf, a division or a square root), so GCC and nvcc, which would fuse
 /// `b1 * m + (1 - b1) * g` in different places, compute the same bits.
-/// skip_zero_grad looks at the gradient as given (before weight decay), as tiny-cuda-nn. The decay is
-/// applied only when nonzero, so that the default path is the same operations (and bits) as before it
-/// existed (fmaf(0, p, g) would turn g = -0 into +0 and an infinite p into NaN).
+/// skip_zero_grad looks at the gradient as given (before weight decay), as tiny-cuda-nn, and is a select
+/// rather than a branch, so that the CPU's loop vectorises (a blend; a branch on randomly placed zero
+/// gradients is mispredicted: see CMakeLists.txt for the numbers); the CUDA kernel returns before
+/// calling this for such an entry (the same values, without reading p, m and v). The decay is applied
+/// only when nonzero, so that the default path is the same operations (and bits) as before it existed
+/// (fmaf(0, p, g) would turn g = -0 into +0 and an infinite p into NaN).
 NERF_HD inline void adam_update(float* __restrict__ param, float* __restrict__ m, float* __restrict__ v, float grad,
                                 const AdamSpec& spec, const AdamStepConstants& c) {
-	if (spec.skip_zero_grad && grad == 0.0f) return;
+	const bool keep = spec.skip_zero_grad && grad == 0.0f;
 	if (spec.weight_decay != 0.0f) grad = fmaf(spec.weight_decay, *param, grad);
-	const float m_new = fmaf(spec.beta1, *m, (1.0f - spec.beta1) * grad);
-	const float v_new = fmaf(spec.beta2, *v, ((1.0f - spec.beta2) * grad) * grad);
-	*m = m_new;
-	*v = v_new;
+	const float p_old = *param, m_old = *m, v_old = *v;
+	const float m_new = fmaf(spec.beta1, m_old, (1.0f - spec.beta1) * grad);
+	const float v_new = fmaf(spec.beta2, v_old, ((1.0f - spec.beta2) * grad) * grad);
 	const float denom = fmaf(sqrtf(v_new), c.inv_sqrt_bias2, spec.eps);
-	*param -= (c.step_size * m_new) / denom;
+	const float p_new = p_old - (c.step_size * m_new) / denom;
+	*m = keep ? m_old : m_new;
+	*v = keep ? v_old : v_new;
+	*param = keep ? p_old : p_new;
 }
 
 /// nerf-pytorch's learning-rate schedule: lrate * 0.1^(step / (lrate_decay * 1000)).
