@@ -365,7 +365,7 @@ private:
 			spec.skips = {};
 			const MlpLayout layout = make_mlp_layout(spec, 0);
 			const size_t batch = 8 * (size_t)m_sizes.gemm_size;
-			std::vector<float> host_params(layout.n_params);
+			std::vector<float> host_params(layout.n_floats);
 			init_mlp_params_host(host_params.data(), layout, 7);
 			Buffer<float> params = make_buffer(m_dev, host_params);
 			Buffer<float> input = make_buffer(m_dev, uniform_floats(batch * spec.in_pts, -1.0, 1.0, 8));
@@ -1173,7 +1173,7 @@ private:
 		std::unique_ptr<NerfModel> ref_model;
 		if (m_ref) {
 			ref_model = std::make_unique<NerfModel>(*m_ref, grid_config(Precision::FP32));
-			std::vector<float> params(model.n_params());
+			std::vector<float> params(model.n_floats());
 			m_dev.download(params.data(), model.params(), params.size() * sizeof(float));
 			m_ref->upload(ref_model->params(), params.data(), params.size() * sizeof(float));
 		}
@@ -1197,7 +1197,7 @@ private:
 			} else if (warmup) {
 				// Every cell's EMA is relu(sigma) step_size at its jittered point: 64 cells against the
 				// double MLP, within 1e-4 of the largest (the fp32 MLP's bound, mlp_forward_tolerance).
-				std::vector<float> params_f(model.n_params());
+				std::vector<float> params_f(model.n_floats());
 				m_dev.download(params_f.data(), model.params(), params_f.size() * sizeof(float));
 				const std::vector<double> params(params_f.begin(), params_f.end());
 				OccUpdateSpec spec;
@@ -1272,7 +1272,7 @@ private:
 		const MlpSpec& spec = layout.spec;
 		const size_t n = (size_t)n_rays * n_samples;
 		const uint64_t seed = 60 + n_samples;
-		std::vector<float> params_host(layout.n_params);
+		std::vector<float> params_host(layout.n_floats);
 		init_mlp_params_host(params_host.data(), layout, seed);
 		// Encoded inputs are bounded like the real ones: gamma values in [-1, 1] (the identity
 		// block of points up to ~4 makes no difference to the GEMMs).
@@ -1282,7 +1282,7 @@ private:
 		const std::vector<float> dL_draw_host = normal_floats(n * 4, 1.0, seed + 3);
 		Buffer<float> params = make_buffer(m_dev, params_host), pts = make_buffer(m_dev, pts_host),
 		              views = make_buffer(m_dev, views_host), dL_draw = make_buffer(m_dev, dL_draw_host);
-		Buffer<float> raw = m_dev.allocate<float>(n * 4), grads = m_dev.allocate<float>(layout.n_params);
+		Buffer<float> raw = m_dev.allocate<float>(n * 4), grads = m_dev.allocate<float>(layout.n_floats);
 		m_dev.fill_zero(grads.data(), grads.bytes());
 		auto mlp = m_dev.create_mlp(layout, n, precision);
 
@@ -1298,7 +1298,7 @@ private:
 				Buffer<float> r_pts = m_ref->allocate<float>(nc * spec.in_pts),
 				              r_views = m_ref->allocate<float>(nc * spec.in_views),
 				              r_dL = m_ref->allocate<float>(nc * 4), r_raw = m_ref->allocate<float>(nc * 4),
-				              r_grads = m_ref->allocate<float>(layout.n_params);
+				              r_grads = m_ref->allocate<float>(layout.n_floats);
 				m_ref->upload(r_pts.data(), pts_host.data(), r_pts.bytes());
 				m_ref->upload(r_views.data(), views_host.data(), r_views.bytes());
 				m_ref->upload(r_dL.data(), dL_draw_host.data(), r_dL.bytes());
@@ -1468,8 +1468,8 @@ private:
 		if (!wanted(stage)) return;
 		// The full parameter buffer of the model: coarse and fine networks.
 		const MlpLayout coarse = make_mlp_layout(mlp_spec(), 0);
-		const MlpLayout fine = make_mlp_layout(mlp_spec(), coarse.n_params);
-		const size_t n = coarse.n_params + fine.n_params;
+		const MlpLayout fine = make_mlp_layout_after(mlp_spec(), coarse);
+		const size_t n = fine.end();
 		std::vector<float> p_host(n);
 		init_mlp_params_host(p_host.data(), coarse, 80);
 		init_mlp_params_host(p_host.data(), fine, 81);
@@ -1631,7 +1631,7 @@ private:
 			// Invariants of one step from a fresh model: losses are MSEs of colours in [0, 1], so
 			// finite and within (0, 1]; Adam's first update moves every parameter by at most lr
 			// (|m_hat / sqrt(v_hat)| = |g| / (|g| + eps) <= 1) and moves some of them.
-			params_before.resize(model.n_params());
+			params_before.resize(model.n_floats());
 			m_dev.download(params_before.data(), model.params(), params_before.size() * sizeof(float));
 		}
 		auto run = [&] {
@@ -1645,7 +1645,7 @@ private:
 			              "fine loss " + std::to_string(fine) + " not in (0, 1]");
 			check.require(std::isfinite(coarse) && coarse > 0.0f && coarse <= 1.0f,
 			              "coarse loss " + std::to_string(coarse) + " not in (0, 1]");
-			std::vector<float> after(model.n_params());
+			std::vector<float> after(model.n_floats());
 			m_dev.download(after.data(), model.params(), after.size() * sizeof(float));
 			double largest = 0;
 			size_t moved = 0;
@@ -1659,10 +1659,10 @@ private:
 			// A parameter whose gradient is exactly 0 stays put (Adam's 0 / (0 + eps)); at
 			// initialisation a network whose density is relu-clipped on every sample gets no gradient.
 			size_t moved_coarse = 0;
-			for (size_t i = 0; i < model.coarse_layout().n_params; ++i) moved_coarse += after[i] != params_before[i];
+			for (size_t i = 0; i < model.coarse_layout().end(); ++i) moved_coarse += after[i] != params_before[i];
 			std::fprintf(stderr, "  train_step: %zu of %zu coarse and %zu of %zu fine parameters moved in step 1\n",
 			             moved_coarse, (size_t)model.coarse_layout().n_params, moved - moved_coarse,
-			             after.size() - model.coarse_layout().n_params);
+			             model.n_params() - model.coarse_layout().n_params);
 		}
 		const auto ms = time(run, true);
 		// FLOPs: the MLPs' GEMMs, forward and backward, coarse on n Nc samples and fine on

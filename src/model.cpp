@@ -118,19 +118,21 @@ NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend),
 	coarse.output_ch = cfg.N_importance > 0 && !cfg.occ_grid ? 5 : 4;
 	m_coarse_layout = make_mlp_layout(coarse, 0);
 	m_n_params = m_coarse_layout.n_params;
+	m_n_floats = m_coarse_layout.end();
 	m_has_fine = cfg.N_importance > 0 && !cfg.occ_grid;
 	if (m_has_fine) {
 		MlpSpec fine = coarse;
 		fine.depth = cfg.netdepth_fine;
 		fine.width = cfg.netwidth_fine;
-		m_fine_layout = make_mlp_layout(fine, m_n_params);
+		m_fine_layout = make_mlp_layout_after(fine, m_coarse_layout);
 		m_n_params += m_fine_layout.n_params;
+		m_n_floats = m_fine_layout.end();
 	}
-	m_params = backend.allocate<float>(m_n_params);
-	m_grads = backend.allocate<float>(m_n_params);
-	m_adam_m = backend.allocate<float>(m_n_params);
-	m_adam_v = backend.allocate<float>(m_n_params);
-	std::vector<float> host(m_n_params);
+	m_params = backend.allocate<float>(m_n_floats);
+	m_grads = backend.allocate<float>(m_n_floats);
+	m_adam_m = backend.allocate<float>(m_n_floats);
+	m_adam_v = backend.allocate<float>(m_n_floats);
+	std::vector<float> host(m_n_floats);
 	init_mlp_params_host(host.data(), m_coarse_layout, cfg.seed);
 	if (m_has_fine) init_mlp_params_host(host.data(), m_fine_layout, cfg.seed);
 	backend.upload(m_params.data(), host.data(), host.size() * sizeof(float));
@@ -278,7 +280,7 @@ void NerfModel::apply_adam(float lr) {
 		if (!layouts[net]) continue;
 		const size_t offset = layouts[net]->offset;
 		b.adam_step(m_params.data() + offset, m_adam_m.data() + offset, m_adam_v.data() + offset, m_grads.data() + offset,
-		            layouts[net]->n_params, adam, m_adam_counters.data() + net, mlps[net]->overflow_flag());
+		            layouts[net]->n_floats, adam, m_adam_counters.data() + net, mlps[net]->overflow_flag());
 	}
 }
 

@@ -379,7 +379,7 @@ TEST_CASE("a NaN in a checkpoint's parameters or Adam state is refused at save a
 	                  Catch::Contains("nan.safetensors") && Catch::Contains("optimizer.exp_avg_sq.network_fn.pts_linears.1.bias") &&
 	                      Catch::Contains("element 3"));
 	// A model whose state went non-finite is not saved over a good checkpoint.
-	std::vector<float> params(model.n_params(), 0.0f);
+	std::vector<float> params(model.n_floats(), 0.0f);
 	params[7] = INFINITY;
 	backend->upload(model.params(), params.data(), params.size() * sizeof(float));
 	CHECK_THROWS_WITH(nerf::save_checkpoint(path, model, 9), Catch::Contains("not saved") && Catch::Contains("inf"));

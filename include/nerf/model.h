@@ -73,8 +73,11 @@ public:
 	const MlpLayout& coarse_layout() const { return m_coarse_layout; }
 	const MlpLayout* fine_layout() const { return m_has_fine ? &m_fine_layout : nullptr; }
 	bool has_fine() const { return m_has_fine; }
+	/// Parameters of the networks (nerf-pytorch's count; the layouts' padding not counted).
 	size_t n_params() const { return m_n_params; }
-	/// Flat buffers in backend memory, [n_params] each: coarse network first, then fine.
+	/// Floats in each flat buffer below: the networks with their layouts' zero padding (mlp_layout.h).
+	size_t n_floats() const { return m_n_floats; }
+	/// Flat buffers in backend memory, [n_floats] each: coarse network first, then fine.
 	float* params() { return m_params.data(); }
 	float* grads() { return m_grads.data(); }
 	float* adam_m() { return m_adam_m.data(); }
@@ -155,6 +158,7 @@ private:
 	MlpLayout m_coarse_layout, m_fine_layout;
 	bool m_has_fine = false;
 	size_t m_n_params = 0;
+	size_t m_n_floats = 0;
 	EncodingSpec m_pts_encoding, m_views_encoding;
 	Buffer<float> m_params, m_grads, m_adam_m, m_adam_v;
 	Buffer<AdamCounter> m_adam_counters;  // [2]: coarse, fine (backend memory)
