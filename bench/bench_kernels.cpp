@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -194,11 +195,28 @@ public:
 		// Peaks again at the end: on a shared machine either measurement may be slowed by others,
 		// and the better of the two is the closer estimate of what the device can do.
 		measure_peaks("end");
-		for (Row& r : m_rows) {
-			r.pct_bw = m_peak_gbps > 0 ? r.gbps / m_peak_gbps : 0.0;
-			auto peak = m_peak_tflops.find(r.prec);
-			r.pct_flops = peak != m_peak_tflops.end() && peak->second > 0 ? r.tflops / peak->second : 0.0;
+		update_fractions();
+		write_json(true);
+	}
+
+	/// --json is rewritten after every stage (complete: false until the end), so that a run stopped
+	/// by a time limit still leaves every stage it finished; each write replaces the file atomically.
+	void set_command_line(std::string command_line) { m_command_line = std::move(command_line); }
+	void write_json(bool complete) {
+		if (m_opt.json_path.empty()) return;
+		update_fractions();
+		nlohmann::json j = to_json(m_command_line);
+		j["complete"] = complete;
+		const std::string tmp = m_opt.json_path + ".tmp";
+		{
+			std::ofstream f(tmp);
+			if (!f) NERF_FAIL(m_opt.json_path << ": cannot open " << tmp << " for writing");
+			f << j.dump(2) << "\n";
+			if (!f) NERF_FAIL(m_opt.json_path << ": write of " << tmp << " failed");
 		}
+		std::error_code ec;
+		std::filesystem::rename(tmp, m_opt.json_path, ec);
+		if (ec) NERF_FAIL(m_opt.json_path << ": cannot replace it with " << tmp << " (" << ec.message() << ")");
 	}
 
 	void print_table(std::ostream& os) const {
@@ -228,6 +246,15 @@ public:
 			              num(r.tflops, "%.4f").c_str(), num(100.0 * r.pct_bw, "%.1f").c_str(),
 			              num(100.0 * r.pct_flops, "%.1f").c_str(), r.check.c_str());
 			os << line;
+		}
+	}
+
+	/// Each row's fraction of the peaks measured so far.
+	void update_fractions() {
+		for (Row& r : m_rows) {
+			r.pct_bw = m_peak_gbps > 0 ? r.gbps / m_peak_gbps : 0.0;
+			auto peak = m_peak_tflops.find(r.prec);
+			r.pct_flops = peak != m_peak_tflops.end() && peak->second > 0 ? r.tflops / peak->second : 0.0;
 		}
 	}
 
@@ -312,6 +339,7 @@ private:
 		std::fprintf(stderr, "  %-25s %-18s %-5s %10.4f ms  %s\n", stage.c_str(), size.c_str(), r.precision.c_str(),
 		             r.median_ms, check.c_str());
 		m_rows.back().check = check;
+		write_json(false);
 	}
 
 	std::vector<double> time(const std::function<void()>& fn, bool heavy = false) {
@@ -1745,6 +1773,7 @@ private:
 	std::vector<float> m_render_reference;
 	RenderedRays m_last_render;
 	Buffer<uint8_t> m_flush;
+	std::string m_command_line;
 };
 
 int run_main(int argc, char** argv) {
@@ -1755,7 +1784,8 @@ int run_main(int argc, char** argv) {
 	auto* repeats_opt = app.add_option("--repeats", opt.repeats, "timed repeats per stage (median reported)");
 	auto* warmup_opt = app.add_option("--warmup", opt.warmup, "untimed runs before timing");
 	app.add_option("--heavy_repeats", opt.heavy_repeats, "repeats for train_step and render_image (default: --repeats)");
-	app.add_option("--json", opt.json_path, "write the results as JSON to this file");
+	app.add_option("--json", opt.json_path,
+	               "write the results as JSON to this file, after every stage (\"complete\": false until the end)");
 	app.add_option("--n_rand", opt.n_rands, "ray batch sizes (default: 1024 4096; --small: 64)")->delimiter(',');
 	app.add_option("--render_hw", opt.render_hw, "render_image size (default 800; --small: 32)");
 	app.add_option("--check_rows", opt.check_rows, "CUDA: samples of the MLP compared against the CPU backend");
@@ -1789,15 +1819,11 @@ int run_main(int argc, char** argv) {
 	             ref ? "against the CPU backend" : "against double references and invariants");
 
 	KernelBench bench(*dev, std::move(ref), opt, sizes);
+	bench.set_command_line(join_command_line(argc, argv));
+	bench.write_json(false);  // an unwritable path fails now, not after the first stage's minutes
 	bench.run();
 	bench.print_table(std::cout);
-	if (!opt.json_path.empty()) {
-		std::ofstream f(opt.json_path);
-		if (!f) NERF_FAIL(opt.json_path << ": cannot open for writing");
-		f << bench.to_json(join_command_line(argc, argv)).dump(2) << "\n";
-		if (!f) NERF_FAIL(opt.json_path << ": write failed");
-		std::fprintf(stderr, "wrote %s\n", opt.json_path.c_str());
-	}
+	if (!opt.json_path.empty()) std::fprintf(stderr, "wrote %s\n", opt.json_path.c_str());
 	return 0;
 }
 

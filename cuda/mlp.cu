@@ -367,6 +367,7 @@ struct PlanCounters {
 	int heuristic_queries = 0;  // cublasLtMatmulAlgoGetHeuristic calls
 	int batch_changes = 0;      // layouts re-sized to another batch (no heuristic query)
 	int refusals = 0;           // launches at a re-sized batch that every candidate refused
+	int replans = 0;            // GEMMs planned again after construction (another problem or alignment)
 };
 
 const char* status_name(cublasStatus_t s) {
@@ -756,7 +757,7 @@ public:
 		os << "cuda mlp " << precision_name(m_precision) << ", "
 		   << (m_epilogue == MlpEpilogue::Fused ? "fused" : "unfused") << " epilogues, planned for max_batch " << m_max_batch
 		   << "; heuristic queries " << m_counters.heuristic_queries << ", batch changes " << m_counters.batch_changes
-		   << ", refused at a changed batch " << m_counters.refusals << "\n";
+		   << ", refused at a changed batch " << m_counters.refusals << ", re-planned " << m_counters.replans << "\n";
 		for (const GemmSlot& slot : m_plan.slots) {
 			if (!slot.gemm) continue;
 			const GemmSpec& g = slot.requested;
@@ -793,6 +794,7 @@ public:
 		stats.heuristic_queries = m_counters.heuristic_queries;
 		stats.batch_changes = m_counters.batch_changes;
 		stats.refusals = m_counters.refusals;
+		stats.replans = m_counters.replans;
 		return stats;
 	}
 
@@ -912,7 +914,10 @@ private:
 			fits = effective.alignment_fits(slot.gemm->spec());
 		}
 		if (fits && !slot.gemm->set_batch(spec.batch())) fits = false;
-		if (!fits) replan(slot, spec);
+		if (!fits) {
+			if (!m_planning) ++m_counters.replans;
+			replan(slot, spec);
+		}
 		const bool plain = wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
 		if (m_planning) return slot.fused || plain;
 		if (launch(slot, a, b, d, alpha, beta, bias, aux)) return slot.fused || plain;

@@ -51,13 +51,17 @@ LossScaleInfo cuda_mlp_loss_scale(const Mlp& mlp);
 
 /// What planning cost a CUDA MLP so far. Its GEMMs are planned once, for max_batch; a call at another
 /// batch size changes the layouts' batch dimension (batch_changes) and asks the heuristic again only
-/// where cuBLASLt refused every known algorithm at that size (refusals).
+/// where cuBLASLt refused every known algorithm at that size (refusals: one query each, and one more
+/// where the fused form is then given up). A GEMM is planned anew (replans) only when its problem or
+/// its operands' alignment differs from the plan's: pointers less aligned than a fresh allocation, or
+/// a dReLU whose forward mask was not written because that forward fell back to kernels.
 struct MlpPlanStats {
 	size_t planned_batch = 0;
 	size_t gemms = 0;           ///< GEMMs of one forward and backward
 	int heuristic_queries = 0;  ///< cublasLtMatmulAlgoGetHeuristic calls, construction included
 	int batch_changes = 0;
 	int refusals = 0;
+	int replans = 0;
 };
 MlpPlanStats cuda_mlp_plan_stats(const Mlp& mlp);
 
