@@ -41,7 +41,7 @@
 #
 # Environment: GPU_CHECK_BUDGET (seconds for all sections, default 510), GPU_CHECK_JOBS (default 16;
 # 2 for --dry-run), GPU_CHECK_WORK (scratch folder, default /tmp/nerf_gpu_check), TRAIN_SECONDS (the
-# NeRF run, 60), PRECISION_SECONDS (each precision's run, 4), NGP_SECONDS (60).
+# NeRF run, 60), PRECISION_SECONDS (each precision's run, 5), NGP_SECONDS (60).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -87,37 +87,47 @@ RACECHECK="[gpu]~[mlp]~[model]~[slow]~[big],[mlp][small]"
 TEST_GROUPS_LINES=$(printf '%s\n' "${TEST_GROUPS[@]}")
 
 # One line per section, run in this order:
-#   plan NAME BUDGET_S MIN_S OUTPUT COMMAND [ARGS...]   # estimate (what the budget is sized from)
-# BUDGET_S is the section's time limit (the estimate with its margin); with less than MIN_S left it is
-# skipped. OUTPUT is the file in the output folder its log joins (see write_outputs).
+#   plan NAME BUDGET_S MIN_S OUTPUT ESTIMATE COMMAND [ARGS...]
+# BUDGET_S is the section's time limit, sized from ESTIMATE (what it should take on the GPU machine,
+# and where that number comes from) with a margin; with less than MIN_S left before the deadline the
+# section is skipped. OUTPUT is the file of the output folder its log joins (see write_outputs).
+# Measured times (summary.md, --durations in gpu_tests.log) are what to correct the estimates from.
 make_plan() {  # $1: 1 to plan the sections of files that do not exist yet as well (for --plan)
 	local future=${1:-0}
 	PLAN=()
-	plan "configure" 20 15 logs unpack_and_configure  # ~10 s: cmake, CUDA and cuBLAS detection
-	plan "build (-j$JOBS)" "$BUILD_BUDGET" 60 logs build_targets $BUILD_EXTRA  # ~60 s on 16 cores; cuda/mlp.cu is the long pole
-	plan "test groups" 5 2 gpu_tests check_test_groups "$BUILD/tests/nerf_gpu_tests"  # ~1 s: lists, no GPU
-	# Each group: ~2 s of CUDA and cuBLASLt start, then its tests. The CPU references run on 16 cores.
-	plan "tests: stages" 15 5 gpu_tests gpu_test_group stages  # ~5 s
-	plan "tests: occupancy" 15 5 gpu_tests gpu_test_group occupancy  # ~5 s
-	plan "tests: mlp" 25 10 gpu_tests gpu_test_group mlp  # ~12 s: 80 MLPs, CPU references up to n = 4096
-	plan "tests: model" 25 10 gpu_tests gpu_test_group model  # ~12 s: builtin scene, CPU and GPU steps
-	plan "tests: slow and big" 40 15 gpu_tests gpu_test_group "slow and big"  # ~25 s: 300-step runs (CPU ~3 s + 5 s marched), 2000 fp16 passes
-	plan "sanitizer probe" 10 5 sanitizer sanitizer_probe  # 5 s tell whether compute-sanitizer runs here at all
-	plan "memcheck: stages" 25 10 sanitizer sanitize memcheck "$MEMCHECK_STAGES"  # ~15 s: kernels ~20x slower
-	plan "memcheck: mlp" 25 10 sanitizer sanitize memcheck "$MEMCHECK_MLP"  # ~20 s: the GEMMs at n <= 65536
-	plan "racecheck" 15 8 sanitizer sanitize racecheck "$RACECHECK"  # ~8 s
-	plan "bench_kernels" 30 15 bench_kernels bench  # ~20 s: 4 precisions, heavy stages 1 + 1 + 2 runs (fp32 400x400 render ~1 s)
-	plan "training: lego.txt" 100 40 training train_nerf  # ~90 s: 60 s + 3 x 4 s, 4 loads and evaluations (~3 s each)
+	plan "configure" 15 10 logs "~5 s: cmake, CUDA and cuBLAS detection (3 s in the dry run)" unpack_and_configure
+	plan "build (-j$JOBS)" "$BUILD_BUDGET" 40 logs \
+		"~30 s on 16 cores (the dry run: 89 s on 2, 158 CPU-s, longest file bench_kernels.cpp 20 s)" \
+		build_targets $BUILD_EXTRA
+	plan "test groups" 5 2 gpu_tests "~1 s: lists the tests, no GPU" check_test_groups "$BUILD/tests/nerf_gpu_tests"
+	# Each group: ~2 s of CUDA and cuBLASLt start, then its tests; the CPU references run on 16 cores.
+	plan "tests: stages" 15 5 gpu_tests "~5 s: 10 tests, CPU references of ~1e5 samples" gpu_test_group stages
+	plan "tests: occupancy" 15 5 gpu_tests "~5 s: 5 tests" gpu_test_group occupancy
+	plan "tests: mlp" 25 10 gpu_tests "~12 s: ~90 MLPs, CPU references up to n = 4096" gpu_test_group mlp
+	plan "tests: model" 25 10 gpu_tests "~12 s: builtin-scene steps and renders, CPU and GPU" gpu_test_group model
+	plan "tests: slow and big" 50 15 gpu_tests \
+		"~25 s: CPU 300 steps dense + marched (36 s on 2 cores here), GPU 4 x 300 steps, 2000 fp16 passes, production MLP" \
+		gpu_test_group "slow and big"
+	plan "sanitizer probe" 10 5 sanitizer "5 s tell whether compute-sanitizer runs here at all" sanitizer_probe
+	plan "memcheck: stages" 25 10 sanitizer "~15 s: 15 tests, kernels ~20x slower" sanitize memcheck "$MEMCHECK_STAGES"
+	plan "memcheck: mlp" 30 10 sanitizer "~20 s: 8 tests, the GEMMs at n <= 65536" sanitize memcheck "$MEMCHECK_MLP"
+	plan "racecheck" 15 8 sanitizer "~8 s: 16 tests, the GEMMs left out" sanitize racecheck "$RACECHECK"
+	plan "bench_kernels" 35 15 bench_kernels \
+		"~20 s: 4 precisions, heavy stages 4 runs each (400x400 render ~1 s fp32), CPU reference of a 4096-ray step (~3.6 TFLOP)" \
+		bench
+	plan "training: lego.txt" 100 40 training \
+		"~90 s: 60 s + 3 x 5 s, 4 starts, loads (0.7 s on 2 cores) and evaluations (~3 s each)" train_nerf
 	if [ "$future" = 1 ] || [ -f "$ROOT/configs/lego_ngp.txt" ]; then
-		plan "training: lego_ngp.txt" 70 30 training train_config lego_ngp "${NGP_SECONDS:-60}"  # ~65 s: 60 s, load, evaluation
+		plan "training: lego_ngp.txt" 70 30 training "~65 s: 60 s, start, load, evaluation" \
+			train_config lego_ngp "${NGP_SECONDS:-60}"
 	fi
 }
 
 plan() {
-	local name=$1 budget=$2 min=$3 output=$4
-	shift 4
+	local name=$1 budget=$2 min=$3 output=$4 estimate=$5
+	shift 5
 	# The command quoted, so that run_plan gets back the same words (filters, names with spaces).
-	PLAN+=("$name"$'\t'"$budget"$'\t'"$min"$'\t'"$output"$'\t'"$(printf '%q ' "$@")")
+	PLAN+=("$name"$'\t'"$budget"$'\t'"$min"$'\t'"$output"$'\t'"$estimate"$'\t'"$(printf '%q ' "$@")")
 }
 
 plan_total() {
@@ -130,15 +140,13 @@ plan_total() {
 }
 
 print_plan() {
-	local row name budget min output command
-	printf '%-28s %7s %6s  %-14s %s\n' section budget min output command
+	local row name budget min output estimate
+	printf '%-24s %7s %5s  %-14s %s\n' section budget min output "estimate"
 	for row in "${PLAN[@]}"; do
-		IFS=$'\t' read -r name budget min output command <<<"$row"
-		local words=()
-		eval "words=($command)"
-		printf '%-28s %6ss %5ss  %-14s %s\n' "$name" "$budget" "$min" "$output" "${words[*]}"
+		IFS=$'\t' read -r name budget min output estimate _ <<<"$row"
+		printf '%-24s %6ss %4ss  %-14s %s\n' "$name" "$budget" "$min" "$output" "$estimate"
 	done
-	printf '%-28s %6ss (at most %ss)\n' "total" "$(plan_total)" "$TOTAL_LIMIT"
+	printf '%-24s %6ss (at most %ss)\n' "total" "$(plan_total)" "$TOTAL_LIMIT"
 }
 
 # The plan with and without the sections still to come must fit the total.
@@ -149,7 +157,7 @@ check_plan() {
 	print_plan
 	make_plan 1
 	future=$(plan_total)
-	[ "$future" = "$now" ] || echo "with every planned section (also those whose files do not exist yet): ${future}s"
+	[ "$future" = "$now" ] || echo "with the sections planned for files still to come (configs/lego_ngp.txt): ${future}s"
 	if [ "$now" -gt "$TOTAL_LIMIT" ] || [ "$future" -gt "$TOTAL_LIMIT" ]; then
 		echo "gpu_check: the plan's budgets add up to ${now}s (${future}s with every section), over ${TOTAL_LIMIT}s"
 		ok=1
@@ -246,7 +254,7 @@ OUTDIR=${OUT:-$ROOT/.gpu_check_out}
 LOGS=$WORK/logs
 BUILD=$WORK/build
 JOBS=${GPU_CHECK_JOBS:-16}
-BUILD_BUDGET=90
+BUILD_BUDGET=60
 BUILD_EXTRA=""  # targets built besides those the GPU run needs (the dry run's nerf_inspect)
 SUMMARY_ROWS=()
 RESULT_ROWS=()
@@ -602,7 +610,7 @@ train_config() {  # config seconds
 # configs/lego.txt: TRAIN_SECONDS at the default precision (tf32), then PRECISION_SECONDS in each
 # other precision for its steps/s (PSNR over 1 val view: a sanity number after a few seconds).
 train_nerf() {
-	local seconds=${TRAIN_SECONDS:-60} each=${PRECISION_SECONDS:-4} ok=0 precision
+	local seconds=${TRAIN_SECONDS:-60} each=${PRECISION_SECONDS:-5} ok=0 precision
 	train_config lego "$seconds" || ok=1
 	for precision in fp32 fp16 bf16; do
 		echo "----- lego, $precision, ${each} s"
@@ -623,8 +631,7 @@ run_plan() {  # dry: 1 for --dry-run
 	local dry=$1 row name budget min output command
 	SECTION_INDEX=0
 	for row in "${PLAN[@]}"; do
-		IFS=$'\t' read -r name budget min output command <<<"$row"
-		# shellcheck disable=SC2086  # a plan line's command is words
+		IFS=$'\t' read -r name budget min output _ command <<<"$row"
 		if [ "$dry" = 1 ]; then
 			case "$name" in
 			configure* | build* | "test groups") ;;
@@ -672,9 +679,14 @@ run_check() {  # dry: 1 for --dry-run
 		train_run train_report training_header train_config train_nerf
 
 	echo
-	echo "===== plan ====="
-	print_plan
-	[ "$(plan_total)" -le "$TOTAL_LIMIT" ] || echo "gpu_check: WARNING: the budgets add up to more than ${TOTAL_LIMIT}s"
+	if [ "$dry" = 1 ]; then
+		echo "===== the dry run's plan (its build runs on 2 cores; the GPU run's plan is checked below) ====="
+		print_plan
+	else
+		echo "===== plan ====="
+		print_plan
+		[ "$(plan_total)" -le "$TOTAL_LIMIT" ] || echo "gpu_check: WARNING: the budgets add up to more than ${TOTAL_LIMIT}s"
+	fi
 	run_plan "$dry"
 	if [ "$dry" = 1 ] && [ -x "$BUILD/tests/nerf_gpu_tests" ]; then
 		# What runs without a GPU: the GPU tests' binary must load (every runtime library from the bundle)
@@ -682,6 +694,10 @@ run_check() {  # dry: 1 for --dry-run
 		run_section "gpu tests load and skip" 60 5 gpu_tests "$BUILD/tests/nerf_gpu_tests"
 		[ -d "$BUNDLE/lego_400" ] && run_section "nerf_inspect loads lego_400" 120 10 training \
 			"$BUILD/nerf_inspect" --config "$ROOT/configs/lego.txt" --datadir "$BUNDLE/lego_400" --half_res=False
+	fi
+	if [ "$dry" = 1 ]; then
+		# The GPU run's plan (16 build jobs), also with the sections whose files are still to come.
+		run_section "GPU plan fits ${TOTAL_LIMIT} s" 10 1 logs env -u GPU_CHECK_JOBS bash "$ROOT/tools/gpu_check.sh" --plan
 	fi
 	write_outputs
 	echo
@@ -704,9 +720,6 @@ dry_run() {
 	else
 		make_bundle || return 1
 	fi
-	echo
-	echo "===== plan check ====="
-	check_plan || return 1
 	local listing
 	listing=$(mktemp)
 	CLEANUP+=("$listing")
