@@ -311,6 +311,7 @@ run_section() {
 	[ -f "$log.note" ] && note=$(cat "$log.note") && rm -f "$log.note"
 	record "$name" "$status" $(($(date +%s) - t0)) "$budget" "$note" "$output"
 	echo "$output" >"$log.output"
+	case $rc in 0 | 77 | 78) ;; *) touch "$log.failed" ;; esac
 	write_outputs >/dev/null
 	return $rc
 }
@@ -379,6 +380,15 @@ write_outputs() {
 			findings
 			echo '```'
 		fi
+		# A configure or build that failed has no file of its own but logs.tar.gz: its tail here.
+		for f in "$LOGS"/*.log; do
+			[ -f "$f.output" ] && [ "$(cat "$f.output")" = logs ] && [ -f "$f.failed" ] || continue
+			echo
+			echo "The end of $(basename "$f") (all of it in logs.tar.gz):"
+			echo '```'
+			tail -n 30 "$f"
+			echo '```'
+		done
 		local failures
 		failures=$(grep -h -E ':[0-9]+: FAILED:$' "$LOGS"/*.log 2>/dev/null | sort | uniq -c | head -20)
 		if [ -n "$failures" ]; then
