@@ -50,8 +50,9 @@
 // Alignment. The layout puts every layer at a multiple of 16 floats (mlp_layout.h), the concat and
 // staging buffers use aligned leading dimensions, and pts_linears.0, whose input gamma(x) is 63 wide,
 // runs on a packed copy of its weight with K = 64: every weight, bias and activation operand of a
-// fused GEMM is at least 16-byte aligned. A fused plan that cuBLASLt still refuses falls back to
-// kernels and records why (describe_cuda_mlp, cuda_mlp_fusion).
+// fused GEMM is at least 16-byte aligned (for nerf-pytorch's widths), bar one the Mlp interface fixes:
+// alpha_linear writes column 3 of raw [n, 4], 4-byte aligned. A fused plan that cuBLASLt still
+// refuses falls back to kernels and records why (describe_cuda_mlp, cuda_mlp_fusion).
 //
 // Precision:
 //   FP32  CUBLAS_COMPUTE_32F, fp32 everything (bit-faithful mode).
