@@ -16,6 +16,7 @@
 //   peaks  = bandwidth: Backend::copy of a large buffer (bytes read + written);
 //            compute: a large GEMM at the same precision (see measure_peaks for how).
 #include "common.h"
+#include "stage_registry.h"
 
 #include "nerf/backend.h"
 #include "nerf/config.h"
@@ -160,7 +161,7 @@ struct Row {
 	std::string check;
 };
 
-class KernelBench {
+class KernelBench final : public StageBench {
 public:
 	KernelBench(Backend& dev, std::unique_ptr<Backend> ref, Options opt, Sizes sizes)
 	    : m_dev(dev), m_ref(std::move(ref)), m_opt(std::move(opt)), m_sizes(std::move(sizes)) {
@@ -192,6 +193,11 @@ public:
 		bench_adam();
 		bench_grid_update();
 		for (Precision p : m_precisions) bench_render(p);
+		// The families in files of their own (stage_registry.h), e.g. bench_ngp_stages.cpp.
+		for (const auto& [name, family] : registered_stage_families()) {
+			std::fprintf(stderr, " stage family %s\n", name.c_str());
+			family(*this);
+		}
 		// Peaks again at the end: on a shared machine either measurement may be slowed by others,
 		// and the better of the two is the closer estimate of what the device can do.
 		measure_peaks("end");
@@ -297,6 +303,17 @@ public:
 		}
 		j["rows"] = rows;
 		return j;
+	}
+
+	// --- StageBench, for the registered stage families ---
+	Backend& device() override { return m_dev; }
+	Backend* reference() override { return m_ref.get(); }
+	bool small_sizes() const override { return m_opt.small; }
+	bool stage_wanted(const std::string& stage) const override { return wanted(stage); }
+	std::vector<double> timed_repeats(const std::function<void()>& fn) override { return time(fn); }
+	void add_stage_row(const std::string& stage, const std::string& size, const std::vector<double>& ms, double bytes,
+	                   double flops, const std::string& check) override {
+		add_row(stage, size, Precision::FP32, ms, bytes, flops, check);
 	}
 
 private:

@@ -5,7 +5,8 @@
 //
 // Every option not listed below is one of nerf-pytorch's (or nerfcore's), read by parse_config,
 // e.g. --N_rand 4096 --precision fp16 --max_seconds 600 --device cuda.
-// Defaults: --config configs/lego.txt on ../shared/data/nerf_synthetic/lego_400 with half_res False
+// Defaults: --config configs/lego.txt on NERF_TEST_DATA/nerf_synthetic/lego_400 (CMake cache variable,
+// default ../shared/data) with half_res False
 // (lego_400 is already the half-resolution scene); --builtin: configs/builtin.txt on the built-in
 // procedural scene (written on first use). --compare_occ_grid trains the config twice, with the
 // reference's dense sampling and with --occ_grid, and prints both times to each threshold.
@@ -416,7 +417,7 @@ int run_main(int argc, char** argv) {
 	if (!builtin && !has_option(extras, "--config")) {
 		// lego.txt names ./data/nerf_synthetic/lego with half_res; the shared lego_400 is that
 		// half-resolution scene already.
-		if (!has_option(extras, "--datadir")) cfg.datadir = std::string(NERF_SOURCE_DIR) + "/../shared/data/nerf_synthetic/lego_400";
+		if (!has_option(extras, "--datadir")) cfg.datadir = std::string(NERF_TEST_DATA) + "/nerf_synthetic/lego_400";
 		if (!has_option(extras, "--half_res")) cfg.half_res = false;
 	}
 	if (builtin) {

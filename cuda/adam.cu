@@ -1,4 +1,5 @@
-// Adam (torch.optim.Adam, no weight decay) over one network's slice of the flat parameter buffer:
+// Adam (torch.optim.Adam; with AdamSpec's L2 weight decay and tiny-cuda-nn's skip of zero gradients,
+// both inside nerf::adam_update) over one network's slice of the flat parameter buffer:
 // a one-thread kernel decides whether the step is skipped (the network's fp16 overflow flag, set on
 // the device) and computes the bias corrections from the device-side step count (adam_begin_step);
 // then one thread per parameter calls nerf::adam_update. Both are the shared math of

@@ -1,6 +1,7 @@
 // The CUDA backend object: one device, one stream on which every stage is enqueued in order, one
 // cuBLASLt handle shared by its MLPs, and the memory accounting. The stages themselves are the
-// launchers of rays.cu, encoding.cu, sampling.cu, composite.cu, occupancy.cu, loss.cu and adam.cu; the MLP is
+// launchers of rays.cu, encoding.cu, sampling.cu, composite.cu, occupancy.cu, loss.cu, hash_encoding.cu,
+// ngp_activations.cu and adam.cu; the MLP is
 // mlp.cu. Downloads and synchronize() wait for the stream; everything else is asynchronous.
 //
 // Scratch that a stage needs per call (resample's per-ray cdf, the compositing backward's alphas,
@@ -9,6 +10,7 @@
 #include "common.cuh"
 #include "launchers.cuh"
 #include "mlp.cuh"
+#include "small_mlp.cuh"
 
 #include "nerf/allocation_tracker.h"
 #include "nerf/cuda_backend.h"
@@ -158,6 +160,10 @@ public:
 	void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) override {
 		cuda::gather_pixels(target, images, pixel_ids, n_rays, m_stream.get());
 	}
+	void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids,
+	                       size_t n_rays, uint64_t seed, uint32_t step) override {
+		cuda::random_background(target, background, alpha, pixel_ids, n_rays, seed, step, m_stream.get());
+	}
 	void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
 	                        const StratifiedSpec& spec) override {
 		cuda::stratified_samples(z, n_rays, n_samples, ray_offset, spec, m_stream.get());
@@ -251,6 +257,27 @@ public:
 		cuda::occ_update_flags(occupied, n_occupied, scratch, density, spec, m_stream.get());
 	}
 
+	// --- the ngp field's stages (hash_encoding.cu, ngp_activations.cu) ---
+	void hash_encode(float* enc, const float* table, const float* points, size_t n, const HashGridSpec& spec) override {
+		cuda::hash_encode(enc, table, points, n, spec, m_stream.get());
+	}
+	void hash_encode_backward(float* dL_dtable, const float* dL_denc, const float* points, size_t n,
+	                          const HashGridSpec& spec) override {
+		cuda::hash_encode_backward(dL_dtable, dL_denc, points, n, spec, m_stream.get());
+	}
+	void sh_encode(float* enc, int enc_stride, const float* viewdirs, const uint32_t* sample_ray, size_t n) override {
+		cuda::sh_encode(enc, enc_stride, viewdirs, sample_ray, n, m_stream.get());
+	}
+	void ngp_density_forward(float* raw, int raw_stride, float* colour_in, int colour_in_stride, const float* density_out,
+	                         size_t n) override {
+		cuda::ngp_density_forward(raw, raw_stride, colour_in, colour_in_stride, density_out, n, m_stream.get());
+	}
+	void ngp_density_backward(float* dL_ddensity_out, const float* dL_draw, int raw_stride, const float* dL_dcolour_in,
+	                          int colour_in_stride, const float* density_out, size_t n) override {
+		cuda::ngp_density_backward(dL_ddensity_out, dL_draw, raw_stride, dL_dcolour_in, colour_in_stride, density_out, n,
+		                           m_stream.get());
+	}
+
 	void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
 	               AdamCounter* counter, const uint32_t* skip_flag) override {
 		cuda::adam_step(params, m, v, grads, n, spec, counter, skip_flag, m_stream.get());
@@ -262,6 +289,13 @@ public:
 	std::unique_ptr<Mlp> create_mlp_with(const MlpLayout& layout, size_t max_batch, Precision precision,
 	                                     MlpEpilogue epilogue) {
 		return make_mlp(MlpContext{this, m_stream.get(), m_lt.get()}, layout, max_batch, precision, epilogue);
+	}
+	std::unique_ptr<SmallMlp> create_small_mlp(const SmallMlpSpec& spec, size_t max_batch, Precision precision) override {
+		return create_small_mlp_with(spec, max_batch, precision, MlpEpilogue::Fused);
+	}
+	std::unique_ptr<SmallMlp> create_small_mlp_with(const SmallMlpSpec& spec, size_t max_batch, Precision precision,
+	                                                MlpEpilogue epilogue) {
+		return make_small_mlp(MlpContext{this, m_stream.get(), m_lt.get()}, spec, max_batch, precision, epilogue);
 	}
 
 private:
@@ -318,6 +352,13 @@ std::unique_ptr<Mlp> create_cuda_mlp(Backend& backend, const MlpLayout& layout, 
 	auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
 	if (!cuda_backend) NERF_FAIL("create_cuda_mlp: backend '" << backend.name() << "' is not a CUDA backend");
 	return cuda_backend->create_mlp_with(layout, max_batch, precision, epilogue);
+}
+
+std::unique_ptr<SmallMlp> create_cuda_small_mlp(Backend& backend, const SmallMlpSpec& spec, size_t max_batch,
+                                                Precision precision, MlpEpilogue epilogue) {
+	auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
+	if (!cuda_backend) NERF_FAIL("create_cuda_small_mlp: backend '" << backend.name() << "' is not a CUDA backend");
+	return cuda_backend->create_small_mlp_with(spec, max_batch, precision, epilogue);
 }
 
 } // namespace nerf

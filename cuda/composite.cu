@@ -57,7 +57,7 @@ __global__ void composite_packed_fwd_kernel(CompositeOutputs out,
 	const size_t first = offsets[r];
 	const RayOutputs ray = composite_ray_packed(out.weights ? out.weights + first : nullptr, raw + first * spec.raw_stride,
 	                                            t + first, dt + first, rays_d + 3 * r, (int)counts[r],
-	                                            ray_offset + (uint32_t)r, spec);
+	                                            ray_offset + (uint32_t)r, spec, ray_background(spec, r));
 	store_ray_outputs(out.rgb, out.depth, out.disp, out.acc, ray, r);
 }
 
@@ -75,7 +75,7 @@ __global__ void composite_packed_bwd_kernel(float* __restrict__ dL_draw,        
 	const size_t first = offsets[r];
 	composite_ray_packed_backward(dL_draw + first * spec.raw_stride, dL_drgb + 3 * r, raw + first * spec.raw_stride,
 	                              dt + first, rays_d + 3 * r, (int)counts[r], ray_offset + (uint32_t)r, spec,
-	                              alpha_scratch + first);
+	                              alpha_scratch + first, ray_background(spec, r));
 }
 
 } // namespace

@@ -21,6 +21,8 @@ void generate_rays(float* rays_o, float* rays_d, float* viewdirs, const uint32_t
                    const CameraSet& cameras, cudaStream_t stream);
 /// target: [n_rays, 3] from the stacked images (pixel id p at 3 p) at flat pixel ids.
 void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays, cudaStream_t stream);
+void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids, size_t n_rays,
+                       uint64_t seed, uint32_t step, cudaStream_t stream);
 
 // --- encoding.cu ---
 /// enc: [n_rays * n_samples, encoded_width(spec)] of x = o + z d.
@@ -105,6 +107,27 @@ size_t mse_loss_scratch_doubles(size_t n_rays);
 /// may be null): [n_rays, 3]; loss may be null.
 void mse_loss(float* loss, float* dL_drgb, double* partial_scratch, const float* rgb, const float* target,
               size_t n_rays, float grad_scale, cudaStream_t stream);
+
+// --- hash_encoding.cu (the ngp field's position encoding) ---
+/// enc: [n, L F]; table: [spec.n_entries, F]; points: [n, 3].
+void hash_encode(float* enc, const float* table, const float* points, size_t n, const HashGridSpec& spec,
+                 cudaStream_t stream);
+/// dL_dtable (+=, atomic adds): [spec.n_entries, F]; dL_denc: [n, L F]; points: [n, 3].
+void hash_encode_backward(float* dL_dtable, const float* dL_denc, const float* points, size_t n,
+                          const HashGridSpec& spec, cudaStream_t stream);
+
+// --- ngp_activations.cu (the ngp field's direction encoding and density activations) ---
+/// enc: rows of enc_stride, columns 0..15; viewdirs: [rays, 3]; sample_ray: [n] or null (row k: ray k).
+void sh_encode(float* enc, int enc_stride, const float* viewdirs, const uint32_t* sample_ray, size_t n,
+               cudaStream_t stream);
+/// raw[:, 3] (rows of raw_stride), colour_in[:, 16..30] (rows of colour_in_stride; may be null) from
+/// density_out: [n, 16].
+void ngp_density_forward(float* raw, int raw_stride, float* colour_in, int colour_in_stride, const float* density_out,
+                         size_t n, cudaStream_t stream);
+/// dL_ddensity_out (overwrite): [n, 16]; dL_draw: rows of raw_stride; dL_dcolour_in: rows of colour_in_stride
+/// (may be null); density_out: [n, 16].
+void ngp_density_backward(float* dL_ddensity_out, const float* dL_draw, int raw_stride, const float* dL_dcolour_in,
+                          int colour_in_stride, const float* density_out, size_t n, cudaStream_t stream);
 
 // --- adam.cu ---
 /// params, m, v: [n] updated in place; grads: [n].

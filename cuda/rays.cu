@@ -39,6 +39,16 @@ __global__ void gather_pixels_kernel(float* __restrict__ target,               /
 	target[i] = images[3 * (size_t)pixel_ids[r] + c];
 }
 
+__global__ void random_background_kernel(float* __restrict__ target,             // [n_rays, 3]
+                                         float* __restrict__ background,         // [n_rays, 3]
+                                         const float* __restrict__ alpha,        // [pixels]
+                                         const uint32_t* __restrict__ pixel_ids, // [n_rays]
+                                         size_t n_rays, uint64_t seed, uint32_t step) {
+	const size_t r = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (r >= n_rays) return;
+	random_background_target(target + 3 * r, background + 3 * r, alpha[pixel_ids[r]], seed, step, (uint32_t)r);
+}
+
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -58,6 +68,15 @@ void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids
 	NERF_CHECK(target && images && pixel_ids);
 	gather_pixels_kernel<<<grid_for(3 * n_rays), kBlockSize, 0, stream>>>(target, images, pixel_ids, n_rays);
 	NERF_CHECK_LAUNCH("gather_pixels_kernel", stream);
+}
+
+void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids, size_t n_rays,
+                       uint64_t seed, uint32_t step, cudaStream_t stream) {
+	if (n_rays == 0) return;
+	NERF_CHECK(target && background && alpha && pixel_ids);
+	random_background_kernel<<<grid_for(n_rays), kBlockSize, 0, stream>>>(target, background, alpha, pixel_ids, n_rays,
+	                                                                       seed, step);
+	NERF_CHECK_LAUNCH("random_background_kernel", stream);
 }
 
 } // namespace cuda

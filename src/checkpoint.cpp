@@ -26,6 +26,8 @@ constexpr const char* kAdamM = "optimizer.exp_avg.";
 constexpr const char* kAdamV = "optimizer.exp_avg_sq.";
 constexpr const char* kGridDensity = "occupancy_grid.density";
 constexpr const char* kGridOccupied = "occupancy_grid.occupied";
+// Training wall-clock up to global_step, summed over every process that trained it.
+constexpr const char* kTrainSeconds = "train_seconds";
 // The format version of files without an occupancy grid: they are exactly format 1, which older
 // readers accept; a grid makes a file format 2.
 constexpr int kDenseFormatVersion = 1;
@@ -40,30 +42,6 @@ const std::pair<const char*, uint64_t TrainCounters::*> kCounterKeys[] = {
 	{"last_marched", &TrainCounters::last_marched},
 	{"last_kept", &TrainCounters::last_kept},
 };
-
-/// One named tensor of the model: where it lives in the flat buffer and its PyTorch shape.
-struct ParamTensor {
-	std::string name;  ///< e.g. "network_fn.pts_linears.0.weight"
-	std::vector<int64_t> shape;
-	size_t offset = 0;
-	size_t count = 0;
-};
-
-std::vector<ParamTensor> model_tensors(const NerfModel& model) {
-	std::vector<ParamTensor> out;
-	auto add_network = [&](const MlpLayout& layout, const std::string& prefix) {
-		for (const LinearLayer& l : layout.layers) {
-			out.push_back({prefix + l.name + ".weight", {l.out, l.in}, l.weight_offset, (size_t)l.in * l.out});
-			out.push_back({prefix + l.name + ".bias", {l.out}, l.bias_offset, (size_t)l.out});
-		}
-	};
-	add_network(model.coarse_layout(), "network_fn.");
-	if (const MlpLayout* fine = model.fine_layout()) add_network(*fine, "network_fine.");
-	size_t covered = 0;
-	for (const ParamTensor& t : out) covered += t.count;
-	NERF_CHECK(covered == model.n_params());
-	return out;
-}
 
 /// The index of the first NaN or infinity among n floats, or n when all are finite.
 size_t first_non_finite(const float* values, size_t n) {
@@ -104,6 +82,14 @@ CheckpointInfo info_from_metadata(const TensorMetadata& meta, const std::string&
 	info.adam_steps_fine = meta.count("adam_step_fine") ? parse_long(meta, "adam_step_fine", path) : info.adam_steps;
 	const auto loss = meta.find("loss");
 	if (loss != meta.end()) info.loss = std::strtod(loss->second.c_str(), nullptr);
+	const auto seconds = meta.find(kTrainSeconds);
+	if (seconds != meta.end()) {
+		char* end = nullptr;
+		info.train_seconds = std::strtod(seconds->second.c_str(), &end);
+		if (end == seconds->second.c_str() || *end != '\0' || !std::isfinite(info.train_seconds) || info.train_seconds < 0.0)
+			NERF_FAIL(path << ": corrupt checkpoint metadata: " << kTrainSeconds << " = '" << seconds->second
+			               << "' is not a number of seconds");
+	}
 	const auto config = meta.find("config");
 	if (config != meta.end()) info.config_text = config->second;
 	return info;
@@ -218,7 +204,7 @@ std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir) 
 	                  << torch_convert_command(newest) << "\nor pass --no_reload to train from scratch.");
 }
 
-void save_checkpoint(const std::string& path, NerfModel& model, long global_step, double loss) {
+void save_checkpoint(const std::string& path, NerfModel& model, long global_step, double loss, double train_seconds) {
 	const size_t n = model.n_floats();  // the padding between tensors is neither saved nor loaded: zero
 	std::vector<float> params(n), m(n), v(n);
 	Backend& backend = model.backend();
@@ -226,7 +212,7 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 	backend.download(m.data(), model.adam_m(), n * sizeof(float));
 	backend.download(v.data(), model.adam_v(), n * sizeof(float));
 
-	const std::vector<ParamTensor> layout = model_tensors(model);
+	const std::vector<ParamTensor> layout = model.parameter_tensors();
 	std::vector<TensorRef> tensors;
 	for (const ParamTensor& t : layout) tensors.push_back({t.name, t.shape, params.data() + t.offset});
 	for (const ParamTensor& t : layout) tensors.push_back({kAdamM + t.name, t.shape, m.data() + t.offset});
@@ -267,6 +253,11 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 	}
 	for (const auto& [key, member] : kCounterKeys) metadata[key] = std::to_string(model.counters().*member);
 	metadata["next_rays"] = std::to_string(model.counters().next_rays);
+	if (std::isfinite(train_seconds) && train_seconds >= 0.0) {
+		char text[32];
+		std::snprintf(text, sizeof(text), "%.9g", train_seconds);
+		metadata[kTrainSeconds] = text;
+	}
 	write_safetensors(path, tensors, metadata);
 }
 
@@ -275,7 +266,7 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 	SafetensorsFile file = read_safetensors(path);
 	CheckpointInfo info = info_from_metadata(file.metadata, path);
 
-	const std::vector<ParamTensor> layout = model_tensors(model);
+	const std::vector<ParamTensor> layout = model.parameter_tensors();
 	std::set<std::string> expected;
 	for (const ParamTensor& t : layout) expected.insert(t.name);
 	bool has_optimizer = false;
@@ -339,10 +330,42 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 	return info;
 }
 
+namespace {
+
+/// Refuses a resume that changes an option the checkpoint fixes; prints the other changes.
+void check_resumed_options(const std::string& path, const Config& cfg) {
+	// A file that does not read is the load's to report (with the checkpoint to fall back on); one without
+	// a config (converted from nerf-pytorch without its options) has its tensors checked there.
+	Config trained;
+	try {
+		trained = config_from_checkpoint(path, cfg);
+	} catch (const Error&) {
+		return;
+	}
+	const std::vector<std::string> conflicts = fixed_option_conflicts(trained, cfg);
+	if (!conflicts.empty()) {
+		std::string list;
+		for (const std::string& c : conflicts) list += "\n    " + c;
+		NERF_FAIL(path << ": this run cannot resume from the checkpoint with options it fixes (they shape what the "
+		               << "checkpoint holds):" << list << "\nKeep the checkpoint's values, or train a new run: another "
+		               << "--expname, or --no_reload (which moves the old run's files aside)");
+	}
+	if (cfg.quiet) return;
+	// How this invocation runs, not what it trains.
+	static const std::set<std::string> invocation = {"config", "ft_path", "no_reload", "quiet", "render_only", "render_test"};
+	std::string list;
+	for (const OptionChange& change : config_changes(trained, cfg))
+		if (!invocation.count(change.name)) list += (list.empty() ? "" : ", ") + change.name + " " + change.before + " -> " + change.after;
+	if (!list.empty()) std::printf("options that differ from the checkpoint's: %s\n", list.c_str());
+}
+
+} // namespace
+
 CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model) {
 	const std::string path = checkpoint_to_resume(cfg, run_dir);
 	if (path.empty()) return CheckpointInfo{};
 	if (!cfg.quiet) std::printf("Reloading from %s\n", path.c_str());
+	check_resumed_options(path, cfg);
 	try {
 		return load_checkpoint(path, model);
 	} catch (const Error& e) {

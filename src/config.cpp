@@ -46,6 +46,7 @@ constexpr std::optional<Bound> none = std::nullopt;
 constexpr Bound at_least(double v) { return {v, true}; }
 constexpr Bound above(double v) { return {v, false}; }
 constexpr Bound at_most(double v) { return {v, true}; }
+constexpr Bound below(double v) { return {v, false}; }
 
 // The order is the struct's, which is nerf-pytorch's config_parser order; config_to_string keeps it.
 const std::vector<OptionSpec>& option_table() {
@@ -101,7 +102,9 @@ const std::vector<OptionSpec>& option_table() {
 		{"half_res", &Config::half_res, "load blender synthetic data at half resolution (400x400 instead of 800x800)",
 		 none, none, {}},
 
-		{"factor", &Config::factor, "downsample factor for LLFF and transforms.json images", at_least(1), none, {}},
+		{"factor", &Config::factor, "downsample factor for LLFF and transforms.json images (0: LLFF 8, as nerf-pytorch; "
+		 "transforms.json the smallest power of two that brings the longer side to at most 1600 pixels, as nerfstudio)",
+		 at_least(0), none, {}},
 		{"no_ndc", &Config::no_ndc, "do not use normalized device coordinates (for non-forward-facing scenes)", none,
 		 none, {}},
 		{"lindisp", &Config::lindisp, "sample linearly in disparity rather than depth", none, none, {}},
@@ -113,7 +116,8 @@ const std::vector<OptionSpec>& option_table() {
 		{"far", &Config::far, "far plane of the ray samples (negative: the dataset's choice)", none, none, {}},
 
 		{"i_print", &Config::i_print, "frequency of console printout and metric logging", at_least(1), none, {}},
-		{"i_img", &Config::i_img, "frequency of image logging", at_least(1), none, {}},
+		{"i_img", &Config::i_img, "frequency of image logging (accepted for nerf-pytorch's configs and ignored: its image "
+		 "logging is disabled code there too)", at_least(1), none, {}},
 		{"i_weights", &Config::i_weights, "frequency of weight checkpoint saving", at_least(1), none, {}},
 		{"i_testset", &Config::i_testset, "frequency of test set rendering", at_least(1), none, {}},
 		{"i_video", &Config::i_video, "frequency of render_poses video saving", at_least(1), none, {}},
@@ -123,7 +127,7 @@ const std::vector<OptionSpec>& option_table() {
 		 at_least(0), none, {}},
 		{"seed", &Config::seed, "seed of every random draw", none, none, {}},
 		{"device", &Config::device, "compute device", none, none, {"auto", "cpu", "cuda"}},
-		{"precision", &Config::precision, "GPU math precision (the CPU is always fp32)", none, none,
+		{"precision", &Config::precision, "GPU math precision (the CPU always computes in fp32; fp16 and bf16 there warn)", none, none,
 		 {"fp32", "tf32", "fp16", "bf16"}},
 		{"cuda_graph", &Config::cuda_graph, "capture the training step as a CUDA graph (not implemented yet: ignored with a warning)", none, none, {}},
 		{"quiet", &Config::quiet, "print less", none, none, {}},
@@ -143,10 +147,28 @@ const std::vector<OptionSpec>& option_table() {
 		{"occ_warmup", &Config::occ_warmup, "steps during which a grid update evaluates every cell", at_least(0), none, {}},
 		{"occ_threshold", &Config::occ_threshold, "a cell is occupied when its EMA of sigma * step size exceeds "
 		 "min(this, the grid's mean)", at_least(0), none, {}},
-		{"render_step_size", &Config::render_step_size, "ray marching step in world units (0: box diagonal / 1024)",
+		{"render_step_size", &Config::render_step_size, "ray marching step in world units (0: one pixel's footprint at the scene, no finer than the box diagonal / 1024)",
 		 at_least(0), none, {}},
 		{"target_samples", &Config::target_samples, "occ_grid: adapt the rays per step so the network sees about this "
 		 "many samples (0: N_rand rays)", at_least(0), none, {}},
+
+		{"model", &Config::model, "the field trained: nerf (the reference's MLP) or ngp (instant-ngp's hash grid; needs "
+		 "occ_grid)", none, none, {"nerf", "ngp"}},
+		{"n_levels", &Config::n_levels, "ngp: levels of the multiresolution hash encoding", at_least(1), at_most(32), {}},
+		{"n_features_per_level", &Config::n_features_per_level, "ngp: features per hash level (1, 2, 4 or 8)", at_least(1),
+		 at_most(8), {}},
+		{"log2_hashmap_size", &Config::log2_hashmap_size, "ngp: log2 of the entries of each hashed level's table",
+		 at_least(10), at_most(24), {}},
+		{"base_resolution", &Config::base_resolution, "ngp: grid resolution of the coarsest level", at_least(2), none, {}},
+		{"finest_resolution", &Config::finest_resolution, "ngp: resolution of the finest level across the field's box "
+		 "(sets per_level_scale)", at_least(2), none, {}},
+		{"learning_rate", &Config::learning_rate, "ngp: Adam's learning rate (warm-up over 100 steps, x0.33 at 50, 75 "
+		 "and 90% of N_iters)", above(0), none, {}},
+		{"beta1", &Config::beta1, "ngp: Adam's beta1", at_least(0), below(1), {}},
+		{"beta2", &Config::beta2, "ngp: Adam's beta2", at_least(0), below(1), {}},
+		{"epsilon", &Config::epsilon, "ngp: Adam's epsilon", above(0), none, {}},
+		{"l2_reg", &Config::l2_reg, "ngp: L2 weight decay on the networks' weights (not the hash tables)", at_least(0),
+		 none, {}},
 	};
 	return table;
 }
@@ -381,6 +403,21 @@ std::string range_problem(const OptionSpec& spec, const Config& cfg) {
 		spec.member);
 }
 
+// Edits (insert, delete, replace, swap two neighbours) from one name to the other, ignoring case: what
+// a typo of an option name costs (the optimal string alignment distance).
+size_t edit_distance(const std::string& a, const std::string& b) {
+	auto same = [&](size_t i, size_t j) { return std::tolower((unsigned char)a[i]) == std::tolower((unsigned char)b[j]); };
+	std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+	for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+	for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+	for (size_t i = 1; i <= a.size(); ++i)
+		for (size_t j = 1; j <= b.size(); ++j) {
+			d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same(i - 1, j - 1) ? 0 : 1)});
+			if (i > 1 && j > 1 && same(i - 1, j - 2) && same(i - 2, j - 1)) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+		}
+	return d[a.size()][b.size()];
+}
+
 // --- the config file ---------------------------------------------------------
 
 // The value part of `key = value`: an optional quoted value, then an optional comment. As in
@@ -428,7 +465,9 @@ void load_config_stream(std::istream& in, const std::string& path, Config& out) 
 		const std::string key = trim(text.substr(0, equals));
 		if (key.empty()) NERF_FAIL(where << "missing option name before '=' in '" << printable_excerpt(text) << "'");
 		const OptionSpec* spec = find_option(key);
-		if (!spec) NERF_FAIL(where << "unknown option '" << printable_excerpt(key) << "'" << not_a_config_hint(text));
+		if (!spec)
+			NERF_FAIL(where << "unknown option '" << printable_excerpt(key) << "'" << did_you_mean(key, option_names(), "")
+			                << not_a_config_hint(text));
 		const std::string value = parse_value(text.substr(equals + 1));
 		if (!assign_from_text(*spec, value, out))
 			NERF_FAIL(where << "option '" << key << "' expects " << expected_kind(*spec) << ", got '"
@@ -445,6 +484,90 @@ void load_config_file(const std::string& path, Config& out) {
 	if (!in) NERF_FAIL("cannot open config file '" << path << "'");
 	load_config_stream(in, path, out);
 	if (in.bad()) NERF_FAIL("error while reading config file '" << path << "'");
+}
+
+std::string did_you_mean(const std::string& given, const std::vector<std::string>& known, const std::string& prefix) {
+	// Within a third of the name (at least one edit): N_iter, n_iters, N_itres, nera; not an unrelated word.
+	const size_t limit = std::max<size_t>(1, given.size() / 3);
+	const std::string* best = nullptr;
+	size_t best_distance = limit + 1;
+	for (const std::string& name : known) {
+		const size_t d = edit_distance(given, name);
+		if (d < best_distance) {
+			best_distance = d;
+			best = &name;
+		}
+	}
+	return best ? " (did you mean " + prefix + *best + "?)" : "";
+}
+
+std::vector<std::string> option_names() {
+	std::vector<std::string> names;
+	for (const OptionSpec& spec : option_table()) names.push_back(spec.name);
+	return names;
+}
+
+std::string unknown_option_message(const CLI::App& app, int argc, const char* const* argv) {
+	std::vector<std::string> known;
+	for (const CLI::Option* option : app.get_options())
+		for (const std::string& name : option->get_lnames()) known.push_back(name);
+	for (int i = 1; i < argc; ++i) {
+		const std::string arg = argv[i];
+		if (arg == "--") break;
+		// A negative number is a value, not an option.
+		if (arg.size() < 2 || arg[0] != '-' || std::isdigit((unsigned char)arg[1]) || arg[1] == '.') continue;
+		const size_t dashes = arg[1] == '-' ? 2 : 1;
+		const size_t equals = arg.find('=');
+		const std::string name = arg.substr(dashes, equals == std::string::npos ? std::string::npos : equals - dashes);
+		const std::string flag = std::string(dashes, '-') + name;
+		const CLI::Option* option = app.get_option_no_throw(flag);
+		if (!option) return "unknown option " + flag + did_you_mean(name, known);
+		if (option->get_type_size_min() > 0 && equals == std::string::npos) ++i;  // its value, whatever it looks like
+	}
+	return "";
+}
+
+std::vector<OptionChange> config_changes(const Config& before, const Config& after) {
+	std::vector<OptionChange> changes;
+	for (const OptionSpec& spec : option_table()) {
+		std::string a = value_text(spec, before), b = value_text(spec, after);
+		if (a != b) changes.push_back({spec.name, std::move(a), std::move(b)});
+	}
+	return changes;
+}
+
+const std::vector<FixedOption>& options_fixed_by_checkpoint() {
+	static const std::vector<FixedOption> table = {
+		{"netdepth", "the coarse network's shape"},
+		{"netwidth", "the coarse network's shape"},
+		{"netdepth_fine", "the fine network's shape", [](const Config& c) { return c.N_importance > 0 && !c.occ_grid; }},
+		{"netwidth_fine", "the fine network's shape", [](const Config& c) { return c.N_importance > 0 && !c.occ_grid; }},
+		// Only whether there is a fine network: the number of fine samples may change.
+		{"N_importance", "whether there is a fine network", [](const Config& c) { return !c.occ_grid; },
+		 [](const Config& c) { return std::string(c.N_importance > 0 ? "fine" : "none"); }},
+		{"use_viewdirs", "the networks' inputs"},
+		{"i_embed", "the positional encoding"},
+		{"multires", "the positional encoding of positions", [](const Config& c) { return c.i_embed == 0; }},
+		{"multires_views", "the positional encoding of view directions",
+		 [](const Config& c) { return c.i_embed == 0 && c.use_viewdirs; }},
+		{"occ_grid", "the field type: an occupancy grid with one network"},
+		{"occ_resolution", "the occupancy grid's shape", [](const Config& c) { return c.occ_grid; }},
+		{"occ_aabb", "the occupancy grid's box", [](const Config& c) { return c.occ_grid; }},
+	};
+	return table;
+}
+
+std::vector<std::string> fixed_option_conflicts(const Config& trained, const Config& resumed) {
+	std::vector<std::string> conflicts;
+	for (const FixedOption& fixed : options_fixed_by_checkpoint()) {
+		if (fixed.applies && !fixed.applies(trained)) continue;  // another row names what changed
+		const OptionSpec* spec = find_option(fixed.name);
+		NERF_CHECK(spec != nullptr);
+		const std::string a = value_text(*spec, trained), b = value_text(*spec, resumed);
+		const bool same = fixed.value ? fixed.value(trained) == fixed.value(resumed) : a == b;
+		if (!same) conflicts.push_back(std::string(fixed.name) + " = " + a + " in the checkpoint, " + b + " now (" + fixed.fixes + ")");
+	}
+	return conflicts;
 }
 
 std::string config_to_string(const Config& cfg) {
@@ -470,7 +593,8 @@ std::string config_to_args_text(const Config& cfg) {
 	return text;
 }
 
-bool parse_config(int argc, const char* const* argv, Config& out, const std::string& program_description) {
+bool parse_config(int argc, const char* const* argv, Config& out, const std::string& program_description,
+                  const std::function<void(CLI::App&)>& add_tool_options) {
 	// CLI11 writes into a scratch copy; which options it saw decides what overrides the file afterwards,
 	// so the command line wins wherever --config appears among the arguments.
 	Config from_command_line = out;
@@ -507,6 +631,7 @@ bool parse_config(int argc, const char* const* argv, Config& out, const std::str
 		}
 		registered.emplace_back(&spec, option);
 	}
+	if (add_tool_options) add_tool_options(app);
 
 	try {
 		app.parse(argc, argv);
@@ -517,7 +642,9 @@ bool parse_config(int argc, const char* const* argv, Config& out, const std::str
 		std::cout << app.help("", CLI::AppFormatMode::All);
 		return false;
 	} catch (const CLI::ParseError& e) {
-		NERF_FAIL("command line: " << e.what() << " (see --help)");
+		// CLI11 lists what it could not place, last first ("10 --N_iter"); the option itself is clearer.
+		const std::string unknown = unknown_option_message(app, argc, argv);
+		NERF_FAIL("command line: " << (unknown.empty() ? std::string(e.what()) : unknown) << " (see --help)");
 	}
 
 	const CLI::Option* config_option = app.get_option("--config");
@@ -547,6 +674,12 @@ void validate_config(const Config& cfg, const std::string& where) {
 }
 
 void check_option_combinations(const Config& cfg) {
+	if (cfg.model == "ngp" && !cfg.occ_grid)
+		NERF_FAIL("model = ngp is trained and rendered only by ray marching through the occupancy grid: add occ_grid = "
+		          "True (--occ_grid); the dense coarse + fine sampler is the reference model's");
+	if (cfg.model == "ngp" && cfg.finest_resolution < (float)cfg.base_resolution)
+		NERF_FAIL("finest_resolution = " << cfg.finest_resolution << " is below base_resolution = " << cfg.base_resolution
+		                                 << ": the finest hash level cannot be coarser than the first");
 	if (cfg.N_importance > 0 && cfg.N_samples < 3)
 		NERF_FAIL("N_samples = " << cfg.N_samples << " with N_importance = " << cfg.N_importance
 		                         << ": the fine pass resamples from the coarse pass's N_samples - 2 inner weights, so it "

@@ -106,7 +106,7 @@ void Progress::draw() {
 	m_last_draw = std::chrono::steady_clock::now();
 }
 
-void Progress::update(long step, double loss, double psnr) {
+void Progress::update(long step, double loss, double psnr, const std::string& extra) {
 	m_step = step;
 	m_loss = loss;
 	m_psnr = psnr;
@@ -117,7 +117,7 @@ void Progress::update(long step, double loss, double psnr) {
 		std::string line = "[" + m_labels.tag + "] " + m_labels.item + ": " + std::to_string(step) + "/" + std::to_string(m_last);
 		if (m_labels.show_loss) line += "  Loss: " + number_text("%.6g", loss);
 		line += "  PSNR: " + number_text("%.3f", psnr) + "  " + rate_text(2) + "  ETA " +
-		        format_duration(rate > 0 ? (m_last - step) / rate : NAN);
+		        format_duration(rate > 0 ? (m_last - step) / rate : NAN) + extra;
 		message(line);
 	}
 	if (m_mode == Mode::Bar) {

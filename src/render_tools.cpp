@@ -49,11 +49,16 @@ std::atomic<bool> g_warned_no_ffmpeg{false};
 
 } // namespace
 
-std::vector<int> split_views(const Dataset& data, const std::string& split) {
-	if (split == "test") return data.i_test.empty() ? data.i_val : data.i_test;
-	if (split == "val") return data.i_val.empty() ? data.i_test : data.i_val;
-	if (split == "train") return data.i_train;
+std::string rendered_split(const Dataset& data, const std::string& split) {
+	if (split == "test") return data.i_test.empty() && !data.i_val.empty() ? "val" : "test";
+	if (split == "val") return data.i_val.empty() && !data.i_test.empty() ? "test" : "val";
+	if (split == "train") return split;
 	NERF_FAIL("unknown split '" << split << "' (expected test, val or train)");
+}
+
+std::vector<int> split_views(const Dataset& data, const std::string& split) {
+	const std::string used = rendered_split(data, split);
+	return used == "test" ? data.i_test : used == "val" ? data.i_val : data.i_train;
 }
 
 std::string eval_report_json(const EvalReport& report) {
@@ -251,7 +256,7 @@ std::string render_path_videos(NerfModel& model, const Dataset& data, const Conf
 
 EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
                           long step) {
-	const std::string split = data.i_test.empty() ? "val" : "test";
+	const std::string split = rendered_split(data, "test");
 	const std::vector<int> views = split_views(data, split);
 	if (views.empty()) NERF_FAIL("the dataset has neither test nor val views to render for the test set (i_testset)");
 	std::vector<Pose> poses;
@@ -278,7 +283,6 @@ EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& c
 
 std::string render_only(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir, long step) {
 	RenderViewsOptions options;
-	options.out_dir = (fs::path(run_dir) / numbered(cfg.render_test ? "renderonly_test_%06ld" : "renderonly_path_%06ld", step)).string();
 	options.quiet = cfg.quiet;
 	options.step = step;
 	std::vector<Pose> poses;
@@ -286,7 +290,7 @@ std::string render_only(NerfModel& model, const Dataset& data, const Config& cfg
 	std::vector<const float*> targets;
 	std::vector<int> indices;
 	if (cfg.render_test) {
-		options.split = data.i_test.empty() ? "val" : "test";
+		options.split = rendered_split(data, "test");
 		indices = split_views(data, options.split);
 		for (int v : indices) {
 			poses.push_back(data.poses[v]);
@@ -299,13 +303,19 @@ std::string render_only(NerfModel& model, const Dataset& data, const Config& cfg
 		cameras.assign(poses.size(), dataset_camera(data, cfg.render_factor));
 	}
 	if (poses.empty()) NERF_FAIL("render_only: the dataset has no " << options.split << " poses to render");
+	// Named by what is rendered: a scene without a test split renders (and names) its val views.
+	options.out_dir = (fs::path(run_dir) / ("renderonly_" + options.split + numbered("_%06ld", step))).string();
 	RenderedFrames frames;
 	render_views(model, poses, cameras, RenderSettings::from_config(cfg, data, false), cfg.chunk, options, targets,
 	             indices, &frames);
-	if (frames.same_size)
-		write_video((fs::path(options.out_dir) / "video.mp4").string(), frames.rgb, frames.width, frames.height, 3);
-	else if (!cfg.quiet)
-		std::printf("no video.mp4: the %s views have images of different sizes\n", options.split.c_str());
+	// The names nerf_render --video writes (the reference writes the rgb one as video.mp4).
+	if (frames.same_size) {
+		write_video((fs::path(options.out_dir) / "video_rgb.mp4").string(), frames.rgb, frames.width, frames.height, 3);
+		write_video((fs::path(options.out_dir) / "video_disp.mp4").string(), normalise_disparity(frames.disp), frames.width,
+		            frames.height, 1);
+	} else if (!cfg.quiet) {
+		std::printf("no video: the %s views have images of different sizes\n", options.split.c_str());
+	}
 	if (!cfg.quiet) std::printf("Done rendering %s\n", options.out_dir.c_str());
 	return options.out_dir;
 }

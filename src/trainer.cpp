@@ -14,9 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -45,6 +47,129 @@ void drop_metrics_after(const std::string& path, long step) {
 	write_file_atomic(path, kept);
 }
 
+/// The step in the name of a run's output (its last run of at least six digits: 000040.safetensors,
+/// testset_000040, lego_spiral_000040_rgb.mp4), -1 when there is none.
+long step_in_name(const std::string& name) {
+	long step = -1;
+	for (size_t i = 0; i < name.size();) {
+		if (!std::isdigit((unsigned char)name[i])) {
+			++i;
+			continue;
+		}
+		size_t j = i;
+		while (j < name.size() && std::isdigit((unsigned char)name[j])) ++j;
+		if (j - i >= 6 && j - i <= 12) step = std::stol(name.substr(i, j - i));
+		i = j;
+	}
+	return step;
+}
+
+bool has_suffix(const std::string& s, const std::string& suffix) {
+	return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// What nerf_train and nerf_render write into a run folder, by name.
+enum class RunOutput { None, Checkpoint, Log, StepOutput };
+
+RunOutput run_output_kind(const std::string& name) {
+	const bool digits_stem = [&] {
+		const size_t dot = name.find('.');
+		return dot >= 6 && dot != std::string::npos &&
+		       std::all_of(name.begin(), name.begin() + (long)dot, [](char c) { return std::isdigit((unsigned char)c); });
+	}();
+	if (has_suffix(name, ".safetensors") || has_suffix(name, ".safetensors.diverged")) return RunOutput::Checkpoint;
+	if (digits_stem && has_suffix(name, ".tar")) return RunOutput::Checkpoint;  // nerf-pytorch's {step:06d}.tar
+	if (name == "metrics.jsonl" || name == "summary.json" || name == "config.txt" || name == "args.txt") return RunOutput::Log;
+	if (step_in_name(name) >= 0 &&
+	    (name.rfind("testset_", 0) == 0 || name.rfind("renderonly_", 0) == 0 || name.rfind("render_", 0) == 0 ||
+	     name.find("_spiral_") != std::string::npos))
+		return RunOutput::StepOutput;
+	return RunOutput::None;
+}
+
+/// A new folder in `dir` for the files of a run that is not the one about to train: previous_run_<time>.
+fs::path new_previous_run_folder(const fs::path& dir) {
+	const std::time_t now = std::time(nullptr);
+	std::tm local{};
+	localtime_r(&now, &local);
+	char stamp[32];
+	std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &local);
+	fs::path folder = dir / ("previous_run_" + std::string(stamp));
+	for (int n = 2; fs::exists(folder); ++n) folder = dir / ("previous_run_" + std::string(stamp) + "_" + std::to_string(n));
+	std::error_code ec;
+	fs::create_directory(folder, ec);
+	if (ec) NERF_FAIL(folder.string() << ": cannot create the folder for the previous run's files (" << ec.message() << ")");
+	return folder;
+}
+
+/// A run folder must never hold the checkpoints of two runs, or the next resume picks up the wrong one.
+/// A fresh run (no checkpoint here resumed: --no_reload, or --ft_path from elsewhere) moves every output
+/// of the run before it into previous_run_<time>/ when there is a checkpoint among them; a resume from
+/// step k of a checkpoint here moves the outputs of steps after k (another branch, e.g. --ft_path to an
+/// older checkpoint) and copies the logs that describe them. Nothing is deleted, and it says so.
+void set_aside_previous_run(const fs::path& dir, const CheckpointInfo& resumed, bool quiet) {
+	std::error_code same_ec, ec;
+	const bool resumed_here =
+	    !resumed.path.empty() && fs::equivalent(fs::absolute(resumed.path).parent_path(), dir, same_ec) && !same_ec;
+	std::vector<fs::path> move, copy;
+	bool any_checkpoint = false;
+	for (const auto& entry : fs::directory_iterator(dir, ec)) {
+		const std::string name = entry.path().filename().string();
+		const RunOutput kind = run_output_kind(name);
+		if (kind == RunOutput::None) continue;
+		if (!resumed_here) {
+			any_checkpoint = any_checkpoint || kind == RunOutput::Checkpoint;
+			move.push_back(entry.path());
+		} else if (kind == RunOutput::Log) {
+			(name == "summary.json" ? move : copy).push_back(entry.path());
+		} else if (step_in_name(name) > resumed.global_step) {
+			any_checkpoint = any_checkpoint || (kind == RunOutput::Checkpoint && has_suffix(name, ".safetensors"));
+			move.push_back(entry.path());
+		}
+	}
+	if (!any_checkpoint) return;
+	const fs::path folder = new_previous_run_folder(dir);
+	size_t checkpoints = 0;
+	for (const fs::path& p : copy) {
+		fs::copy(p, folder / p.filename(), fs::copy_options::recursive, ec);
+		if (ec) NERF_FAIL(p.string() << ": cannot copy it into " << folder.string() << " (" << ec.message() << ")");
+	}
+	for (const fs::path& p : move) {
+		fs::rename(p, folder / p.filename(), ec);
+		if (ec) NERF_FAIL(p.string() << ": cannot move it into " << folder.string() << " (" << ec.message() << ")");
+		checkpoints += run_output_kind(p.filename().string()) == RunOutput::Checkpoint;
+	}
+	(void)quiet;  // said even with --quiet: files moved are worth a line
+	if (resumed_here)
+		std::printf("moved %zu checkpoint(s) past step %ld and %zu other output(s) of them from %s into %s (the run "
+		            "resumes from step %ld, so they are another run's; nothing was deleted)\n",
+		            checkpoints, resumed.global_step, move.size() - checkpoints, dir.c_str(), folder.c_str(),
+		            resumed.global_step);
+	else
+		std::printf("moved the previous run's %zu checkpoint(s) and %zu other output(s) from %s into %s (a new run "
+		            "starts here; nothing was deleted)\n",
+		            checkpoints, move.size() - checkpoints, dir.c_str(), folder.c_str());
+	std::fflush(stdout);
+}
+
+/// render_only's error when there is no checkpoint to render: where it looked, and what is there.
+std::string render_only_without_checkpoint(const Config& cfg, const fs::path& dir) {
+	if (cfg.no_reload)
+		return "render_only with no_reload: there is nothing to render (no_reload starts from an untrained network); "
+		       "drop --no_reload to render the newest checkpoint of " + dir.string() + ", or pass --ft_path FILE";
+	std::string runs;
+	std::error_code ec;
+	const fs::path basedir = dir.parent_path();
+	if (fs::is_directory(basedir, ec))
+		for (const auto& entry : fs::directory_iterator(basedir, ec))
+			if (entry.is_directory(ec) && !list_checkpoints(entry.path().string()).empty())
+				runs += (runs.empty() ? "" : ", ") + entry.path().filename().string();
+	return "render_only: no checkpoint to render in " + dir.string() + (fs::is_directory(dir, ec) ? "" : " (no such folder)") +
+	       "; is --expname right? " + (runs.empty() ? "No run folder in " + basedir.string() + " holds a checkpoint"
+	                                               : "Run folders with checkpoints in " + basedir.string() + ": " + runs) +
+	       " (or pass --ft_path FILE)";
+}
+
 /// Network evaluations per trained ray between two snapshots of the counters (0 when no ray was trained).
 double mean_samples_per_ray(const TrainCounters& now, const TrainCounters& before) {
 	const uint64_t rays = now.rays - before.rays;
@@ -54,6 +179,7 @@ double mean_samples_per_ray(const TrainCounters& now, const TrainCounters& befor
 
 struct Trainer::State {
 	Buffer<float> images;  // the images one after another, [H_i, W_i, 3] each
+	Buffer<float> alpha;   // their alpha [pixels], for training on random backgrounds (else empty)
 	CameraBuffers cameras; // poses [n_images, 3, 4] and per-image cameras
 	RenderSettings train_settings, test_settings;
 	// use_batching: every training pixel once per epoch, in an order reshuffled each epoch.
@@ -78,13 +204,20 @@ Trainer::Trainer(const Config& cfg, const Dataset& data, Backend& backend)
 	if (data.images.size() / 3 >= 4294967296ull)
 		NERF_FAIL("dataset " << cfg.datadir << " has more than 2^32 pixels; flat pixel ids are 32-bit");
 	// The grid's box is the dataset's (e.g. its cameras'), fixed now so that the saved config names it.
-	if (m_cfg.occ_grid) m_cfg.occ_aabb = occ_grid_box(m_cfg, data);
+	if (m_cfg.occ_grid) {
+		m_cfg.occ_aabb = occ_grid_box(m_cfg, data);
+		if (m_cfg.render_step_size == 0.0f) m_cfg.render_step_size = default_render_step_size(occ_grid_spec(m_cfg), data);
+	}
 	m_model = std::make_unique<NerfModel>(backend, m_cfg);
 	State& st = *m_state;
 	st.train_settings = RenderSettings::from_config(cfg, data, true);
 	st.test_settings = RenderSettings::from_config(cfg, data, false);
 	st.images = backend.allocate<float>(data.images.size());
 	backend.upload(st.images.data(), data.images.data(), data.images.size() * sizeof(float));
+	if (st.train_settings.random_background) {
+		st.alpha = backend.allocate<float>(data.alpha.size());
+		backend.upload(st.alpha.data(), data.alpha.data(), data.alpha.size() * sizeof(float));
+	}
 	st.cameras = upload_cameras(backend, data.poses, data.cameras);
 	if (!cfg.no_batching) {
 		size_t n_train_pixels = 0;
@@ -189,8 +322,9 @@ void Trainer::step(long i) {
 		ids = st.step_ids.data();
 	}
 	// lr = lrate * 0.1^(global_step / (lrate_decay * 1000)) with the 0-based global step.
-	const float lr = learning_rate(cfg.lrate, cfg.lrate_decay, i - 1);
-	m_model->train_step(ids, n_rays, st.images.data(), st.cameras.set(), st.train_settings, rng_step, lr);
+	const float lr = m_model->learning_rate(i - 1);
+	m_model->train_step(ids, n_rays, st.images.data(), st.cameras.set(), st.train_settings, rng_step, lr,
+	                    st.train_settings.random_background ? st.alpha.data() : nullptr);
 	if (adaptive_rays()) {
 		// nerfacc's rule: scale the rays by target / samples seen (doubling when a step saw none).
 		const double trained = (double)m_model->last_step_rays(), samples = (double)m_model->last_step_samples();
@@ -198,6 +332,8 @@ void Trainer::step(long i) {
 		counters.next_rays = (uint32_t)std::clamp(std::round(next), 1.0, (double)max_rays_per_step());
 	}
 }
+
+std::string Trainer::val_eval_split() const { return m_data.i_val.empty() ? "test" : "val"; }
 
 std::vector<int> Trainer::val_eval_views(int n_views) const {
 	std::vector<int> views = m_data.i_val.empty() ? m_data.i_test : m_data.i_val;
@@ -227,6 +363,10 @@ TrainSummary Trainer::run() {
 	State& st = *m_state;
 	const Config& cfg = m_cfg;
 	const fs::path dir = run_dir();
+	// render_only renders a checkpoint; without one it would render the untrained network (a mistyped
+	// expname), so it is an error before anything is created.
+	if (cfg.render_only && m_start_step == 0 && checkpoint_to_resume(cfg, dir.string()).empty())
+		NERF_FAIL(render_only_without_checkpoint(cfg, dir));
 	std::error_code ec;
 	fs::create_directories(dir, ec);
 	if (ec) NERF_FAIL(dir.string() << ": cannot create the run folder (" << ec.message() << "); is basedir writable?");
@@ -236,52 +376,88 @@ TrainSummary Trainer::run() {
 	// Reload as the reference's create_nerf: ft_path, else the newest checkpoint here, unless no_reload.
 	// A caller that set the start step itself has loaded its own state.
 	CheckpointInfo resumed;
-	if (m_start_step == 0) {
+	const bool own_resume = m_start_step == 0;
+	if (own_resume) {
 		resumed = resume_training(cfg, dir.string(), *m_model);
 		m_start_step = resumed.global_step;
 	}
-	// config.txt holds every option readable by --config; args.txt is nerf-pytorch's listing of them,
-	// for the scripts and habits that read it. Written once the checkpoint to resume from has loaded, so
-	// that a run that cannot start leaves the folder (perhaps a nerf-pytorch one) as it was.
-	for (const auto& [name, text] : {std::pair{"config.txt", config_to_string(cfg)}, std::pair{"args.txt", config_to_args_text(cfg)}}) {
-		write_file_atomic((dir / name).string(), text);
-	}
+	st.seconds_before_start = resumed.train_seconds;
 	if (cfg.render_only) {
-		render_only(*m_model, m_data, cfg, dir.string(), m_start_step);
+		// config.txt and args.txt describe the training run; a render writes its own options beside its images.
+		const std::string out = render_only(*m_model, m_data, cfg, dir.string(), m_start_step);
+		write_file_atomic((fs::path(out) / "config.txt").string(), config_to_string(cfg));
 		TrainSummary summary;
 		summary.steps = m_start_step;
+		summary.seconds = resumed.train_seconds;
+		summary.final_loss = resumed.loss;
 		summary.device = m_backend.name();
 		return summary;
 	}
+	const fs::path summary_path = dir / "summary.json";
+	const bool nothing_to_train = !resumed.path.empty() && m_start_step >= cfg.N_iters;
+	if (nothing_to_train) {
+		// The run is done (or past what was asked): what it wrote stays as it was.
+		const bool have_summary = fs::exists(summary_path, ec);
+		if (!cfg.quiet) {
+			if (m_start_step > cfg.N_iters)
+				std::printf("nothing to train: %s is at step %ld, past N_iters = %d (N_iters counts from the run's "
+				            "start: a larger --N_iters trains on; --no_reload or another --expname trains a new run)",
+				            resumed.path.c_str(), m_start_step, cfg.N_iters);
+			else
+				std::printf("nothing to train: %s is at step %ld = N_iters (a larger --N_iters trains on)",
+				            resumed.path.c_str(), m_start_step);
+			std::printf(have_summary ? "; %s left as it was\n" : "; writing the missing %s\n", summary_path.c_str());
+		}
+		if (have_summary) {
+			TrainSummary summary;
+			summary.steps = m_start_step;
+			summary.seconds = resumed.train_seconds;
+			summary.final_loss = resumed.loss;
+			summary.device = m_backend.name();
+			return summary;
+		}
+	} else if (own_resume) {
+		set_aside_previous_run(dir, resumed, cfg.quiet);
+		// config.txt holds every option readable by --config; args.txt is nerf-pytorch's listing of them,
+		// for the scripts and habits that read it. Written once the checkpoint to resume from has loaded,
+		// so that a run that cannot start leaves the folder (perhaps a nerf-pytorch one) as it was.
+		for (const auto& [name, text] : {std::pair{"config.txt", config_to_string(cfg)}, std::pair{"args.txt", config_to_args_text(cfg)}})
+			write_file_atomic((dir / name).string(), text);
+	} else {
+		for (const auto& [name, text] : {std::pair{"config.txt", config_to_string(cfg)}, std::pair{"args.txt", config_to_args_text(cfg)}})
+			write_file_atomic((dir / name).string(), text);
+	}
 	const std::string metrics_path = (dir / "metrics.jsonl").string();
-	// Lines past the resumed step are from a run that died before its next checkpoint; those steps
-	// run again now, so their old lines go (as does a half-written last line).
-	if (m_start_step > 0) drop_metrics_after(metrics_path, m_start_step);
-	st.metrics.open(metrics_path, m_start_step == 0);
-	if (m_start_step >= cfg.N_iters && !cfg.quiet)
-		std::printf("nothing to train: %s is at step %ld and N_iters is %d (final_loss is the checkpoint's)\n",
-		            resumed.path.empty() ? "the run" : resumed.path.c_str(), m_start_step, cfg.N_iters);
+	if (!nothing_to_train) {
+		// Lines past the resumed step are from a run that died before its next checkpoint; those steps
+		// run again now, so their old lines go (as does a half-written last line).
+		if (m_start_step > 0) drop_metrics_after(metrics_path, m_start_step);
+		st.metrics.open(metrics_path, m_start_step == 0);
+	}
 	st.last_loss = resumed.loss;
 
-	if (!cfg.quiet)
-		std::cout << "training on " << m_backend.name() << ": " << m_model->n_params() << " parameters, "
-		          << m_data.i_train.size() << " train views " << m_data.W << "x" << m_data.H
+	if (!cfg.quiet && !nothing_to_train) {
+		std::cout << "training images: " << m_data.i_train.size() << " train views at " << m_data.W << "x" << m_data.H
 		          << (std::all_of(m_data.cameras.begin(), m_data.cameras.end(),
 		                          [&](const Camera& c) { return c.W == m_data.W && c.H == m_data.H; })
 		                  ? ""
-		                  : " (and other sizes)")
-		          << ", steps "
+		                  : " (the first; others differ)")
+		          << (m_data.resize_note.empty() ? "" : " (" + m_data.resize_note + ")") << "\n";
+		std::cout << "training on " << m_backend.name() << ": " << m_model->n_params() << " parameters, steps "
 		          << m_start_step + 1 << ".." << cfg.N_iters << std::endl;
-	if (!cfg.quiet && ssim_window(m_data.H, m_data.W) < 11)
+	}
+	if (!cfg.quiet && !nothing_to_train && ssim_window(m_data.H, m_data.W) < 11)
 		std::printf("note: the images are %dx%d, smaller than SSIM's 11x11 window; the test set's SSIM uses a %dx%d window\n",
 		            m_data.W, m_data.H, ssim_window(m_data.H, m_data.W), ssim_window(m_data.H, m_data.W));
 	// Videos and test sets report through the progress display, not by printing over the bar.
 	Config render_cfg = cfg;
 	render_cfg.quiet = true;
 	const std::string expname = dir.filename().string();
-	Progress progress(m_start_step + 1, cfg.N_iters, cfg.i_print, cfg.quiet);
+	Progress progress(m_start_step + 1, cfg.N_iters, cfg.i_print, cfg.quiet || nothing_to_train);
 	st.started = std::chrono::steady_clock::now();
-	auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - st.started).count(); };
+	// Training time: this process's, for max_seconds; over every resume (the checkpoint's), for the logs.
+	auto elapsed_here = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - st.started).count(); };
+	auto elapsed = [&] { return st.seconds_before_start + elapsed_here(); };
 	// A checkpoint is good when its state is finite (save_checkpoint checks) and the loss computed from
 	// it, the next step's, is finite too: an update can diverge to finite but huge weights. The newest
 	// checkpoint waits for that loss; the resumed one is not ours to rename.
@@ -289,18 +465,34 @@ TrainSummary Trainer::run() {
 	bool unconfirmed_is_ours = false;
 	if (!resumed.path.empty()) unconfirmed_checkpoint = resumed.path;
 	long i = m_start_step;
-	TrainCounters logged = m_model->counters();  // mean_samples_per_ray of a metrics line: since the last line
+	TrainCounters logged = m_model->counters();  // a metrics line's counts: since the last line
+	bool warned_dropped = false;
 	while (i < cfg.N_iters) {
 		++i;
+		const uint64_t dropped_before = m_model->counters().dropped_rays;
 		step(i);
 		if (i == m_start_step + 1) {
 			// Every workspace exists after the first step, so this is the run's peak (bar rendering chunks).
-			char text[128];
-			std::snprintf(text, sizeof(text), "peak %s memory after the first step: %.1f MiB", m_backend.name().c_str(),
-			              (double)m_backend.peak_bytes() / (1024.0 * 1024.0));
+			char text[160];
+			std::snprintf(text, sizeof(text), "peak %s memory after the first step: %.1f MiB (the backend's buffers)",
+			              m_backend.name().c_str(), (double)m_backend.peak_bytes() / (1024.0 * 1024.0));
 			progress.message(text);
 		}
-		const bool out_of_time = cfg.max_seconds > 0.0 && elapsed() >= cfg.max_seconds;
+		const uint64_t dropped = m_model->counters().dropped_rays - dropped_before;
+		const uint64_t trained = m_model->last_step_rays();
+		if (!warned_dropped && dropped > trained) {
+			warned_dropped = true;
+			char text[512];
+			std::snprintf(text, sizeof(text),
+			              "warning: step %ld trained %llu of its %llu rays and dropped the rest: their samples exceed what "
+			              "a step holds (max(N_rand (N_samples + N_importance), 2 target_samples) samples). "
+			              "--target_samples N adapts the rays per step to about N samples; a larger "
+			              "--render_step_size marches fewer per ray. metrics.jsonl counts dropped_rays (said once)",
+			              i, (unsigned long long)trained, (unsigned long long)(trained + dropped));
+			if (cfg.quiet) std::fprintf(stderr, "nerf_train: %s\n", text);
+			else progress.message(text);
+		}
+		const bool out_of_time = cfg.max_seconds > 0.0 && elapsed_here() >= cfg.max_seconds;
 		const bool last = i == cfg.N_iters || out_of_time;
 		const bool print = i % cfg.i_print == 0 || last;
 		// The reference saves only every i_weights steps; the end of a run is saved too, so that what
@@ -308,6 +500,8 @@ TrainSummary Trainer::run() {
 		const bool save = i % cfg.i_weights == 0 || last;
 		const bool video = i % cfg.i_video == 0;
 		const bool testset = i % cfg.i_testset == 0;
+		const TrainCounters now = m_model->counters();
+		const uint64_t dropped_since_logged = now.dropped_rays - logged.dropped_rays;
 		// Reading the loss waits for the device, so it happens only when the loss is used. A NaN or inf
 		// stops the run before anything is saved from the broken state.
 		if (print || save || video || testset || progress.due(i) || !unconfirmed_checkpoint.empty()) {
@@ -337,23 +531,26 @@ TrainSummary Trainer::run() {
 			}
 			st.last_loss = loss;
 			st.last_psnr = mse_to_psnr(mse_fine);
-			progress.update(i, loss, st.last_psnr);
+			progress.update(i, loss, st.last_psnr,
+			                cfg.occ_grid ? "  dropped rays: " + std::to_string(dropped_since_logged) : std::string());
 		}
 		if (print) {
 			nlohmann::json line = {{"step", i},
 			                       {"loss", st.last_loss},
 			                       {"psnr", st.last_psnr},
-			                       {"lr", learning_rate(cfg.lrate, cfg.lrate_decay, i - 1)},
+			                       {"lr", m_model->learning_rate(i - 1)},
 			                       {"seconds", elapsed()}};
-			const TrainCounters& now = m_model->counters();
 			line["mean_samples_per_ray"] = mean_samples_per_ray(now, logged);
+			if (cfg.occ_grid) {
+				line["occupied_fraction"] = m_model->occupied_fraction();
+				line["dropped_rays"] = dropped_since_logged;
+			}
 			logged = now;
-			if (cfg.occ_grid) line["occupied_fraction"] = m_model->occupied_fraction();
 			st.metrics.append(line.dump() + "\n");
 		}
 		if (save) {
 			const std::string path = checkpoint_path(dir.string(), i);
-			save_checkpoint(path, *m_model, i, st.last_loss);
+			save_checkpoint(path, *m_model, i, st.last_loss, elapsed());
 			unconfirmed_checkpoint = path;
 			unconfirmed_is_ours = true;
 			progress.message("Saved checkpoints at " + path);
@@ -376,23 +573,25 @@ TrainSummary Trainer::run() {
 		if (out_of_time) break;
 	}
 	progress.finish();
-	st.metrics.close();
+	if (!nothing_to_train) st.metrics.close();
 	TrainSummary summary;
 	summary.steps = i;
-	summary.seconds = elapsed();
+	summary.seconds = nothing_to_train ? resumed.train_seconds : elapsed();
+	const double seconds_here = nothing_to_train ? 0.0 : elapsed_here();
 	summary.final_loss = st.last_loss;
 	summary.device = m_backend.name();
 
 	// The final evaluation is nerfcore's addition (the reference just exits): bounded by n_val_eval,
 	// announced, shown, and timed apart from training.
 	const std::vector<int> eval_views = val_eval_views(cfg.n_val_eval);
+	const std::string eval_split = val_eval_split();
 	if (!eval_views.empty()) {
 		const auto eval_started = std::chrono::steady_clock::now();
 		if (!cfg.quiet)
-			std::printf("final evaluation: %zu of %zu val views at %dx%d for summary.json (--n_val_eval N: the first N, "
-			            "-1: all, 0: none)\n",
-			            eval_views.size(), val_eval_views(-1).size(), m_data.cameras[eval_views[0]].W,
-			            m_data.cameras[eval_views[0]].H);
+			std::printf("final evaluation: %zu of %zu %s views at %dx%d for summary.json (--n_val_eval N: the first N, "
+			            "-1: all, 0: none)%s\n",
+			            eval_views.size(), val_eval_views(-1).size(), eval_split.c_str(), m_data.cameras[eval_views[0]].W,
+			            m_data.cameras[eval_views[0]].H, eval_split == "val" ? "" : " (the dataset has no val views)");
 		std::fflush(stdout);
 		summary.final_val_psnr = evaluate_val_psnr(cfg.n_val_eval, !cfg.quiet);
 		summary.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_started).count();
@@ -405,6 +604,7 @@ TrainSummary Trainer::run() {
 	                      {"seconds", summary.seconds},
 	                      {"final_val_psnr", evaluated ? nlohmann::json(summary.final_val_psnr) : nlohmann::json(nullptr)},
 	                      {"val_views", summary.val_views},
+	                      {"eval_split", evaluated ? nlohmann::json(eval_split) : nlohmann::json(nullptr)},
 	                      {"eval_seconds", summary.eval_seconds},
 	                      // null when unknown: a resume with nothing to train from a checkpoint without it
 	                      {"final_loss", std::isfinite(summary.final_loss) ? nlohmann::json(summary.final_loss) : nlohmann::json()},
@@ -417,15 +617,19 @@ TrainSummary Trainer::run() {
 		out["dropped_rays"] = m_model->counters().dropped_rays;
 		out["grid_samples"] = m_model->counters().grid_samples;
 	}
-	write_file_atomic((dir / "summary.json").string(), out.dump(2) + "\n");
+	write_file_atomic(summary_path.string(), out.dump(2) + "\n");
 	if (!cfg.quiet) {
+		char resumed_text[96] = "";
+		if (m_start_step > 0 && !nothing_to_train)
+			std::snprintf(resumed_text, sizeof(resumed_text), " (steps %ld..%ld in %.1f s here)", m_start_step + 1, i,
+			              seconds_here);
 		if (evaluated)
-			std::printf("done: %ld steps in %.1f s, val PSNR %.2f dB over %d view%s (%.1f s) -> %s\n", summary.steps,
-			            summary.seconds, summary.final_val_psnr, summary.val_views, summary.val_views == 1 ? "" : "s",
-			            summary.eval_seconds, (dir / "summary.json").c_str());
+			std::printf("done: %ld steps in %.1f s%s, %s PSNR %.2f dB over %d view%s (%.1f s) -> %s\n", summary.steps,
+			            summary.seconds, resumed_text, eval_split.c_str(), summary.final_val_psnr, summary.val_views,
+			            summary.val_views == 1 ? "" : "s", summary.eval_seconds, summary_path.c_str());
 		else
-			std::printf("done: %ld steps in %.1f s, no final evaluation -> %s\n", summary.steps, summary.seconds,
-			            (dir / "summary.json").c_str());
+			std::printf("done: %ld steps in %.1f s%s, no final evaluation -> %s\n", summary.steps, summary.seconds,
+			            resumed_text, summary_path.c_str());
 	}
 	return summary;
 }

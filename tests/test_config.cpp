@@ -39,7 +39,8 @@ const std::vector<std::string> kAllOptions = {
 	"factor", "no_ndc", "lindisp", "spherify", "llffhold", "near", "far", "i_print", "i_img", "i_weights", "i_testset", "i_video",
 	"N_iters", "max_seconds", "seed", "device", "precision", "cuda_graph", "quiet", "n_val_eval", "threads",
 	"max_image_pixels", "occ_grid", "occ_resolution", "occ_aabb", "occ_update_every", "occ_warmup", "occ_threshold",
-	"render_step_size", "target_samples"};
+	"render_step_size", "target_samples", "model", "n_levels", "n_features_per_level", "log2_hashmap_size",
+	"base_resolution", "finest_resolution", "learning_rate", "beta1", "beta2", "epsilon", "l2_reg"};
 
 /// A scratch folder per test case and process (ctest runs test cases in parallel).
 class TempDir {
@@ -153,6 +154,17 @@ void require_same(const Config& a, const Config& b) {
 	CHECK(a.occ_threshold == b.occ_threshold);
 	CHECK(a.render_step_size == b.render_step_size);
 	CHECK(a.target_samples == b.target_samples);
+	CHECK(a.model == b.model);
+	CHECK(a.n_levels == b.n_levels);
+	CHECK(a.n_features_per_level == b.n_features_per_level);
+	CHECK(a.log2_hashmap_size == b.log2_hashmap_size);
+	CHECK(a.base_resolution == b.base_resolution);
+	CHECK(a.finest_resolution == b.finest_resolution);
+	CHECK(a.learning_rate == b.learning_rate);
+	CHECK(a.beta1 == b.beta1);
+	CHECK(a.beta2 == b.beta2);
+	CHECK(a.epsilon == b.epsilon);
+	CHECK(a.l2_reg == b.l2_reg);
 }
 
 } // namespace
@@ -180,7 +192,8 @@ TEST_CASE("config: defaults are nerf-pytorch's", "[config]") {
 	CHECK(cfg.dataset_type == "llff");
 	CHECK(cfg.testskip == 8);
 	CHECK(cfg.shape == "greek");
-	CHECK(cfg.factor == 8);
+	// 0: each dataset's default, nerf-pytorch's 8 for LLFF (issue 21: transforms.json scenes use nerfstudio's rule).
+	CHECK(cfg.factor == 0);
 	CHECK(cfg.llffhold == 8);
 	CHECK(cfg.i_print == 100);
 	CHECK(cfg.i_img == 500);
@@ -362,7 +375,7 @@ TEST_CASE("config: bad values in a file name the option and the value", "[config
 		{"lrate = 0", "option 'lrate' must be > 0, got 0"},
 		{"precrop_frac = 1.5", "option 'precrop_frac' must be <= 1, got 1.5"},
 		{"i_print = 0", "option 'i_print' must be >= 1, got 0"},
-		{"factor = 0", "option 'factor' must be >= 1, got 0"},
+		{"factor = -1", "option 'factor' must be >= 0, got -1"},
 		{"precision = fp64", "option 'precision' must be one of fp32 tf32 fp16 bf16; got 'fp64'"},
 		{"dataset_type = nerf", "option 'dataset_type' must be one of llff blender deepvoxels LINEMOD transforms builtin; got 'nerf'"},
 		{"device = gpu", "option 'device' must be one of auto cpu cuda; got 'gpu'"},
@@ -498,6 +511,17 @@ TEST_CASE("config: config_to_string round-trips every option", "[config]") {
 	cfg.occ_threshold = 0.003f;  // not exactly representable, like lrate
 	cfg.render_step_size = 0.0173f;
 	cfg.target_samples = 65536;
+	cfg.model = "ngp";
+	cfg.n_levels = 12;
+	cfg.n_features_per_level = 4;
+	cfg.log2_hashmap_size = 17;
+	cfg.base_resolution = 8;
+	cfg.finest_resolution = 1000.5f;
+	cfg.learning_rate = 0.03f;
+	cfg.beta1 = 0.8f;
+	cfg.beta2 = 0.95f;
+	cfg.epsilon = 1e-12f;
+	cfg.l2_reg = 3e-7f;
 
 	const std::string text = nerf::config_to_string(cfg);
 	// One `key = value` line per option, in a stable order.
@@ -557,10 +581,12 @@ TEST_CASE("config: args.txt lists every option sorted by name, values as Python 
 	CHECK(lines[1] == "N_iters = 200000");
 	CHECK(lines[2] == "N_rand = 4096");
 	CHECK(lines[3] == "N_samples = 64");
-	CHECK(lines[4] == "basedir = ./logs/");
+	CHECK(lines[4] == "base_resolution = 16");
+	CHECK(lines[5] == "basedir = ./logs/");
 	for (const char* line : {"config = None", "ft_path = None", "expname = lego test", "white_bkgd = True", "half_res = False",
 	                         "lrate = 1e-05", "precrop_frac = 0.1", "raw_noise_std = 2.5e-07", "perturb = 1.0",
-	                         "max_seconds = 0.14285714285714285", "lrate_decay = 250", "seed = 0"}) {
+	                         "max_seconds = 0.14285714285714285", "lrate_decay = 250", "seed = 0", "epsilon = 1e-15",
+	                         "learning_rate = 0.01", "model = nerf"}) {
 		INFO(line);
 		CHECK(std::find(lines.begin(), lines.end(), line) != lines.end());
 	}

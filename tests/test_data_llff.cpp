@@ -320,6 +320,10 @@ TEST_CASE("llff: fern at factor 8 and 4", "[data][llff][shared]") {
 	CHECK(ds4.focal == Approx(stored_focal(fern) / 4).epsilon(1e-6));
 	for (size_t i = 0; i < ds.n_images(); ++i)
 		for (int k = 0; k < 12; ++k) CHECK(ds4.poses[i][k] == ds.poses[i][k]);  // poses do not depend on factor
+	// factor 0, the option's default: nerf-pytorch's default for LLFF, 8.
+	cfg.factor = 0;
+	CHECK(nerf::load_dataset(cfg).W == 504);
+	CHECK(nerf::Config{}.factor == 0);
 	// images_4 and images_8 are the same photos: their means agree to within a few 8-bit levels.
 	double mean8 = 0, mean4 = 0;
 	for (float v : ds.images) mean8 += v;

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 #include <sys/wait.h>
 
 using data_test::TempDir;
@@ -106,7 +108,7 @@ TEST_CASE("nerf_inspect: bad input is one clear message and exit 1", "[data][too
 	CHECK(run_tool("nerf_inspect", "--dataset_type blender --datadir " + dir.str(), out) == 1);
 	CHECK_THAT(out, Catch::Contains("transforms_val.json: malformed JSON"));
 	CHECK(run_tool("nerf_inspect", "--dataset_type blender --json", out) == 1);
-	CHECK_THAT(out, Catch::Contains("--json needs a file name"));
+	CHECK_THAT(out, Catch::StartsWith("nerf_inspect: error: command line: --json") && Catch::Contains("missing"));
 }
 
 TEST_CASE("colmap2llff: a text model to poses_bounds.npy", "[data][tools]") {
@@ -132,6 +134,19 @@ TEST_CASE("colmap2llff: a text model to poses_bounds.npy", "[data][tools]") {
 
 	CHECK(run_tool("colmap2llff", dir / "nothing", out) == 1);
 	CHECK_THAT(out, Catch::StartsWith("colmap2llff: error: ") && Catch::Contains("does not exist"));
+
+	// Its output has the mode of any new file under the umask (it was 0600, then 0644 whatever the umask).
+	namespace fs = std::filesystem;
+	for (const auto& [mask, perms] : {std::pair{"027", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read},
+	                                  std::pair{"002", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+	                                                       fs::perms::group_write | fs::perms::others_read}}) {
+		const std::string npy = dir / (std::string("umask_") + mask + ".npy");
+		REQUIRE(std::system(("umask " + std::string(mask) + "; " + NERF_TOOLS_DIR + "/colmap2llff " + dir.str() + " --out " + npy +
+		                     " --transforms --transforms_out " + npy + ".json > /dev/null")
+		                        .c_str()) == 0);
+		CHECK((fs::status(npy).permissions() & fs::perms::all) == perms);
+		CHECK((fs::status(npy + ".json").permissions() & fs::perms::all) == perms);
+	}
 }
 
 TEST_CASE("colmap2llff --transforms: a transforms.json the transforms loader reads, images found", "[data][tools][transforms]") {

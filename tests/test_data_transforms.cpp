@@ -307,6 +307,62 @@ TEST_CASE("transforms: bad inputs name the file and the field", "[data][transfor
 	              {json, "frame 0", "no downsampled copy", "images_2/a.png"});
 }
 
+TEST_CASE("transforms: factor 0, the default, downsamples as nerfstudio: the smallest power of two that brings the "
+          "longer side to at most 1600 pixels", "[data][transforms]") {
+	// Four frames of the given sizes (cycled), fl_x 800 at their own size.
+	auto write_sized_scene = [](const TempDir& dir, const std::vector<std::pair<int, int>>& sizes) {
+		nlohmann::json meta;
+		meta["fl_x"] = 800.0;
+		const auto poses = circle_poses();
+		for (int k = 0; k < 4; ++k) {
+			const auto [w, h] = sizes[k % sizes.size()];
+			const std::string file = "images/frame_" + std::to_string(k) + ".png";
+			write_pattern_png(dir / file, k, w, h, 3);
+			meta["frames"].push_back({{"file_path", file}, {"transform_matrix", matrix_json(poses[k])}});
+		}
+		write_text(dir / "transforms.json", meta.dump());
+	};
+	struct Case {
+		std::vector<std::pair<int, int>> sizes;
+		int factor;
+	};
+	// The instant-ngp fox's 1920x1080 loads at 960x540 (factor 8 made it 240x135).
+	for (const Case& c : std::vector<Case>{{{{1600, 8}}, 1}, {{{1601, 8}}, 2}, {{{1920, 4}}, 2}, {{{3300, 8}}, 4},
+	                                       {{{8, 1700}}, 2}, {{{1700, 8}, {800, 6}}, 2}}) {
+		TempDir dir("transforms_auto_factor");
+		write_sized_scene(dir, c.sizes);
+		const nerf::Dataset ds = nerf::load_transforms(dir.str(), /*factor=*/0, /*llffhold=*/0, false);
+		INFO(c.sizes[0].first << "x" << c.sizes[0].second << " -> factor " << c.factor << ": " << ds.resize_note);
+		for (size_t i = 0; i < ds.n_images(); ++i) {
+			const auto [w, h] = c.sizes[i % c.sizes.size()];
+			CHECK(ds.cameras[i].W == w / c.factor);
+			CHECK(ds.cameras[i].H == h / c.factor);
+			CHECK(ds.cameras[i].fx == Approx(800.0 * (w / c.factor) / w).epsilon(1e-6));
+		}
+		if (c.factor == 1) CHECK(ds.resize_note.empty());
+		else CHECK_THAT(ds.resize_note, Catch::Contains("factor " + std::to_string(c.factor) + ", downsampled here") &&
+		                                    Catch::Contains("nerfstudio") && Catch::Contains("1600"));
+	}
+	TempDir dir("transforms_auto_factor");
+	write_sized_scene(dir, {{1700, 8}});
+	// The option's default through load_dataset; a factor given is used as given.
+	nerf::Config cfg;
+	cfg.dataset_type = "transforms";
+	cfg.datadir = dir.str();
+	cfg.llffhold = 0;
+	REQUIRE(cfg.factor == 0);
+	CHECK(nerf::load_dataset(cfg).W == 850);
+	cfg.factor = 1;
+	CHECK(nerf::load_dataset(cfg).W == 1700);
+	CHECK(nerf::load_dataset(cfg).resize_note.empty());
+	// nerfstudio's images_2/ copies are read when the rule picks 2.
+	for (int k = 0; k < 4; ++k) write_pattern_png(dir / ("images_2/frame_" + std::to_string(k) + ".png"), 10 + k, 850, 4, 3);
+	const nerf::Dataset copies = nerf::load_transforms(dir.str(), 0, 0, false);
+	CHECK(copies.image_paths[0] == dir / "images_2/frame_0.png");
+	CHECK(copies.W == 850);
+	CHECK_THAT(copies.resize_note, Catch::Contains("factor 2, the images of images_2/"));
+}
+
 TEST_CASE("transforms: beer's COLMAP model as transforms.json gives its poses_bounds.npy poses up to the normalisation",
           "[data][transforms][colmap][shared]") {
 	const std::string beer = data_test::shared_scene("nerf_llff_data/beer");

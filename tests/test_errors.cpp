@@ -112,7 +112,7 @@ TEST_CASE("nerf_train: a corrupt checkpoint to resume from is named, exit 1, and
 	CHECK(fs::file_size(ckpt) == size);
 }
 
-TEST_CASE("nerf_train: resuming with a different architecture names the tensor and shapes, exit 1", "[tools][errors]") {
+TEST_CASE("nerf_train: resuming with a different architecture names the option and both values, exit 1", "[tools][errors]") {
 	const std::string dir = fresh_dir("err_arch_resume");
 	nerf::Config cfg = tiny_config(dir, "run");
 	fs::create_directories(dir + "/run");
@@ -121,8 +121,10 @@ TEST_CASE("nerf_train: resuming with a different architecture names the tensor a
 	cfg.N_iters = 4;
 	std::string out;
 	CHECK(run_command(tool("nerf_train") + " --config " + config_file(cfg, dir), out) == 1);
-	CHECK_THAT(out, Catch::Contains("network_fn.pts_linears.0.weight") && Catch::Contains("[32, 27]") &&
-	                    Catch::Contains("[48, 27]"));
+	CHECK_THAT(out, Catch::Contains("nerf_train: error: " + dir + "/run/000003.safetensors") &&
+	                    Catch::Contains("netwidth = 32 in the checkpoint, 48 now (the coarse network's shape)") &&
+	                    Catch::Contains("--no_reload"));
+	CHECK_FALSE(fs::exists(dir + "/run/args.txt"));  // nothing was started
 }
 
 TEST_CASE("nerf_render: corrupt checkpoint and architecture mismatch, exit 1", "[tools][errors]") {

@@ -131,7 +131,7 @@ TEST_CASE("an allocation failure inside the CPU MLP's parallel loop reaches the 
 	// address space) before it reads a single input, so the buffers below are never touched.
 	const size_t n = size_t(1) << 46;
 	auto mlp = backend->create_mlp(layout, n, nerf::Precision::FP32);
-	std::vector<float> params(layout.n_params, 0.1f), input(3, 0.5f), raw(4);
+	std::vector<float> params(layout.n_floats, 0.1f), input(3, 0.5f), raw(4);
 	CHECK_THROWS_AS(mlp->forward(raw.data(), params.data(), input.data(), nullptr, n, false), std::bad_alloc);
 	// The network still works after the failure.
 	mlp->forward(raw.data(), params.data(), input.data(), nullptr, 1, false);

@@ -15,9 +15,10 @@ using namespace nerf;
 
 namespace {
 
-// torch.optim.Adam's single-tensor step (no weight decay, no amsgrad), with python-float (double) betas.
+// torch.optim.Adam's single-tensor step (no amsgrad), with python-float (double) betas; weight_decay is
+// torch's L2 term (grad = grad.add(param, alpha=weight_decay)).
 struct TorchAdamReference {
-	double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+	double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
 	int step = 0;
 	std::vector<double> param, m, v;
 
@@ -27,7 +28,7 @@ struct TorchAdamReference {
 		const double bias_correction2 = 1.0 - std::pow(beta2, step);
 		const double step_size = lr / bias_correction1;
 		for (size_t i = 0; i < param.size(); ++i) {
-			const double g = grad[i];
+			const double g = grad[i] + weight_decay * param[i];
 			m[i] += (g - m[i]) * (1.0 - beta1);  // exp_avg.lerp_(grad, 1 - beta1)
 			v[i] = v[i] * beta2 + (1.0 - beta2) * g * g;
 			const double denom = std::sqrt(v[i]) / std::sqrt(bias_correction2) + eps;
@@ -238,6 +239,176 @@ TEST_CASE("adam_update over 40 steps matches torch.optim.Adam in double", "[math
 	}
 	// The parameters with gradients did move: about lr per step at the start.
 	CHECK(std::fabs(param[1] - start[1]) > 0.05);
+}
+
+TEST_CASE("adam_update with weight_decay over 30 steps matches torch.optim.Adam's L2 in double", "[math][optim]") {
+	// instant-ngp's network settings: lr 1e-2, betas (0.9, 0.99), eps 1e-15, weight decay 1e-6; and a
+	// large decay (0.1) where the L2 term dominates small gradients.
+	for (float decay : {1e-6f, 0.1f}) {
+		const int n = 128, n_steps = 30;
+		std::mt19937 rng(11);
+		std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+		std::vector<float> param(n), m(n, 0.0f), v(n, 0.0f);
+		for (float& p : param) p = unit(rng);
+		TorchAdamReference reference;
+		reference.beta2 = 0.99;
+		reference.eps = 1e-15;
+		reference.weight_decay = decay;
+		reference.param.assign(param.begin(), param.end());
+		reference.m.assign(n, 0.0);
+		reference.v.assign(n, 0.0);
+		const std::vector<double> start = reference.param;
+		TorchAdamReference plain = reference;  // the same run without decay: the decay must matter
+		plain.weight_decay = 0.0;
+		AdamSpec spec;
+		spec.lr = 1e-2f;
+		spec.beta2 = 0.99f;
+		spec.eps = 1e-15f;
+		spec.weight_decay = decay;
+		for (int step = 1; step <= n_steps; ++step) {
+			std::vector<float> grad(n);
+			for (int i = 0; i < n; ++i) grad[i] = (i % 4 == 0 ? 1e-6f : 1e-2f) * unit(rng);
+			const AdamStepConstants c = adam_step_constants(spec, step);
+			for (int i = 0; i < n; ++i) adam_update(&param[i], &m[i], &v[i], grad[i], spec, c);
+			reference.lr = plain.lr = spec.lr;
+			reference.update(grad);
+			plain.update(grad);
+		}
+		double largest_effect = 0.0;
+		for (int i = 0; i < n; ++i) {
+			INFO("decay " << decay << " parameter " << i);
+			// As the plain Adam test: 30 roundings of |p| < 1.5, and ~1e-5 relative on the movement; v uses
+			// 1 - 0.99f (2.2e-7 relative from 0.01 in double betas).
+			const double moved = reference.param[i] - start[i];
+			CHECK(std::fabs(param[i] - reference.param[i]) <= 3e-6 + 1e-5 * std::fabs(moved));
+			largest_effect = std::max(largest_effect, std::fabs(reference.param[i] - plain.param[i]));
+		}
+		// With decay 0.1 the L2 term moves the small-gradient parameters by ~lr per step; 1e-6 still
+		// changes the parameters of gradient 1e-6 visibly (their g is p 1e-6 + g ~ 2 g).
+		CHECK(largest_effect > (decay > 1e-3f ? 0.1 : 1e-3));
+	}
+}
+
+TEST_CASE("adam_update: the weight decay is one fmaf on the gradient, and only when nonzero", "[math][optim]") {
+	AdamSpec spec;
+	spec.lr = 1e-2f;
+	spec.weight_decay = 3e-3f;
+	const AdamStepConstants c = adam_step_constants(spec, 4);
+	AdamSpec plain = spec;
+	plain.weight_decay = 0.0f;
+	std::mt19937 rng(12);
+	std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+	for (int i = 0; i < 500; ++i) {
+		const float p0 = unit(rng), m0 = 1e-2f * unit(rng), v0 = 1e-4f * (1.0f + unit(rng)), g = 1e-2f * unit(rng);
+		float p = p0, m = m0, v = v0;
+		adam_update(&p, &m, &v, g, spec, c);
+		float pe = p0, me = m0, ve = v0;
+		adam_update(&pe, &me, &ve, std::fma(spec.weight_decay, p0, g), plain, c);
+		REQUIRE(p == pe);
+		REQUIRE(m == me);
+		REQUIRE(v == ve);
+	}
+	// weight_decay 0 is not fmaf(0, p, g): a gradient of -0 stays -0 in m (an fmaf would make it +0).
+	float p = 1.0f, m = -0.0f, v = 0.0f;
+	adam_update(&p, &m, &v, -0.0f, plain, c);
+	CHECK(std::signbit(m));
+}
+
+TEST_CASE("adam_update with skip_zero_grad: a zero gradient leaves p, m and v alone", "[math][optim]") {
+	AdamSpec spec;
+	spec.lr = 1e-2f;
+	spec.beta2 = 0.99f;
+	spec.eps = 1e-15f;
+	spec.skip_zero_grad = true;
+	AdamSpec dense = spec;
+	dense.skip_zero_grad = false;
+	const AdamStepConstants c = adam_step_constants(spec, 7);
+	for (float g : {0.0f, -0.0f}) {
+		float p = 0.3f, m = 2e-3f, v = 4e-6f;
+		adam_update(&p, &m, &v, g, spec, c);
+		CHECK(p == 0.3f);
+		CHECK(m == 2e-3f);
+		CHECK(v == 4e-6f);
+		// Without the skip the same zero gradient decays the moments and moves p (plain Adam).
+		float pd = 0.3f, md = 2e-3f, vd = 4e-6f;
+		adam_update(&pd, &md, &vd, g, dense, c);
+		CHECK(md != 2e-3f);
+		CHECK(vd != 4e-6f);
+		CHECK(pd != 0.3f);
+	}
+	// Any nonzero gradient, however small, is the plain update, bit for bit.
+	for (float g : {1e-30f, -3e-4f, 0.5f}) {
+		float p = 0.3f, m = 2e-3f, v = 4e-6f, pd = 0.3f, md = 2e-3f, vd = 4e-6f;
+		adam_update(&p, &m, &v, g, spec, c);
+		adam_update(&pd, &md, &vd, g, dense, c);
+		CHECK(p == pd);
+		CHECK(m == md);
+		CHECK(v == vd);
+	}
+	// The skip looks at the gradient as given, before the weight decay.
+	spec.weight_decay = 0.5f;
+	float p = 0.3f, m = 2e-3f, v = 4e-6f;
+	adam_update(&p, &m, &v, 0.0f, spec, c);
+	CHECK(p == 0.3f);
+}
+
+TEST_CASE("cpu backend adam_step: skip_zero_grad and weight decay through the backend", "[optim][backend]") {
+	std::unique_ptr<Backend> cpu = create_cpu_backend(2);
+	const size_t n = 70001;
+	std::mt19937 rng(13);
+	std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+	std::vector<float> p0(n), m0(n), v0(n), g(n);
+	for (size_t i = 0; i < n; ++i) {
+		p0[i] = unit(rng);
+		m0[i] = 1e-2f * unit(rng);
+		v0[i] = 1e-4f * (1.0f + unit(rng));
+		g[i] = i % 3 == 0 ? 0.0f : 1e-2f * unit(rng);  // a third of the entries got no gradient
+	}
+	AdamSpec spec;
+	spec.lr = 1e-2f;
+	spec.skip_zero_grad = true;
+	spec.weight_decay = 1e-6f;
+	Buffer<float> p = cpu->allocate<float>(n), m = cpu->allocate<float>(n), v = cpu->allocate<float>(n),
+	              grads = cpu->allocate<float>(n);
+	Buffer<AdamCounter> counter = cpu->allocate<AdamCounter>(1);
+	std::copy(p0.begin(), p0.end(), p.data());
+	std::copy(m0.begin(), m0.end(), m.data());
+	std::copy(v0.begin(), v0.end(), v.data());
+	std::copy(g.begin(), g.end(), grads.data());
+	*counter.data() = AdamCounter{};
+	cpu->adam_step(p.data(), m.data(), v.data(), grads.data(), n, spec, counter.data(), nullptr);
+	CHECK(counter.data()->step == 1);
+	const AdamStepConstants c = adam_step_constants(spec, 1);
+	size_t mismatches = 0, skipped_moved = 0;
+	for (size_t i = 0; i < n; ++i) {
+		float pe = p0[i], me = m0[i], ve = v0[i];
+		adam_update(&pe, &me, &ve, g[i], spec, c);
+		mismatches += pe != p.data()[i] || me != m.data()[i] || ve != v.data()[i];
+		if (g[i] == 0.0f) skipped_moved += p.data()[i] != p0[i] || m.data()[i] != m0[i] || v.data()[i] != v0[i];
+	}
+	CHECK(mismatches == 0);
+	CHECK(skipped_moved == 0);
+}
+
+TEST_CASE("ngp_learning_rate: nerfacc's warm-up and step decay, against a table", "[math][optim]") {
+	struct Row {
+		long step, n_iters;
+		double factor;  // of lr
+	};
+	// n_iters 20000: milestones 10000, 15000, 18000. n_iters 7: 7 // 2 = 3, 21 // 4 = 5, 63 // 10 = 6.
+	// n_iters 1: all three milestones are 0. Warm-up factor 0.01 + 0.99 min(step, 100) / 100.
+	const Row rows[] = {{0, 20000, 0.01},           {1, 20000, 0.0199},        {50, 20000, 0.505},
+	                    {99, 20000, 0.9901},        {100, 20000, 1.0},         {9999, 20000, 1.0},
+	                    {10000, 20000, 0.33},       {14999, 20000, 0.33},      {15000, 20000, 0.1089},
+	                    {17999, 20000, 0.1089},     {18000, 20000, 0.035937},  {25000, 20000, 0.035937},
+	                    {2, 7, 0.0298},             {3, 7, 0.0397 * 0.33},     {4, 7, 0.0496 * 0.33},
+	                    {5, 7, 0.0595 * 0.1089},    {6, 7, 0.0694 * 0.035937}, {0, 1, 0.01 * 0.035937},
+	                    {60, 100, 0.604 * 0.33},    {75, 100, 0.7525 * 0.1089}, {90, 100, 0.901 * 0.035937}};
+	for (const Row& r : rows) {
+		INFO("step " << r.step << " of " << r.n_iters);
+		CHECK(ngp_learning_rate(1e-2f, r.step, r.n_iters) == Approx(1e-2 * r.factor).epsilon(1e-6));
+	}
+	CHECK_THROWS_AS(ngp_learning_rate(1e-2f, -1, 100), nerf::Error);
 }
 
 TEST_CASE("learning_rate: lrate * 0.1^(step / (lrate_decay * 1000))", "[math][optim]") {

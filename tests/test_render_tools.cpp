@@ -287,7 +287,7 @@ TEST_CASE("nerf_train: args.txt as nerf-pytorch's, and a final evaluation that i
 
 	// args.txt: every option, sorted, values as Python prints them; config.txt stays readable by --config.
 	const std::string args = read_text(dir + "/run/args.txt");
-	CHECK(args.rfind("N_importance = 8\nN_iters = 2\nN_rand = 64\nN_samples = 8\nbasedir = " + dir + "\n", 0) == 0);
+	CHECK(args.rfind("N_importance = 8\nN_iters = 2\nN_rand = 64\nN_samples = 8\nbase_resolution = 16\nbasedir = " + dir + "\n", 0) == 0);
 	CHECK_THAT(args, Catch::Contains("\nft_path = None\n") && Catch::Contains("\nn_val_eval = 1\n") &&
 	                     Catch::Contains("\nperturb = 1.0\n") && Catch::Contains("\nwhite_bkgd = True\n") &&
 	                     Catch::Contains("\nlrate = 0.005\n") && Catch::Contains("\nconfig = " + config + "\n"));

@@ -1,7 +1,7 @@
 // nerf_inspect: load a scene the way training would and print what the loader produced.
 //   nerf_inspect --config FILE [overrides...] [--json OUT] [--dump_rays OUT.npy --dump_image I]
-// --json, --dump_rays and --dump_image are this tool's own options, taken out of argv before the shared
-// parser sees them.
+// --json, --dump_rays and --dump_image are this tool's own options, parsed (and listed by --help) with
+// the training options.
 #include "nerf/backend.h"
 #include "nerf/common.h"
 #include "nerf/config.h"
@@ -11,6 +11,8 @@
 #include "nerf/model.h"
 
 #include "tool_main.h"
+
+#include <CLI/CLI.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -82,35 +84,21 @@ void dump_rays(const nerf::Dataset& ds, long image, const std::string& path) {
 int run(int argc, char** argv) {
 	std::string json_path, rays_path;
 	long dump_image = -1;
-	std::vector<const char*> args;
-	for (int i = 0; i < argc; ++i) {
-		const std::string arg = argv[i];
-		std::string* text_value = arg == "--json" ? &json_path : arg == "--dump_rays" ? &rays_path : nullptr;
-		if (text_value || arg == "--dump_image") {
-			if (i + 1 >= argc) NERF_FAIL("command line: " << arg << " needs " << (arg == "--dump_image" ? "an image index" : "a file name"));
-			const std::string value = argv[++i];
-			if (text_value) {
-				*text_value = value;
-			} else {
-				char* end = nullptr;
-				dump_image = std::strtol(value.c_str(), &end, 10);
-				if (value.empty() || *end != '\0' || dump_image < 0)
-					NERF_FAIL("command line: --dump_image expects an image index, got '" << value << "'");
-			}
-		} else if (arg.rfind("--json=", 0) == 0) {
-			json_path = arg.substr(7);
-		} else {
-			args.push_back(argv[i]);
-		}
-	}
-	if (rays_path.empty() != (dump_image < 0)) NERF_FAIL("command line: --dump_rays OUT.npy and --dump_image I go together");
 	nerf::Config cfg;
-	if (!nerf::parse_config((int)args.size(), args.data(), cfg,
-	                        "Load a dataset as training would and print its cameras and splits.\n"
-	                        "Own options: --json OUT writes everything the loader produced as JSON;\n"
-	                        "--dump_rays OUT.npy --dump_image I writes image I's rays as float32 [H, W, 6]\n"
-	                        "(origin xyz, direction xyz) in the frame training uses."))
+	CLI::Option* dump_image_option = nullptr;
+	auto own_options = [&](CLI::App& app) {
+		const char* group = "nerf_inspect's own options";
+		app.add_option("--json", json_path, "write everything the loader produced as JSON to this file")->group(group);
+		app.add_option("--dump_rays", rays_path, "write image --dump_image's rays as float32 [H, W, 6] (origin xyz, "
+		               "direction xyz, in the frame training uses) to this .npy file")->group(group);
+		dump_image_option = app.add_option("--dump_image", dump_image, "the image whose rays --dump_rays writes")->group(group);
+	};
+	if (!nerf::parse_config(argc, argv, cfg, "Load a dataset as training would and print its cameras and splits.",
+	                        own_options))
 		return 0;
+	if (dump_image_option->count() && dump_image < 0)
+		NERF_FAIL("command line: --dump_image expects an image index, got " << dump_image);
+	if (rays_path.empty() != (dump_image < 0)) NERF_FAIL("command line: --dump_rays OUT.npy and --dump_image I go together");
 
 	const nerf::Dataset ds = nerf::load_dataset(cfg);
 	const size_t n = ds.n_images();
@@ -130,6 +118,7 @@ int run(int argc, char** argv) {
 
 	std::printf("dataset      %s (%s)\n", cfg.datadir.c_str(), cfg.dataset_type.c_str());
 	std::printf("images       %zu of %d x %d (H x W)\n", n, ds.H, ds.W);
+	if (!ds.resize_note.empty()) std::printf("resized      %s\n", ds.resize_note.c_str());
 	std::printf("focal        %.6f\n", ds.focal);
 	std::printf("K            [[%.4f, %.4f, %.4f], [%.4f, %.4f, %.4f], [%.4f, %.4f, %.4f]]\n", ds.K[0], ds.K[1], ds.K[2],
 	            ds.K[3], ds.K[4], ds.K[5], ds.K[6], ds.K[7], ds.K[8]);

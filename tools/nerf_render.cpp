@@ -123,7 +123,18 @@ std::string step_text(long step) {
 	return buf;
 }
 
-int render(const Options& opt) {
+// --ckpt may name a run folder, as nerf-pytorch users pass logs/<expname>: its newest checkpoint.
+std::string checkpoint_file(const std::string& ckpt, bool quiet) {
+	std::error_code ec;
+	if (!fs::is_directory(ckpt, ec)) return ckpt;
+	const std::vector<std::string> found = nerf::list_checkpoints(ckpt);
+	if (found.empty()) NERF_FAIL("--ckpt " << ckpt << ": the folder holds no checkpoint (*.safetensors)");
+	if (!quiet) std::printf("--ckpt %s is a folder: rendering its newest checkpoint, %s\n", ckpt.c_str(), found.back().c_str());
+	return found.back();
+}
+
+int render(Options opt) {
+	opt.ckpt = checkpoint_file(opt.ckpt, opt.quiet);
 	nerf::Config cfg = nerf::config_from_checkpoint(opt.ckpt);
 	if (!opt.config.empty()) {
 		nerf::load_config_file(opt.config, cfg);
@@ -138,6 +149,9 @@ int render(const Options& opt) {
 	cfg.quiet = opt.quiet;
 	nerf::validate_config(cfg, "command line");
 	const bool poses_from_file = opt.path != "render" && opt.path != "test" && opt.path != "val" && opt.path != "train";
+	std::error_code ec;
+	if (poses_from_file && !fs::exists(opt.path, ec))
+		NERF_FAIL("--path " << opt.path << ": not one of render, test, val, train, and no poses file (.json) of that name");
 	if (opt.eval && (poses_from_file || opt.path == "render"))
 		NERF_FAIL("--eval needs ground truth: use --path test, val or train");
 	const bool custom_size = opt.H > 0 || opt.W > 0 || opt.focal > 0;
@@ -200,6 +214,11 @@ int render(const Options& opt) {
 			poses = data.render_poses;
 			split = "path";
 		} else {
+			// Labelled by what is rendered: a scene without a test split renders its val views (and back).
+			split = nerf::rendered_split(data, opt.path);
+			if (split != opt.path && !cfg.quiet)
+				std::printf("note: %s has no %s views; rendering its %s views, labelled %s\n", cfg.datadir.c_str(),
+				            opt.path.c_str(), split.c_str(), split.c_str());
 			indices = nerf::split_views(data, opt.path);
 			for (int v : indices) {
 				poses.push_back(data.poses[v]);
@@ -250,13 +269,18 @@ int run(int argc, char** argv) {
 	Options opt;
 	CLI::App app{"nerf_render: render a nerfcore checkpoint (no training code involved)"};
 	nerf::tool::apply_command_line_rules(app);
-	app.add_option("--ckpt", opt.ckpt, "checkpoint file (.safetensors) written by nerf_train")->required();
+	app.add_option("--ckpt", opt.ckpt, "checkpoint file (.safetensors) written by nerf_train, or a run folder (its newest)")
+	    ->required();
 	app.add_option("--config", opt.config, "config file whose options override the checkpoint's");
-	app.add_option("--path", opt.path, "what to render: render (the render path), test, val, train, or a poses .json");
+	app.add_option("--path", opt.path, "what to render: render (the render path), test, val, train, or a poses .json")
+	    ->capture_default_str();
 	CLI::Option* H = app.add_option("--H", opt.H, "image height (default: the dataset's or the poses file's)");
 	CLI::Option* W = app.add_option("--W", opt.W, "image width");
 	CLI::Option* focal = app.add_option("--focal", opt.focal, "focal length in pixels (default: scaled with W)");
-	CLI::Option* render_factor = app.add_option("--render_factor", opt.render_factor, "downsample H, W and focal by this factor");
+	CLI::Option* render_factor =
+	    app.add_option("--render_factor", opt.render_factor, "downsample H, W and focal by this factor (0: full size; "
+	                   "default: the run's render_factor, 0 unless it set one)")
+	        ->default_str("the run's");
 	app.add_option("--out", opt.out, "output folder (default: render_<path>_<step> beside the checkpoint)");
 	app.add_flag("--eval", opt.eval, "compute PSNR and SSIM against the split's images; writes eval_summary.json");
 	app.add_flag("--video", opt.video, "also write video_rgb.mp4 and video_disp.mp4 (PNG frames without ffmpeg)");

@@ -17,6 +17,10 @@ int run(int argc, char** argv) {
 		std::fprintf(stderr, "nerf_train: warning: --cuda_graph is not implemented yet; training without graph capture\n");
 	const nerf::Dataset data = nerf::load_dataset(cfg);
 	std::unique_ptr<nerf::Backend> backend = nerf::create_backend(cfg.device, cfg.threads);
+	// tf32 is the default and fp32 is what the CPU does; the half precisions would be a silent no-op.
+	if (backend->name() == "cpu" && (cfg.precision == "fp16" || cfg.precision == "bf16"))
+		std::fprintf(stderr, "nerf_train: warning: --precision %s applies to the CUDA backend; the CPU computes in fp32\n",
+		             cfg.precision.c_str());
 	nerf::Trainer trainer(cfg, data, *backend);
 	trainer.run();
 	return 0;

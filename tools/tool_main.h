@@ -4,6 +4,7 @@
 #pragma once
 
 #include "nerf/common.h"
+#include "nerf/config.h"
 
 #include <CLI/CLI.hpp>
 
@@ -21,13 +22,16 @@ inline void apply_command_line_rules(CLI::App& app) {
 	app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
-/// Parses a tool's own command line. Returns -1 when the tool should go on, else the exit code:
-/// 0 after --help, 1 after a parse error (CLI11 has printed it).
+/// Parses a tool's own command line. Returns -1 when the tool should go on, 0 after --help. A parse
+/// error throws nerf::Error ("command line: ..."), so that it reads "<tool>: error: ..." as every other
+/// error does; an unknown option names the closest known one.
 inline int parse_command_line(CLI::App& app, int argc, char** argv) {
 	try {
 		app.parse(argc, argv);
 	} catch (const CLI::ParseError& e) {
-		return app.exit(e) == 0 ? 0 : 1;
+		if (e.get_exit_code() == 0) return app.exit(e);  // --help
+		const std::string unknown = unknown_option_message(app, argc, argv);
+		NERF_FAIL("command line: " << (unknown.empty() ? std::string(e.what()) : unknown) << " (see --help)");
 	}
 	return -1;
 }

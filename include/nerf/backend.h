@@ -11,11 +11,15 @@
 #include "nerf/common.h"
 #include "nerf/math/composite.h"
 #include "nerf/math/encoding.h"
+#include "nerf/math/hash_grid.h"
+#include "nerf/math/ngp_field.h"
 #include "nerf/math/occupancy.h"
 #include "nerf/math/optim.h"
 #include "nerf/math/rays.h"
 #include "nerf/math/sampling.h"
+#include "nerf/math/spherical_harmonics.h"
 #include "nerf/mlp_layout.h"
+#include "nerf/small_mlp.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -130,6 +134,11 @@ public:
 	                           const CameraSet& cameras) = 0;
 	/// target: [n_rays, 3] gathered from images [n_images, H, W, 3] at flat pixel ids.
 	virtual void gather_pixels(float* target, const float* images, const uint32_t* pixel_ids, size_t n_rays) = 0;
+	/// Training on RGBA scenes with a random background (random_background_target): target [n_rays, 3]
+	/// (gathered, composited on white) becomes the pixel on background [n_rays, 3] (written: the colours
+	/// drawn), from alpha [pixels] (flat pixel ids as gather_pixels). Ray r draws with counter r.
+	virtual void random_background(float* target, float* background, const float* alpha, const uint32_t* pixel_ids,
+	                               size_t n_rays, uint64_t seed, uint32_t step) = 0;
 	/// z: [n_rays, n_samples]; ray r uses RNG counter ray_offset + r.
 	virtual void stratified_samples(float* z, size_t n_rays, int n_samples, uint32_t ray_offset,
 	                                const StratifiedSpec& spec) = 0;
@@ -204,8 +213,33 @@ public:
 	virtual void occ_update_flags(uint8_t* occupied, uint32_t* n_occupied, const float* density,
 	                              const OccUpdateSpec& spec) = 0;
 
+	// --- the hash-grid (ngp) field's stages (hash_grid.h, spherical_harmonics.h, ngp_field.h) ---
+	/// enc: [n, L F] multiresolution hash encoding of points [n, 3] from table [spec.n_entries, F].
+	virtual void hash_encode(float* enc, const float* table, const float* points, size_t n,
+	                         const HashGridSpec& spec) = 0;
+	/// dL_dtable (+=): [spec.n_entries, F] from dL_denc: [n, L F] for the same points. Deterministic on the
+	/// CPU at any thread count (each level's scatter is one pass over the samples in order); atomic adds
+	/// on CUDA (the order, and so the last bits of a sum into a shared entry, may vary between runs).
+	virtual void hash_encode_backward(float* dL_dtable, const float* dL_denc, const float* points, size_t n,
+	                                  const HashGridSpec& spec) = 0;
+	/// enc rows of enc_stride floats (>= 16): columns 0..15 = SH degree 4 (sh_encode_deg4) of the unit
+	/// direction viewdirs[sample_ray[k]] ([rays, 3]); sample_ray null: row k uses viewdirs row k. The
+	/// other columns of each row are left alone (so it can fill the first 16 of the colour input).
+	virtual void sh_encode(float* enc, int enc_stride, const float* viewdirs, const uint32_t* sample_ray, size_t n) = 0;
+	/// From the density network's output [n, 16]: raw[k, 3] = trunc_exp(out[k, 0]) (rows of raw_stride >= 4;
+	/// other columns left alone) and colour_in[k, 16..30] = out[k, 1..15] (rows of colour_in_stride >= 31;
+	/// colour_in may be null: density only, e.g. the occupancy grid's update).
+	virtual void ngp_density_forward(float* raw, int raw_stride, float* colour_in, int colour_in_stride,
+	                                 const float* density_out, size_t n) = 0;
+	/// dL_ddensity_out (overwrite): [n, 16] from dL_draw[:, 3] (rows of raw_stride) and dL_dcolour_in[:, 16..30]
+	/// (rows of colour_in_stride; null: the features get gradient 0).
+	virtual void ngp_density_backward(float* dL_ddensity_out, const float* dL_draw, int raw_stride,
+	                                  const float* dL_dcolour_in, int colour_in_stride, const float* density_out,
+	                                  size_t n) = 0;
+
 	/// One Adam update over n parameters (one network's slice of the flat buffer), torch.optim.Adam
-	/// semantics. counter: that network's AdamCounter (backend memory). skip_flag: null, or a flag in
+	/// semantics, with spec.weight_decay and spec.skip_zero_grad (optim.h). counter: that network's
+	/// AdamCounter (backend memory). skip_flag: null, or a flag in
 	/// backend memory (Mlp::overflow_flag); when it is set the update changes nothing but
 	/// counter->skipped, as GradScaler skips optimizer.step() (decided on the device: no host sync).
 	virtual void adam_step(float* params, float* m, float* v, const float* grads, size_t n, const AdamSpec& spec,
@@ -228,6 +262,10 @@ public:
 
 	/// An MLP for this backend, able to run batches of up to max_batch samples.
 	virtual std::unique_ptr<Mlp> create_mlp(const MlpLayout& layout, size_t max_batch, Precision precision) = 0;
+	/// A small bias-free MLP (include/nerf/small_mlp.h) for batches of up to max_batch rows kept for
+	/// backward. The CPU is always fp32; CUDA runs fp32 or tf32 GEMMs (fp16 / bf16 run as tf32).
+	virtual std::unique_ptr<SmallMlp> create_small_mlp(const SmallMlpSpec& spec, size_t max_batch,
+	                                                   Precision precision) = 0;
 };
 
 template <typename T> Buffer<T>::Buffer(Backend* owner, size_t count) : m_owner(owner), m_count(count) {

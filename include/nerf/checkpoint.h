@@ -12,7 +12,9 @@
 /// differ only after fp16 overflow skips; absent in older files: = adam_step), config
 /// (config_to_string of the run's options), and the model's TrainCounters (rays_trained,
 /// network_samples, dropped_rays, grid_samples, rays_drawn, last_marched, last_kept, next_rays; absent
-/// in older files: 0).
+/// in older files: 0), loss (the training loss of global_step, when finite), and train_seconds (the
+/// training wall-clock up to global_step, summed over every resume, without evaluations; absent in
+/// older files: 0).
 /// With occ_grid (format_version 2; files without a grid are written as format 1):
 ///   occupancy_grid.density [R, R, R]   the density EMA of each cell
 ///   occupancy_grid.occupied [R, R, R]  its occupied flag, 0 or 1 (float32, as every tensor here)
@@ -37,6 +39,7 @@ struct CheckpointInfo {
 	long adam_steps = 0;    ///< Adam's t (coarse network)
 	long adam_steps_fine = 0;  ///< Adam's t of the fine network
 	double loss = NAN;      ///< the training loss of global_step (NaN when the checkpoint does not say)
+	double train_seconds = 0.0;  ///< training wall-clock up to global_step over all resumes (0 in older files)
 	std::string config_text;  ///< the run's options, `key = value` lines
 };
 
@@ -55,8 +58,9 @@ std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir);
 /// Saves the model's parameters, Adam moments and step counts atomically (see write_safetensors):
 /// a failure leaves any earlier file intact and throws nerf::Error naming the path. A state with a
 /// NaN or infinity is not saved (nerf::Error naming the tensor). `loss`, the loss of global_step, is
-/// stored as metadata when finite.
-void save_checkpoint(const std::string& path, NerfModel& model, long global_step, double loss = NAN);
+/// stored as metadata when finite, and so is `train_seconds`, the training time up to global_step.
+void save_checkpoint(const std::string& path, NerfModel& model, long global_step, double loss = NAN,
+                     double train_seconds = 0.0);
 
 /// Loads parameters, Adam moments and Adam's step count into `model` and returns the metadata.
 /// Throws nerf::Error naming the file when it is corrupt or not a nerfcore checkpoint (for a PyTorch
@@ -70,6 +74,9 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model);
 /// the model (printing which one unless cfg.quiet) and returns its metadata; path "" and global_step 0
 /// when there is none. When the newest checkpoint of run_dir does not load, the error names the newest
 /// older one that does and how to resume from it (--ft_path); nothing older is loaded silently.
+/// Before loading, cfg is compared with the checkpoint's stored config: an option of
+/// options_fixed_by_checkpoint() that differs is an error naming it and both values; the other options
+/// that differ are printed, one line (unless cfg.quiet).
 CheckpointInfo resume_training(const Config& cfg, const std::string& run_dir, NerfModel& model);
 
 /// Reads only the metadata (cheap). Fails as load_checkpoint for a file that is not a nerfcore checkpoint.

@@ -4,8 +4,13 @@
 
 #include "nerf/io/image.h"
 
+#include <functional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace nerf {
 
@@ -51,7 +56,9 @@ struct Config {
 	bool white_bkgd = false;
 	bool half_res = false;
 
-	int factor = 8;
+	/// 0: the dataset's default: 8 for LLFF (nerf-pytorch's default), and for transforms.json the
+	/// smallest power of two that brings the longer image side to at most 1600 pixels (nerfstudio's rule).
+	int factor = 0;
 	bool no_ndc = false;
 	bool lindisp = false;
 	bool spherify = false;
@@ -60,7 +67,7 @@ struct Config {
 	float far = -1.0f;   ///< nerfcore's: overrides the dataset's far plane when >= 0
 
 	int i_print = 100;
-	int i_img = 500;
+	int i_img = 500;  ///< accepted for nerf-pytorch's configs and ignored (its image logging is disabled code there too)
 	int i_weights = 10000;
 	int i_testset = 50000;
 	int i_video = 50000;
@@ -90,12 +97,66 @@ struct Config {
 	float occ_threshold = 0.01f;  ///< occupied: EMA of sigma * step above min(this, mean EMA)
 	float render_step_size = 0.0f;  ///< marching step in world units (0: box diagonal / 1024)
 	int target_samples = 0;       ///< adapt the rays per step to about this many samples (0: N_rand rays)
+
+	// --- the model: the reference's (nerf) or instant-ngp's hash-grid field (ngp) ---
+	std::string model = "nerf";   ///< nerf | ngp (trained only with occ_grid)
+	// The hash-grid field, tiny-cuda-nn's JSON names and instant-ngp's defaults.
+	int n_levels = 16;
+	int n_features_per_level = 2;
+	int log2_hashmap_size = 19;
+	int base_resolution = 16;
+	float finest_resolution = 2048.0f;  ///< per_level_scale = exp(ln(finest / base) / (n_levels - 1)), ~1.38
+	// Its optimiser (tiny-cuda-nn's Adam names): lr warmed up over 100 steps, x0.33 at 50/75/90% of N_iters.
+	float learning_rate = 1e-2f;  ///< the hash-grid model's learning rate (the reference's is lrate)
+	float beta1 = 0.9f;
+	float beta2 = 0.99f;
+	float epsilon = 1e-15f;
+	float l2_reg = 1e-6f;  ///< L2 weight decay on the networks' weights (not the hash tables)
 };
 
 /// Reads options: an optional nerf-pytorch config file (--config FILE: `key = value`, `#` comments,
 /// True/False), then the command line, which overrides the file. Throws nerf::Error naming an unknown
-/// key or a bad value. Returns false when --help was printed.
-bool parse_config(int argc, const char* const* argv, Config& out, const std::string& program_description);
+/// key or a bad value (an unknown option with the closest known one). Returns false when --help was
+/// printed. `add_tool_options`, when given, adds a tool's own options to the parser (CLI11), so that
+/// --help lists them and they are parsed with the rest.
+bool parse_config(int argc, const char* const* argv, Config& out, const std::string& program_description,
+                  const std::function<void(CLI::App&)>& add_tool_options = {});
+
+/// " (did you mean --NAME?)" (`prefix` before NAME: "--" on a command line, "" in a config file) for the
+/// known option closest to `given` (a name without dashes; case and up to a third of the letters may
+/// differ), "" when none is close enough to be a likely typo.
+std::string did_you_mean(const std::string& given, const std::vector<std::string>& known, const std::string& prefix = "--");
+
+/// "unknown option --NAME (did you mean --KNOWN?)" for the first argument in argv that names no option
+/// of `app` (a tool's CLI11 parser), "" when every option is known (CLI11's own message then says
+/// what is wrong). A value of an option is skipped, whatever it looks like.
+std::string unknown_option_message(const CLI::App& app, int argc, const char* const* argv);
+
+/// Every option name of the table (the Config fields), in config.txt's order.
+std::vector<std::string> option_names();
+
+/// An option whose value differs between two configs, both values as config.txt writes them.
+struct OptionChange {
+	std::string name, before, after;
+};
+
+/// The options whose values differ from `before` to `after`, in config.txt's order.
+std::vector<OptionChange> config_changes(const Config& before, const Config& after);
+
+/// An option a checkpoint fixes: it shapes the networks, their encodings or the field, so a run
+/// resumed from the checkpoint cannot change it. The one table of these (options_fixed_by_checkpoint);
+/// a new model or field option that shapes the parameters belongs in it.
+struct FixedOption {
+	const char* name;
+	const char* fixes;                            ///< what it shapes, for the message
+	bool (*applies)(const Config&) = nullptr;     ///< when it matters (nullptr: always), judged on the checkpoint's config
+	std::string (*value)(const Config&) = nullptr;  ///< what must stay the same (nullptr: the option's value)
+};
+const std::vector<FixedOption>& options_fixed_by_checkpoint();
+
+/// The fixed options whose values differ from the checkpoint's config (`trained`) in `resumed`,
+/// each as "NAME = <trained> in the checkpoint, <resumed> now (<what it fixes>)"; empty when none.
+std::vector<std::string> fixed_option_conflicts(const Config& trained, const Config& resumed);
 
 /// Reads only a config file into `out` (options not in the file keep their current values).
 void load_config_file(const std::string& path, Config& out);

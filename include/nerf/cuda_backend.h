@@ -65,4 +65,16 @@ struct MlpPlanStats {
 };
 MlpPlanStats cuda_mlp_plan_stats(const Mlp& mlp);
 
+/// A CUDA small MLP (include/nerf/small_mlp.h) with an explicit epilogue choice (Backend::create_small_mlp
+/// gives Fused: RELU_AUX forward, DRELU backward where cuBLASLt offers them). `backend` must be a CUDA
+/// backend; throws nerf::Error otherwise.
+std::unique_ptr<SmallMlp> create_cuda_small_mlp(Backend& backend, const SmallMlpSpec& spec, size_t max_batch,
+                                                Precision precision, MlpEpilogue epilogue);
+/// One line per GEMM of a CUDA small MLP: its epilogue, how often it ran fused or as kernels, and the
+/// size classes planned. Throws nerf::Error when `mlp` is not a CUDA small MLP.
+std::string describe_cuda_small_mlp(const SmallMlp& mlp);
+/// Over all GEMMs of a CUDA small MLP that carry a ReLU epilogue: the calls it ran fused and the calls
+/// that ran it as a separate kernel.
+MlpEpilogueUse cuda_small_mlp_fusion(const SmallMlp& mlp);
+
 } // namespace nerf

@@ -24,12 +24,17 @@ struct Dataset {
 	bool ndc = false;                 ///< rays are warped to NDC (forward-facing LLFF without no_ndc)
 	std::vector<float> images;        ///< the images one after another, each [H_i, W_i, 3], linear RGB in [0,1]
 	                                  ///< (RGBA composited when white_bkgd); image i starts at pixel cameras[i].first_pixel
+	std::vector<float> alpha;         ///< [pixels] the alpha of RGBA images, as images; kept only for training on
+	                                  ///< random backgrounds (model = ngp, Blender-format scenes), else empty
 	std::vector<Pose> poses;          ///< [n_images]
 	std::vector<Camera> cameras;      ///< [n_images] each image's camera (a CameraSet's table)
 	std::vector<std::string> image_paths;  ///< [n_images] the file behind each pose
 	std::vector<std::array<float, 2>> bounds;  ///< [n_images] near/far after rescale (LLFF only, else empty)
 	std::vector<Pose> render_poses;   ///< the render path
 	std::vector<int> i_train, i_val, i_test;
+	/// How the loader sized the images against their files, for the training log ("" when they are
+	/// used as stored), e.g. "half_res: the files are 400x400; --half_res False trains at full size".
+	std::string resize_note;
 
 	size_t n_images() const { return poses.size(); }
 	const float* image(size_t i) const { return images.data() + 3 * (size_t)cameras.at(i).first_pixel; }
@@ -67,8 +72,9 @@ void check_dataset_geometry(const Dataset& ds, const std::string& source);
 
 /// Blender synthetic scenes (transforms_{train,val,test}.json).
 /// Images larger than max_image_pixels (Config::max_image_pixels) are refused before decoding.
+/// keep_alpha also fills Dataset::alpha.
 Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd,
-                     uint64_t max_image_pixels = kDefaultMaxImagePixels);
+                     uint64_t max_image_pixels = kDefaultMaxImagePixels, bool keep_alpha = false);
 
 /// The reference's 40-view spherical render path: theta over 360 degrees, phi -30, radius 4.
 std::vector<Pose> blender_render_path(int n_views = 40, float phi_deg = -30.0f, float radius = 4.0f);

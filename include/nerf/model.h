@@ -1,11 +1,12 @@
 /// @file model.h
-/// @brief The NeRF model: coarse and fine networks over one flat parameter buffer, render_rays,
-/// one training step, and whole-image rendering. Written once against nerf::Backend.
+/// @brief The model: a sampler and its field(s) over one flat parameter buffer, one training step
+/// (forward, loss, backward, Adam), and rendering. Written once against nerf::Backend.
 #pragma once
 
 #include "nerf/backend.h"
 #include "nerf/config.h"
 #include "nerf/dataset.h"
+#include "nerf/field.h"
 
 #include <memory>
 #include <vector>
@@ -20,6 +21,9 @@ struct RenderSettings {
 	bool lindisp = false;
 	float raw_noise_std = 0.0f;
 	bool white_bkgd = false;
+	/// Training on a random background colour per ray (nerfacc's instant-ngp example): model = ngp on a
+	/// white_bkgd scene whose alpha was kept (Dataset::alpha); only the occupancy-grid sampler uses it.
+	bool random_background = false;
 	float near = 2.0f, far = 6.0f;
 	static RenderSettings from_config(const Config& cfg, const Dataset& data, bool training);
 };
@@ -60,29 +64,58 @@ struct MarchStepping {
 	int max_steps = 0;
 };
 MarchStepping march_stepping(const OccGridSpec& grid, float render_step_size);
+/// The marching step a scene's cameras call for, used when render_step_size is 0 and the dataset is
+/// known (nerf_train fixes it in the run's config): one pixel's footprint at the grid's centre, the
+/// median over the training cameras of (distance from the camera to the box centre) / (focal length
+/// in pixels), but no finer than the box diagonal / 1024 (instant-ngp's step for a scene that fills
+/// its unit cube, and the value without a dataset). A ray then takes about one sample per pixel of
+/// depth it crosses: 64-pixel views march ten times coarser than 800-pixel ones. NDC rays (the
+/// forward-facing LLFF scenes) keep diagonal / 1024.
+float default_render_step_size(const OccGridSpec& grid, const Dataset& data);
 
+class Sampler;
+class GridSampler;
+
+/// A model: one sampler and its field(s) over one flat parameter buffer, with Adam's state
+/// (include/nerf/field.h). The reference's model (model = nerf) is the dense sampler over a coarse
+/// and a fine field (nerf-pytorch's network_fn and network_fine) or, with occ_grid, the grid sampler
+/// over one; the hash-grid model (model = ngp) is the grid sampler over the hash-grid field.
+/// Everything above the model (trainer, renderers, tools) is written against this class only.
 class NerfModel {
 public:
-	/// Builds the coarse (netdepth, netwidth) and, when N_importance > 0, fine (netdepth_fine,
-	/// netwidth_fine) networks, allocates parameters, gradients and Adam state, and initialises the
-	/// parameters as PyTorch's nn.Linear default from cfg.seed. max_rays_per_batch bounds N_rand.
+	/// Builds the field(s) the config asks for and its sampler, allocates parameters, gradients and
+	/// Adam state and initialises the parameters from cfg.seed (the reference's as PyTorch's nn.Linear
+	/// default).
 	NerfModel(Backend& backend, const Config& cfg);
 	~NerfModel();
+	NerfModel(const NerfModel&) = delete;  // the sampler points at this model's config and buffers
+	NerfModel& operator=(const NerfModel&) = delete;
 
 	Backend& backend() { return *m_backend; }
-	const MlpLayout& coarse_layout() const { return m_coarse_layout; }
-	const MlpLayout* fine_layout() const { return m_has_fine ? &m_fine_layout : nullptr; }
-	bool has_fine() const { return m_has_fine; }
-	/// Parameters of the networks (nerf-pytorch's count; the layouts' padding not counted).
+	/// "nerf" or "ngp": the type of the field(s), as checkpoints name it.
+	const char* field_type() const;
+	/// The fields: 0 = coarse (or the only one), 1 = fine (dense reference model with N_importance > 0).
+	int n_fields() const { return (int)m_fields.size(); }
+	Field& field(int i) { return *m_fields.at(i); }
+	const Field& field(int i) const { return *m_fields.at(i); }
+	/// The reference field's MLP layouts (nerf::Error for another field type).
+	const MlpLayout& coarse_layout() const;
+	const MlpLayout* fine_layout() const;
+	bool has_fine() const { return m_fields.size() > 1; }
+	/// Parameters of the fields (nerf-pytorch's count for the reference's; padding not counted).
 	size_t n_params() const { return m_n_params; }
-	/// Floats in each flat buffer below: the networks with their layouts' zero padding (mlp_layout.h).
+	/// Floats in each flat buffer below: the fields' slices with their layouts' zero padding
+	/// (Field::n_floats, mlp_layout.h).
 	size_t n_floats() const { return m_n_floats; }
-	/// Flat buffers in backend memory, [n_floats] each: coarse network first, then fine.
+	/// Every parameter tensor of every field, by name (checkpoints): network_fn.* / network_fine.* for
+	/// the reference's, field.* for the hash grid.
+	std::vector<ParamTensor> parameter_tensors() const;
+	/// Flat buffers in backend memory, [n_floats] each: field 0 first, then field 1.
 	float* params() { return m_params.data(); }
 	float* grads() { return m_grads.data(); }
 	float* adam_m() { return m_adam_m.data(); }
 	float* adam_v() { return m_adam_v.data(); }
-	/// Adam's step count t of a network (0: coarse, 1: fine): the updates applied so far. The two
+	/// Adam's step count t of a field (0: coarse, 1: fine): the updates applied so far. The two
 	/// differ only when fp16 overflows skipped one network's update. Reads backend memory (a sync).
 	long adam_steps(int network = 0);
 	void set_adam_steps(long coarse, long fine);
@@ -90,15 +123,20 @@ public:
 
 	/// One training step on n_rays rays given by flat pixel ids (backend memory) into the stacked
 	/// images (pixel id p at images[3 p]) seen by `cameras` (poses and per-image cameras, backend
-	/// memory): forward coarse and fine, loss = MSE(fine) + MSE(coarse), backward, Adam with learning
-	/// rate lr. `step` keys the RNG. The loss stays in backend memory; read_losses() fetches it (a sync on CUDA).
+	/// memory): the sampler's forward, loss and backward (dense: MSE(fine) + MSE(coarse)), then Adam
+	/// with learning rate lr. `step` keys the RNG. The loss stays in backend memory; read_losses()
+	/// fetches it (a sync on CUDA).
+	/// alpha: the images' alpha [pixels] (backend memory) for settings.random_background, else null.
 	void train_step(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-	                const RenderSettings& settings, uint32_t step, float lr);
+	                const RenderSettings& settings, uint32_t step, float lr, const float* alpha = nullptr);
+	/// The learning rate of the step after `completed_steps` steps: the reference's exponential decay
+	/// (lrate, lrate_decay) or the hash-grid model's warm-up and steps (learning_rate, N_iters).
+	float learning_rate(long completed_steps) const;
 	/// {fine MSE, coarse MSE} of the last train_step (coarse = 0 without a fine network).
 	std::pair<float, float> read_losses();
 
 	/// Renders rays (pixel ids and cameras in backend memory) in chunks of `chunk` rays, no gradients.
-	/// retraw also returns the raw network outputs (the reference's retraw), which is large.
+	/// retraw also returns the raw network outputs (the reference's retraw; dense sampler only), which is large.
 	RenderedRays render(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras,
 	                    const RenderSettings& settings, int chunk, uint32_t step = 0, bool retraw = false);
 	/// Renders a whole H x W image for one camera-to-world pose and camera (host), rays in chunks of `chunk`.
@@ -108,80 +146,51 @@ public:
 	const Config& config() const { return m_cfg; }
 
 	// --- occ_grid: the occupancy grid (model state: updated by train_step, saved in checkpoints) ---
-	bool uses_occupancy_grid() const { return m_cfg.occ_grid; }
-	const OccGridSpec& occ_grid() const { return m_grid_spec; }
-	float render_step_size() const { return m_step_size; }
+	bool uses_occupancy_grid() const { return m_grid != nullptr; }
+	const OccGridSpec& occ_grid() const;
+	float render_step_size() const;
 	/// Backend memory, [cells] each: the density EMA and the occupied flags (0/1).
-	float* occ_density() { return m_occ_density.data(); }
-	uint8_t* occ_occupied() { return m_occ_occupied.data(); }
-	/// One grid update from the network's density (what train_step does before every occ_update_every-th step);
+	float* occ_density();
+	uint8_t* occ_occupied();
+	/// One grid update from the field's density (what train_step does before every occ_update_every-th step);
 	/// `step` (1-based) keys the jitter and decides the warmup (step <= occ_warmup: every cell).
 	void update_occupancy_grid(uint32_t step);
 	/// Occupied cells / cells (reads backend memory).
 	double occupied_fraction();
 	/// Replaces the grid (checkpoint loading): density EMA and flags, [cells] each, host memory.
 	void set_occupancy_grid(const std::vector<float>& density, const std::vector<uint8_t>& occupied);
-	/// The most samples one training step trains on (the network's batch); a step whose rays keep more
+	/// The most samples one training step trains on (the field's batch); a step whose rays keep more
 	/// trains on the leading rays that fit and drops the rest (TrainCounters::dropped_rays).
-	size_t max_step_samples() const { return m_max_step_samples; }
+	size_t max_step_samples() const;
 
 	/// Counters of all train_step calls (and what a checkpoint restored).
 	TrainCounters& counters() { return m_counters; }
 	/// Rays and network samples of the last train_step: rays trained (with occ_grid possibly fewer than
 	/// given) and the samples of the trained pass (the network's batch).
-	size_t last_step_rays() const { return m_last_step_rays; }
-	size_t last_step_samples() const { return m_last_step_samples; }
+	size_t last_step_rays() const;
+	size_t last_step_samples() const;
 
 private:
-	struct Workspace;
-	struct MarchWorkspace;
-	struct GridWorkspace;
-	Workspace& ensure_workspace(size_t n_rays, bool training);
-	MarchWorkspace& ensure_march_workspace(size_t n_rays, bool training);
-	void train_step_marched(const uint32_t* pixel_ids, size_t n_rays, const float* images, const CameraSet& cameras,
-	                        const RenderSettings& settings, uint32_t step, float lr);
-	RenderedRays render_marched(const uint32_t* pixel_ids, size_t n_rays, const CameraSet& cameras,
-	                            const RenderSettings& settings, int chunk, uint32_t step);
-	/// Marches n_rays rays of ws (rays_o, rays_d) into ws's marched samples; returns how many leading rays fit
-	/// into `cap` samples and their total samples.
-	std::pair<size_t, size_t> march(MarchWorkspace& ws, size_t n_rays, const RenderSettings& settings, uint32_t step,
-	                                uint32_t ray_offset, size_t cap);
-	/// The network's raw output at every marched sample of ws (no gradients), in batches.
-	void evaluate_marched(MarchWorkspace& ws, size_t n_samples);
-	MarchSpec march_spec(const RenderSettings& settings, uint32_t step) const;
-	OccUpdateSpec update_spec(uint32_t step) const;
-	void init_occupancy_grid();
 	void apply_adam(float lr);
+	GridSampler& grid() const;
 
 	Backend* m_backend;
 	Config m_cfg;
-	MlpLayout m_coarse_layout, m_fine_layout;
-	bool m_has_fine = false;
+	std::vector<std::unique_ptr<Field>> m_fields;
+	std::vector<std::string> m_field_prefixes;  // tensor and group names: "network_fn.", "network_fine.", "field."
 	size_t m_n_params = 0;
 	size_t m_n_floats = 0;
-	EncodingSpec m_pts_encoding, m_views_encoding;
 	Buffer<float> m_params, m_grads, m_adam_m, m_adam_v;
-	Buffer<AdamCounter> m_adam_counters;  // [2]: coarse, fine (backend memory)
-	std::unique_ptr<Mlp> m_coarse, m_fine;
-	std::unique_ptr<Workspace> m_train_ws, m_render_ws;
-	TrainCounters m_counters;
-	size_t m_last_step_rays = 0, m_last_step_samples = 0;
-	// occ_grid
-	OccGridSpec m_grid_spec;
-	float m_step_size = 0.0f;
-	int m_max_march_steps = 0;
-	size_t m_max_step_samples = 0, m_max_marched_samples = 0;
-	Buffer<float> m_occ_density;
-	Buffer<uint8_t> m_occ_occupied;
-	Buffer<uint32_t> m_occ_count;  // [1]: occupied cells after the last update
-	Buffer<float> m_march_loss;    // [1]: the last marched step's MSE
-	// Defined in model_marched.cpp, where the workspaces are complete types.
-	struct WorkspaceDeleter {
-		void operator()(MarchWorkspace* ws) const;
-		void operator()(GridWorkspace* ws) const;
+	struct AdamGroup {
+		int field = 0;
+		size_t offset = 0, count = 0;
+		AdamSpec adam;
 	};
-	std::unique_ptr<MarchWorkspace, WorkspaceDeleter> m_march_train_ws, m_march_render_ws;
-	std::unique_ptr<GridWorkspace, WorkspaceDeleter> m_grid_ws;
+	std::vector<AdamGroup> m_groups;
+	Buffer<AdamCounter> m_adam_counters;  // [groups] (backend memory)
+	std::unique_ptr<Sampler> m_sampler;
+	GridSampler* m_grid = nullptr;  // the sampler, when it is the grid's
+	TrainCounters m_counters;
 };
 
 /// Poses and cameras copied into a backend's memory, and the CameraSet that views them.

@@ -34,7 +34,8 @@ public:
 	/// Draws the empty bar (Bar mode only), for work whose first step takes long.
 	void start();
 	/// Reports that `step` is done with this loss and PSNR. Cheap: the bar redraws at most 10 times a second.
-	void update(long step, double loss, double psnr);
+	/// `extra` ends the periodic line (e.g. "  dropped rays: 12").
+	void update(long step, double loss, double psnr, const std::string& extra = "");
 	/// True when update() would draw something now: in Bar mode when a redraw is due, in Lines mode
 	/// on a print step. Lets the caller fetch the loss (a device sync on CUDA) only when it is shown.
 	bool due(long step) const;

@@ -87,11 +87,15 @@ std::string render_path_videos(NerfModel& model, const Dataset& data, const Conf
 EvalReport render_testset(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir,
                           long step);
 
-/// render_only: the render path (or the test split with render_test) at render_factor to
-/// {run_dir}/renderonly_{test|path}_{step:06d}/ plus video.mp4 there, as the reference. Returns the folder.
+/// render_only: the render path (or the test split with render_test: val when there is no test split)
+/// at render_factor to {run_dir}/renderonly_{test|val|path}_{step:06d}/ as the reference, plus video_rgb.mp4
+/// and video_disp.mp4 there (nerf_render's names; the reference writes video.mp4). Returns the folder.
 std::string render_only(NerfModel& model, const Dataset& data, const Config& cfg, const std::string& run_dir, long step);
 
 /// The views of a split by name: "test" (val when test is empty), "val" (test when val is empty), "train".
 std::vector<int> split_views(const Dataset& data, const std::string& split);
+/// The split split_views(data, split) renders, to label what was rendered: "val" for "test" on a
+/// dataset without test views, and the other way round. nerf::Error for a name that is no split.
+std::string rendered_split(const Dataset& data, const std::string& split);
 
 } // namespace nerf

@@ -45,6 +45,8 @@ public:
 	double evaluate_val_psnr(int n_views, bool show_progress = false);
 	/// The views evaluate_val_psnr(n_views) renders.
 	std::vector<int> val_eval_views(int n_views) const;
+	/// The split those views are from: "val", or "test" when the dataset has no val views.
+	std::string val_eval_split() const;
 
 	NerfModel& model() { return *m_model; }
 	const Dataset& dataset() const { return m_data; }

@@ -76,7 +76,8 @@ BlenderSplit load_blender_split(const std::string& basedir, const std::string& s
 	return out;
 }
 
-Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd, uint64_t max_image_pixels) {
+Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bool white_bkgd, uint64_t max_image_pixels,
+                     bool keep_alpha) {
 	data::require_directory(basedir, "Blender scene");
 	Dataset ds;
 	double camera_angle_x = 0.0;
@@ -113,7 +114,9 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 		const size_t n_pixels = part.rgba.size() / 4;
 		const size_t offset = ds.images.size();
 		ds.images.resize(offset + 3 * n_pixels);
-		data::to_rgb(part.rgba.data(), 4, n_pixels, white_bkgd, ds.images.data() + offset);
+		if (keep_alpha) ds.alpha.resize(offset / 3 + n_pixels);
+		data::to_rgb(part.rgba.data(), 4, n_pixels, white_bkgd, ds.images.data() + offset,
+		             keep_alpha ? ds.alpha.data() + offset / 3 : nullptr);
 	}
 	if (ds.poses.empty()) NERF_FAIL(basedir << ": the Blender scene has no frames");
 	// As the reference: focal from the stored width, then halved with H and W under half_res.
@@ -125,6 +128,9 @@ Dataset load_blender(const std::string& basedir, bool half_res, int testskip, bo
 	ds.far = 6.0f;
 	ds.ndc = false;
 	ds.render_poses = blender_render_path();
+	if (half_res)
+		ds.resize_note = "half_res: the files are " + std::to_string(stored_W) + "x" + std::to_string(stored_H) +
+		                 "; --half_res False trains at full size";
 	data::set_shared_camera(ds);
 	return ds;
 }

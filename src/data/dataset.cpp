@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 namespace nerf {
@@ -98,7 +99,9 @@ namespace {
 Dataset load_by_type(const Config& cfg) {
 	const std::string& type = cfg.dataset_type;
 	const uint64_t max_pixels = cfg.max_image_pixels;
-	if (type == "blender") return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
+	// The hash-grid model trains RGBA scenes on random backgrounds, which needs each pixel's alpha.
+	const bool keep_alpha = cfg.model == "ngp";
+	if (type == "blender") return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels, keep_alpha);
 	if (type == "builtin") {
 		// nerfcore's procedural scene: written into datadir when absent (or written with other options),
 		// then read like any Blender scene.
@@ -107,9 +110,11 @@ Dataset load_by_type(const Config& cfg) {
 			if (!cfg.quiet) std::printf("writing the built-in scene to %s\n", cfg.datadir.c_str());
 			write_builtin_scene(cfg.datadir, scene);
 		}
-		return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
+		return load_blender(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels, keep_alpha);
 	}
-	if (type == "llff") return load_llff(cfg.datadir, cfg.factor, cfg.spherify, cfg.llffhold, cfg.no_ndc, max_pixels);
+	// factor 0: nerf-pytorch's default for LLFF, 8; transforms.json scenes choose their own (load_transforms).
+	if (type == "llff")
+		return load_llff(cfg.datadir, cfg.factor > 0 ? cfg.factor : 8, cfg.spherify, cfg.llffhold, cfg.no_ndc, max_pixels);
 	if (type == "deepvoxels") return load_deepvoxels(cfg.datadir, cfg.shape, cfg.testskip, max_pixels);
 	if (type == "LINEMOD") return load_linemod(cfg.datadir, cfg.half_res, cfg.testskip, cfg.white_bkgd, max_pixels);
 	if (type == "transforms") return load_transforms(cfg.datadir, cfg.factor, cfg.llffhold, cfg.white_bkgd, max_pixels);
@@ -119,6 +124,12 @@ Dataset load_by_type(const Config& cfg) {
 } // namespace
 
 Dataset load_dataset(const Config& cfg) {
+	// A missing scene is most often one not downloaded yet, or a datadir that points elsewhere.
+	std::error_code ec;
+	if (cfg.dataset_type != "builtin" && !std::filesystem::is_directory(cfg.datadir, ec))
+		NERF_FAIL(cfg.datadir << ": the dataset folder does not exist (datadir, dataset_type " << cfg.dataset_type
+		                      << "). The example scenes (nerf_synthetic/lego, nerf_llff_data/fern) download into ./data "
+		                         "with: bash data_scripts/download_example_data.sh; or point --datadir at your scene");
 	Dataset ds = load_by_type(cfg);
 	// near/far given in the config win over the loader's choice (negative: the loader's).
 	if (cfg.near >= 0.0f) ds.near = cfg.near;

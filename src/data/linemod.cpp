@@ -95,6 +95,7 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 	ds.far = (float)std::ceil(std::max(train_far, test_far));
 	ds.ndc = false;
 	ds.render_poses = blender_render_path();
+	if (half_res) ds.resize_note = "half_res: half the files' size; --half_res False trains at full size";
 
 	const size_t n_pixels = ds.n_images() * (size_t)ds.H * ds.W;
 	ds.images.resize(n_pixels * 3);

@@ -192,6 +192,10 @@ Dataset load_llff(const std::string& basedir, int factor, bool spherify, int llf
 
 	Dataset ds;
 	ds.images = data::load_images(paths, max_image_pixels, 3, ds.H, ds.W, downsample);
+	if (factor > 1)
+		ds.resize_note = "factor " + std::to_string(factor) + ": " +
+		                 (downsample > 1 ? "images/ downsampled here" : "the images of images_" + std::to_string(factor) + "/") +
+		                 "; --factor N sets it";
 	const double focal = hwf_focal[0] / factor;  // the reference: hwf = poses[0, :3, -1] after poses[2, 4, :] /= factor
 
 	const double bd_factor = 0.75;

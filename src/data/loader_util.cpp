@@ -126,9 +126,10 @@ Pose to_pose(const Eigen::Matrix<double, 3, 4>& m) {
 	return p;
 }
 
-void to_rgb(const float* src, int channels, size_t n_pixels, bool white_bkgd, float* rgb) {
+void to_rgb(const float* src, int channels, size_t n_pixels, bool white_bkgd, float* rgb, float* alpha_out) {
 	for (size_t p = 0; p < n_pixels; ++p, src += channels) {
 		const float alpha = channels == 4 ? src[3] : 1.0f;
+		if (alpha_out) alpha_out[p] = alpha;
 		for (int k = 0; k < 3; ++k) {
 			const float v = channels >= 3 ? src[k] : src[0];
 			rgb[3 * p + k] = white_bkgd ? v * alpha + (1.0f - alpha) : v;

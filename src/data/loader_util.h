@@ -40,7 +40,7 @@ Pose to_pose(const Eigen::Matrix<double, 3, 4>& m);
 
 /// n_pixels pixels of `channels` (1, 3 or 4) floats to RGB: grey is repeated; with white_bkgd RGBA is
 /// composited onto white as run_nerf.py does (rgb * a + (1 - a)), otherwise alpha is dropped.
-void to_rgb(const float* src, int channels, size_t n_pixels, bool white_bkgd, float* rgb);
+void to_rgb(const float* src, int channels, size_t n_pixels, bool white_bkgd, float* rgb, float* alpha_out = nullptr);
 
 /// Loads images in parallel, each converted to `channels` (3: drop alpha; 4: alpha 1 where absent).
 /// Every image must have the size of the first; a different size throws naming the file.

@@ -30,6 +30,9 @@ using Mat34 = Eigen::Matrix<double, 3, 4>;
 // the Blender scenes always do).
 const char* const kImageExtensions[] = {".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG"};
 
+// nerfstudio's MAX_AUTO_RESOLUTION: factor 0 downsamples until the longer side is at most this.
+constexpr double kAutoFactorMaxSide = 1600.0;
+
 // A frame's field, or else the top level's, and where it came from for error messages.
 struct Field {
 	const nlohmann::json* value = nullptr;
@@ -337,7 +340,22 @@ Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bo
 	const std::string json_path = data::join(basedir, "transforms.json");
 	if (!data::exists(json_path)) NERF_FAIL(json_path << ": no transforms.json in the scene folder");
 	const nlohmann::json meta = data::read_json(json_path);
-	if (factor < 1) factor = 1;
+	const bool automatic = factor < 1;
+	int longest_side = 0;
+	if (automatic) {
+		// nerfstudio's default: the smallest power of two that brings the longer side to at most 1600
+		// pixels, one factor for every frame (judged on the largest). A header that does not read leaves
+		// its frame to the loading below, which names it.
+		factor = 1;
+		for (const Frame& f : read_frames(meta, basedir, json_path, 1)) {
+			try {
+				const ImageSize size = image_size(f.image_path, max_image_pixels);
+				longest_side = std::max({longest_side, size.width, size.height});
+			} catch (const Error&) {
+			}
+		}
+		while ((double)longest_side / factor > kAutoFactorMaxSide) factor *= 2;
+	}
 	std::vector<Frame> frames = read_frames(meta, basedir, json_path, factor);
 	const size_t n = frames.size();
 
@@ -435,6 +453,16 @@ Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bo
 	ds.focal = first.fx;
 	ds.K = {first.fx, 0.0f, first.cx, 0.0f, first.fy, first.cy, 0.0f, 0.0f, 1.0f};
 	ds.ndc = false;
+	if (factor > 1) {
+		const std::string source = frames.front().from_downsampled_folder
+		                               ? "the images of images_" + std::to_string(factor) + "/"
+		                               : "downsampled here from " + std::to_string(sizes.front().file_W) + "x" +
+		                                     std::to_string(sizes.front().file_H);
+		ds.resize_note = "factor " + std::to_string(factor) + ", " + source +
+		                 (automatic ? "; chosen as nerfstudio does: the longer side at most " +
+		                                  std::to_string((int)kAutoFactorMaxSide) + " pixels; --factor N sets it"
+		                            : "; --factor N sets it, --factor 0 chooses as nerfstudio");
+	}
 	return ds;
 }
 

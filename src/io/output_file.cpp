@@ -58,6 +58,22 @@ FailureInjection& injection() {
 	return instance;
 }
 
+/// The process's umask, read without changing it (Linux's /proc/self/status), else by setting and
+/// restoring it (racy only with a thread creating a file in between, and only where /proc is missing).
+mode_t process_umask() {
+	if (FILE* status = std::fopen("/proc/self/status", "r")) {
+		char line[256];
+		unsigned mask = 0;
+		bool found = false;
+		while (!found && std::fgets(line, sizeof(line), status)) found = std::sscanf(line, "Umask: %o", &mask) == 1;
+		std::fclose(status);
+		if (found) return (mode_t)mask;
+	}
+	const mode_t mask = ::umask(022);
+	::umask(mask);
+	return mask;
+}
+
 std::string parent_dir(const std::string& path) {
 	const fs::path parent = fs::path(path).parent_path();
 	return parent.empty() ? "." : parent.string();
@@ -87,7 +103,8 @@ AtomicFile::AtomicFile(std::string path) : m_path(std::move(path)) {
 	m_fd = ::mkstemp(&m_tmp_path[0]);
 	if (m_fd < 0)
 		NERF_FAIL(m_path << ": cannot create a temporary file in " << parent_dir(m_path) << " (" << std::strerror(errno) << ")");
-	::fchmod(m_fd, 0644);  // mkstemp makes 0600; an output is as readable as any other file
+	// mkstemp makes 0600; an output gets the mode open(..., 0666) would give it, as every other file.
+	::fchmod(m_fd, 0666 & ~process_umask());
 	m_inject_failure = injection().count_file() || injection().name_matches(m_path);
 }
 
@@ -149,7 +166,7 @@ AppendFile::~AppendFile() {
 void AppendFile::open(const std::string& path, bool truncate) {
 	if (m_fd >= 0) close();
 	m_path = path;
-	m_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+	m_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0666);
 	if (m_fd < 0) NERF_FAIL(path << ": cannot open for writing (" << std::strerror(errno) << ")");
 }
 

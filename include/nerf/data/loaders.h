@@ -43,7 +43,9 @@ Dataset load_linemod(const std::string& basedir, bool half_res, int testskip, bo
 
 /// transforms.json scenes (instant-ngp, nerfstudio): basedir/transforms.json with global or per-frame
 /// intrinsics and lens distortion (PINHOLE, OPENCV, OPENCV_FISHEYE), images of any sizes. `factor` > 1 reads
-/// basedir/images_<factor>/ when it exists, else downsamples in-process; intrinsics follow. Poses are
+/// basedir/images_<factor>/ when it exists, else downsamples in-process; intrinsics follow. `factor` 0
+/// chooses as nerfstudio: the smallest power of two that brings the longer side of the largest image
+/// to at most 1600 pixels (1 when it already is); Dataset::resize_note says what was used. Poses are
 /// normalised (centred on the cameras, mean up vector +z, cameras inside [-1, 1]^3), frames are sorted by
 /// file_path, every llffhold-th is held out for test (and val). Rays go through pixel centres.
 Dataset load_transforms(const std::string& basedir, int factor, int llffhold, bool white_bkgd,

@@ -2,7 +2,8 @@
 /// @brief Output files that lose nothing: a whole file appears at once or not at all (a temporary file
 /// in the same folder, fsync'ed, renamed over the target, the folder fsync'ed), an appended log is
 /// checked on every write, and any failure (a full disk, an unwritable folder) is a nerf::Error naming
-/// the file and the system's reason. Every file nerfcore writes goes through here.
+/// the file and the system's reason. Every file nerfcore writes goes through here, with the mode
+/// any program's new file gets: 0666 less the process's umask.
 #pragma once
 
 #include <cstddef>

@@ -38,6 +38,10 @@ struct CompositeSpec {
 	uint64_t seed = 0;
 	uint32_t step = 0;
 	RngStream noise_stream = RngStream::RawNoiseCoarse;
+	/// Per-ray background colours [n_rays, 3] in backend memory, indexed by the ray's place in its
+	/// batch (the packed form only; null: white_bkgd decides). rgb += (1 - acc) background, as nerfacc's
+	/// instant-ngp example trains RGBA scenes on a random colour per ray.
+	const float* background = nullptr;
 };
 
 NERF_HD inline float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -92,7 +96,8 @@ NERF_HD inline void store_ray_outputs(float* rgb, float* depth, float* disp, flo
 template <typename Deltas>
 NERF_HD inline RayOutputs composite_samples(float* __restrict__ weights, const float* __restrict__ raw,
                                             const float* __restrict__ z, const Deltas& deltas, int n_samples,
-                                            uint32_t ray, const CompositeSpec& spec) {
+                                            uint32_t ray, const CompositeSpec& spec,
+                                            const float* __restrict__ background = nullptr) {
 	RayOutputs out{{0.0f, 0.0f, 0.0f}, 0.0f, 0.0f, 0.0f};
 	float transmittance = 1.0f;
 	for (int k = 0; k < n_samples; ++k) {
@@ -107,18 +112,25 @@ NERF_HD inline RayOutputs composite_samples(float* __restrict__ weights, const f
 		transmittance *= 1.0f - alpha + 1e-10f;
 	}
 	out.disp = 1.0f / fmaxf(1e-10f, out.depth / out.acc);
-	if (spec.white_bkgd)
+	if (background)
+		for (int c = 0; c < 3; ++c) out.rgb[c] += (1.0f - out.acc) * background[c];
+	else if (spec.white_bkgd)
 		for (int c = 0; c < 3; ++c) out.rgb[c] += 1.0f - out.acc;
 	return out;
 }
 
 /// Backward for one ray: writes dL/draw [n, raw_stride] (unused channels set to 0) from dL/drgb [3].
-/// alpha_scratch must hold n_samples floats.
+/// alpha_scratch must hold n_samples floats. background: as composite_samples'.
 template <typename Deltas>
 NERF_HD inline void composite_samples_backward(float* __restrict__ dL_draw, const float* __restrict__ dL_drgb,
                                                const float* __restrict__ raw, const Deltas& deltas, int n_samples,
-                                               uint32_t ray, const CompositeSpec& spec, float* __restrict__ alpha_scratch) {
-	const float white_term = spec.white_bkgd ? dL_drgb[0] + dL_drgb[1] + dL_drgb[2] : 0.0f;
+                                               uint32_t ray, const CompositeSpec& spec, float* __restrict__ alpha_scratch,
+                                               const float* __restrict__ background = nullptr) {
+	// d rgb / d w_k gains -background (d acc / d w_k = 1); white is a background of ones.
+	const float white_term = background ? dL_drgb[0] * background[0] + dL_drgb[1] * background[1] +
+	                                          dL_drgb[2] * background[2]
+	                         : spec.white_bkgd ? dL_drgb[0] + dL_drgb[1] + dL_drgb[2]
+	                                           : 0.0f;
 	// Front to back: alpha_k kept in scratch, T_k parked in the sigma slot of dL_draw until the
 	// backward sweep overwrites it with the gradient.
 	float transmittance = 1.0f;
@@ -168,18 +180,39 @@ NERF_HD inline void composite_ray_backward(float* __restrict__ dL_draw, const fl
 
 /// Forward for one ray of the packed form: its n samples at depths t [n] with intervals dt [n]
 /// (in the ray parameter; the distance is dt |d|), raw [n, raw_stride].
+/// background: this ray's colour ([3], spec.background + 3 r) or null (white_bkgd decides).
 NERF_HD inline RayOutputs composite_ray_packed(float* __restrict__ weights, const float* __restrict__ raw,
                                                const float* __restrict__ t, const float* __restrict__ dt,
                                                const float* __restrict__ dir, int n_samples, uint32_t ray,
-                                               const CompositeSpec& spec) {
-	return composite_samples(weights, raw, t, PackedDeltas{dt, norm3(dir)}, n_samples, ray, spec);
+                                               const CompositeSpec& spec, const float* __restrict__ background = nullptr) {
+	return composite_samples(weights, raw, t, PackedDeltas{dt, norm3(dir)}, n_samples, ray, spec, background);
 }
 
 NERF_HD inline void composite_ray_packed_backward(float* __restrict__ dL_draw, const float* __restrict__ dL_drgb,
                                                   const float* __restrict__ raw, const float* __restrict__ dt,
                                                   const float* __restrict__ dir, int n_samples, uint32_t ray,
-                                                  const CompositeSpec& spec, float* __restrict__ alpha_scratch) {
-	composite_samples_backward(dL_draw, dL_drgb, raw, PackedDeltas{dt, norm3(dir)}, n_samples, ray, spec, alpha_scratch);
+                                                  const CompositeSpec& spec, float* __restrict__ alpha_scratch,
+                                                  const float* __restrict__ background = nullptr) {
+	composite_samples_backward(dL_draw, dL_drgb, raw, PackedDeltas{dt, norm3(dir)}, n_samples, ray, spec, alpha_scratch,
+	                           background);
+}
+
+/// The background of batch ray r: spec.background's row r, or null.
+NERF_HD inline const float* ray_background(const CompositeSpec& spec, size_t r) {
+	return spec.background ? spec.background + 3 * r : nullptr;
+}
+
+/// A training target on a random background (nerfacc's instant-ngp example on RGBA scenes): the
+/// pixel as loaded, composited on white (white_bkgd), and its alpha give the colour the same pixel
+/// has on `background`: rgb a + bg (1 - a) = white_rgb + (bg - 1)(1 - a). The background is three
+/// uniform draws in [0, 1) keyed by (seed, step, ray).
+NERF_HD inline void random_background_target(float* __restrict__ target, float* __restrict__ background, float alpha,
+                                             uint64_t seed, uint32_t step, uint32_t ray) {
+	for (int c = 0; c < 3; ++c) {
+		const float bg = random_uniform(seed, step, ray, (uint32_t)c, RngStream::RandomBackground);
+		background[c] = bg;
+		target[c] = fmaf(bg - 1.0f, 1.0f - alpha, target[c]);
+	}
 }
 
 /// nerfacc's early stop: how many leading samples of a packed ray to keep, i.e. the first k whose

@@ -1,7 +1,12 @@
-// Per-element Adam (torch.optim.Adam, no weight decay, amsgrad off) and the loss.
+// Per-element Adam (torch.optim.Adam, amsgrad off) and the loss.
+//   g += weight_decay p                      (torch's L2 weight decay; only when weight_decay != 0)
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)      (t = 1-based step)
+// With skip_zero_grad (tiny-cuda-nn's rule for its non-matrix parameters, the hash tables), an entry
+// whose gradient is exactly 0 is left alone: p, m and v keep their values (t still advances: it is the
+// network's step count, shared by all its entries).
 // Written so that the CPU and the GPU agree bit for bit (see adam_update).
+// Also the learning-rate schedules: nerf-pytorch's exponential decay and nerfacc's instant-ngp one.
 #pragma once
 
 #include "nerf/common.h"
@@ -15,6 +20,8 @@ namespace nerf {
 struct AdamSpec {
 	float lr = 5e-4f;
 	float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+	float weight_decay = 0.0f;    ///< torch's L2 term: g += weight_decay p before the moments; 0: off
+	bool skip_zero_grad = false;  ///< an exactly-zero gradient leaves the entry's p, m, v unchanged
 };
 
 /// The bias corrections of update t, rounded once to float.
@@ -76,8 +83,13 @@ NERF_HD inline bool adam_begin_step(AdamCounter* counter, const AdamSpec& spec, 
 /// One parameter's update. Every multiply-add is an explicit fmaf and nothing else is contractible
 /// (products feed only fmaf, a division or a square root), so GCC and nvcc, which would fuse
 /// `b1 * m + (1 - b1) * g` in different places, compute the same bits.
+/// skip_zero_grad looks at the gradient as given (before weight decay), as tiny-cuda-nn. The decay is
+/// applied only when nonzero, so that the default path is the same operations (and bits) as before it
+/// existed (fmaf(0, p, g) would turn g = -0 into +0 and an infinite p into NaN).
 NERF_HD inline void adam_update(float* __restrict__ param, float* __restrict__ m, float* __restrict__ v, float grad,
                                 const AdamSpec& spec, const AdamStepConstants& c) {
+	if (spec.skip_zero_grad && grad == 0.0f) return;
+	if (spec.weight_decay != 0.0f) grad = fmaf(spec.weight_decay, *param, grad);
 	const float m_new = fmaf(spec.beta1, *m, (1.0f - spec.beta1) * grad);
 	const float v_new = fmaf(spec.beta2, *v, ((1.0f - spec.beta2) * grad) * grad);
 	*m = m_new;
@@ -89,6 +101,21 @@ NERF_HD inline void adam_update(float* __restrict__ param, float* __restrict__ m
 /// nerf-pytorch's learning-rate schedule: lrate * 0.1^(step / (lrate_decay * 1000)).
 inline float learning_rate(float lrate, int lrate_decay, long step) {
 	return (float)((double)lrate * std::pow(0.1, (double)step / ((double)lrate_decay * 1000.0)));
+}
+
+/// nerfacc's instant-ngp schedule (torch's ChainedScheduler of LinearLR(start_factor 0.01, total_iters
+/// 100) and MultiStepLR(milestones n_iters / 2, n_iters * 3 / 4, n_iters * 9 / 10, gamma 0.33)), for the
+/// update after `step` completed steps (step 0: the first update):
+///   lr * (0.01 + 0.99 min(step, 100) / 100) * 0.33^(milestones m with m <= step)
+/// The milestones use integer division, as nerfacc's Python (max_steps // 2, max_steps * 3 // 4, ...).
+inline float ngp_learning_rate(float lr, long step, long n_iters) {
+	if (step < 0 || n_iters < 0) NERF_FAIL("ngp_learning_rate: step (" << step << ") and n_iters (" << n_iters << ") must be >= 0");
+	const double warmup = 0.01 + 0.99 * (double)(step < 100 ? step : 100) / 100.0;
+	const long milestones[3] = {n_iters / 2, n_iters * 3 / 4, n_iters * 9 / 10};
+	double decay = 1.0;
+	for (long m : milestones)
+		if (step >= m) decay *= 0.33;
+	return (float)((double)lr * warmup * decay);
 }
 
 /// PSNR of a mean squared error, as the reference's mse2psnr: -10 log10(mse).

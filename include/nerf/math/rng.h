@@ -27,6 +27,7 @@ enum class RngStream : uint32_t {
 	OccGridJitter = 9,  ///< the point drawn inside each occupancy-grid cell at an update (counter: cell)
 	OccGridChoice = 10, ///< which cells an update after the warmup evaluates (counter: cell)
 	MarchJitter = 11,   ///< the offset of a marched ray's first sample within one step (counter: ray)
+	RandomBackground = 12,  ///< a training ray's background colour on RGBA scenes (counter: ray, channel)
 };
 
 struct Philox4 {
