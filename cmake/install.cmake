@@ -29,5 +29,5 @@ configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/nerfcoreConfig.cmake.in
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/nerfcoreConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/nerfcoreConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/nerfcoreConfigVersion.cmake
-  ${CMAKE_CURRENT_LIST_DIR}/Findstb.cmake
+  ${CMAKE_CURRENT_LIST_DIR}/Findstb.cmake ${CMAKE_CURRENT_LIST_DIR}/FindNerfOpenVDB.cmake
   DESTINATION ${NERF_INSTALL_CMAKEDIR})

@@ -31,6 +31,16 @@ constexpr const char* kTrainSeconds = "train_seconds";
 // The format version of files without an occupancy grid: they are exactly format 1, which older
 // readers accept; a grid makes a file format 2.
 constexpr int kDenseFormatVersion = 1;
+// Files of the reference's model with a grid are format 2, which nerfcores from before the hash-grid
+// model read; a hash-grid model's file is format 3, so that those refuse it by its version instead of
+// by a tensor name they do not know.
+constexpr int kGridFormatVersion = 2;
+
+/// The field type a checkpoint holds: its "field" metadata ("nerf" in files written before it).
+std::string checkpoint_field(const TensorMetadata& meta) {
+	const auto it = meta.find("field");
+	return it == meta.end() ? std::string("nerf") : it->second;
+}
 
 /// TrainCounters as metadata (absent in files written before them: zero).
 const std::pair<const char*, uint64_t TrainCounters::*> kCounterKeys[] = {
@@ -240,8 +250,11 @@ void save_checkpoint(const std::string& path, NerfModel& model, long global_step
 	}
 
 	TensorMetadata metadata = {{"format", kFormatName},
-	                           {"format_version", std::to_string(model.uses_occupancy_grid() ? kCheckpointFormatVersion
-	                                                                                         : kDenseFormatVersion)},
+	                           {"format_version", std::to_string(std::string(model.field_type()) != "nerf"
+	                                                                 ? kCheckpointFormatVersion
+	                                                                 : model.uses_occupancy_grid() ? kGridFormatVersion
+	                                                                                               : kDenseFormatVersion)},
+	                           {"field", model.field_type()},
 	                           {"global_step", std::to_string(global_step)},
 	                           {"adam_step", std::to_string(model.adam_steps(0))},
 	                           {"adam_step_fine", std::to_string(model.has_fine() ? model.adam_steps(1) : 0)},
@@ -265,6 +278,11 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 	reject_torch_file(path);
 	SafetensorsFile file = read_safetensors(path);
 	CheckpointInfo info = info_from_metadata(file.metadata, path);
+	const std::string field = checkpoint_field(file.metadata);
+	if (field != model.field_type())
+		NERF_FAIL(path << ": the checkpoint holds a '" << field << "' model but the configured model is '"
+		               << model.field_type() << "' (model = " << model.field_type() << "); pass --model " << field
+		               << " with the options it was trained with, or render it with the checkpoint's own config");
 
 	const std::vector<ParamTensor> layout = model.parameter_tensors();
 	std::set<std::string> expected;

@@ -537,22 +537,32 @@ std::vector<OptionChange> config_changes(const Config& before, const Config& aft
 }
 
 const std::vector<FixedOption>& options_fixed_by_checkpoint() {
+	const auto nerf = [](const Config& c) { return c.model == "nerf"; };
+	const auto ngp = [](const Config& c) { return c.model == "ngp"; };
 	static const std::vector<FixedOption> table = {
-		{"netdepth", "the coarse network's shape"},
-		{"netwidth", "the coarse network's shape"},
-		{"netdepth_fine", "the fine network's shape", [](const Config& c) { return c.N_importance > 0 && !c.occ_grid; }},
-		{"netwidth_fine", "the fine network's shape", [](const Config& c) { return c.N_importance > 0 && !c.occ_grid; }},
+		{"model", "the field type"},
+		{"netdepth", "the coarse network's shape", nerf},
+		{"netwidth", "the coarse network's shape", nerf},
+		{"netdepth_fine", "the fine network's shape",
+		 [](const Config& c) { return c.model == "nerf" && c.N_importance > 0 && !c.occ_grid; }},
+		{"netwidth_fine", "the fine network's shape",
+		 [](const Config& c) { return c.model == "nerf" && c.N_importance > 0 && !c.occ_grid; }},
 		// Only whether there is a fine network: the number of fine samples may change.
-		{"N_importance", "whether there is a fine network", [](const Config& c) { return !c.occ_grid; },
+		{"N_importance", "whether there is a fine network", [](const Config& c) { return c.model == "nerf" && !c.occ_grid; },
 		 [](const Config& c) { return std::string(c.N_importance > 0 ? "fine" : "none"); }},
-		{"use_viewdirs", "the networks' inputs"},
-		{"i_embed", "the positional encoding"},
-		{"multires", "the positional encoding of positions", [](const Config& c) { return c.i_embed == 0; }},
+		{"use_viewdirs", "the networks' inputs", nerf},
+		{"i_embed", "the positional encoding", nerf},
+		{"multires", "the positional encoding of positions", [](const Config& c) { return c.model == "nerf" && c.i_embed == 0; }},
 		{"multires_views", "the positional encoding of view directions",
-		 [](const Config& c) { return c.i_embed == 0 && c.use_viewdirs; }},
+		 [](const Config& c) { return c.model == "nerf" && c.i_embed == 0 && c.use_viewdirs; }},
 		{"occ_grid", "the field type: an occupancy grid with one network"},
 		{"occ_resolution", "the occupancy grid's shape", [](const Config& c) { return c.occ_grid; }},
 		{"occ_aabb", "the occupancy grid's box", [](const Config& c) { return c.occ_grid; }},
+		{"n_levels", "the hash grid's shape", ngp},
+		{"n_features_per_level", "the hash grid's shape", ngp},
+		{"log2_hashmap_size", "the hash grid's tables", ngp},
+		{"base_resolution", "the hash grid's levels", ngp},
+		{"finest_resolution", "the hash grid's levels", ngp},
 	};
 	return table;
 }

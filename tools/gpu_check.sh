@@ -103,10 +103,11 @@ make_plan() {  # $1: 1 to plan the sections of files that do not exist yet as we
 	# Each group: ~2 s of CUDA and cuBLASLt start, then its tests; the CPU references run on 16 cores.
 	plan "tests: stages" 15 5 gpu_tests "~5 s: 10 tests, CPU references of ~1e5 samples" gpu_test_group stages
 	plan "tests: occupancy" 15 5 gpu_tests "~5 s: 5 tests" gpu_test_group occupancy
-	plan "tests: mlp" 25 10 gpu_tests "~12 s: ~90 MLPs, CPU references up to n = 4096" gpu_test_group mlp
+	plan "tests: mlp" 30 10 gpu_tests "~15 s: 12 tests (8 NeRF MLP, ~90 MLPs, CPU references up to n = 4096; 4 small MLP)" \
+		gpu_test_group mlp
 	plan "tests: model" 25 10 gpu_tests "~12 s: builtin-scene steps and renders, CPU and GPU" gpu_test_group model
 	plan "tests: slow and big" 50 15 gpu_tests \
-		"~25 s: CPU 300 steps dense + marched (36 s on 2 cores here), GPU 4 x 300 steps, 2000 fp16 passes, production MLP" \
+		"~25 s: CPU 300 steps dense + marched (36 s on 2 cores here), GPU 4 x 300 steps, 2000 fp16 passes, production MLPs" \
 		gpu_test_group "slow and big"
 	plan "sanitizer probe" 10 5 sanitizer "5 s tell whether compute-sanitizer runs here at all" sanitizer_probe
 	plan "memcheck: stages" 25 10 sanitizer "~15 s: 15 tests, kernels ~20x slower" sanitize memcheck "$MEMCHECK_STAGES"

@@ -15,7 +15,11 @@
 /// in older files: 0), loss (the training loss of global_step, when finite), and train_seconds (the
 /// training wall-clock up to global_step, summed over every resume, without evaluations; absent in
 /// older files: 0).
-/// With occ_grid (format_version 2; files without a grid are written as format 1):
+/// field (string): the model's field type, "nerf" or "ngp" (absent in older files: nerf); a checkpoint
+/// loads only into a model of the same type. The hash-grid model's tensors (format_version 3):
+///   field.hash_grid.level_<LL> [entries of level LL, n_features_per_level]   the level's table
+///   field.density_net.<i>.weight [out, in], field.colour_net.<i>.weight       layer i (no biases)
+/// With occ_grid (format_version 2 for the reference's model; files without a grid are format 1):
 ///   occupancy_grid.density [R, R, R]   the density EMA of each cell
 ///   occupancy_grid.occupied [R, R, R]  its occupied flag, 0 or 1 (float32, as every tensor here)
 /// Files are {basedir}/{expname}/{global_step:06d}.safetensors, as nerf-pytorch's {step:06d}.tar.
@@ -30,7 +34,7 @@
 
 namespace nerf {
 
-constexpr int kCheckpointFormatVersion = 2;  ///< the newest format this nerfcore reads and writes
+constexpr int kCheckpointFormatVersion = 3;  ///< the newest format this nerfcore reads and writes
 
 struct CheckpointInfo {
 	std::string path;

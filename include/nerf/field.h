@@ -106,7 +106,8 @@ public:
 	virtual size_t max_batch() const = 0;
 
 	/// raw: [n, raw_width()] at the given samples. keep_for_backward: keeps what backward needs (at
-	/// most max_batch() samples; one pending forward at a time); false: any n, nothing kept.
+	/// most max_batch() samples; one pending forward at a time; the inputs' arrays must stay valid and
+	/// unchanged until the backward, which may read them again); false: any n, nothing kept.
 	virtual void forward(float* raw, const float* params, const FieldInputs& in, bool keep_for_backward,
 	                     FieldOutputs outputs = FieldOutputs::All) = 0;
 	/// dL_dparams (accumulates, +=) from dL_draw [n, raw_width()] for the last forward that kept.

@@ -3,6 +3,7 @@
 
 #include "nerf/config.h"
 #include "nerf/field.h"
+#include "nerf/math/hash_grid.h"
 #include "nerf/mlp_layout.h"
 
 #include <memory>
@@ -21,5 +22,13 @@ MlpLayout nerf_field_layout(const Config& cfg, bool fine, size_t offset, size_t 
 
 /// The MLP layout of a reference field; null for any other field.
 const MlpLayout* nerf_field_layout_of(const Field& field);
+
+/// instant-ngp's hash-grid field (model = ngp) over `box` (the occupancy grid's), its options from cfg
+/// (n_levels, ..., and its Adam's beta1, beta2, epsilon, l2_reg), parameters from `offset` floats.
+std::unique_ptr<Field> make_ngp_field(Backend& backend, const Config& cfg, const OccGridSpec& box, size_t offset,
+                                      size_t max_batch, Precision precision);
+
+/// The hash grid of a hash-grid field; null for any other field.
+const HashGridSpec* ngp_field_grid_of(const Field& field);
 
 } // namespace nerf

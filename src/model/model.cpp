@@ -111,10 +111,17 @@ NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend),
 		fine_batch = std::max<size_t>((size_t)cfg.N_rand * (cfg.N_samples + cfg.N_importance), cfg.netchunk);
 	}
 
-	const MlpLayout coarse = nerf_field_layout(m_cfg, false, 0);
-	m_fields.push_back(make_nerf_field(backend, coarse, pts, views, coarse_batch, precision));
-	m_field_prefixes.push_back("network_fn.");
-	if (cfg.N_importance > 0 && !cfg.occ_grid) {
+	if (cfg.model == "ngp") {
+		// check_option_combinations has made sure of the grid: its box is the field's.
+		m_fields.push_back(make_ngp_field(backend, m_cfg, grid_spec, 0, coarse_batch, precision));
+		m_field_prefixes.push_back("field.");
+	} else {
+		const MlpLayout coarse = nerf_field_layout(m_cfg, false, 0);
+		m_fields.push_back(make_nerf_field(backend, coarse, pts, views, coarse_batch, precision));
+		m_field_prefixes.push_back("network_fn.");
+	}
+	if (cfg.model == "nerf" && cfg.N_importance > 0 && !cfg.occ_grid) {
+		const MlpLayout coarse = nerf_field_layout(m_cfg, false, 0);
 		const MlpLayout fine = nerf_field_layout(m_cfg, true, coarse.end(), coarse.first_param + coarse.n_params);
 		m_fields.push_back(make_nerf_field(backend, fine, pts, views, fine_batch, precision));
 		m_field_prefixes.push_back("network_fine.");
@@ -216,6 +223,7 @@ void NerfModel::set_adam_steps(long coarse, long fine) {
 }
 
 float NerfModel::learning_rate(long completed_steps) const {
+	if (m_cfg.model == "ngp") return ngp_learning_rate(m_cfg.learning_rate, completed_steps, m_cfg.N_iters);
 	return nerf::learning_rate(m_cfg.lrate, m_cfg.lrate_decay, completed_steps);
 }
 

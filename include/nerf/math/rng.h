@@ -28,6 +28,7 @@ enum class RngStream : uint32_t {
 	OccGridChoice = 10, ///< which cells an update after the warmup evaluates (counter: cell)
 	MarchJitter = 11,   ///< the offset of a marched ray's first sample within one step (counter: ray)
 	RandomBackground = 12,  ///< a training ray's background colour on RGBA scenes (counter: ray, channel)
+	HashGridInit = 13,      ///< the hash-grid field's initial table entries (counter: entry)
 };
 
 struct Philox4 {
