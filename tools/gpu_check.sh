@@ -97,7 +97,7 @@ make_plan() {  # $1: 1 to plan the sections of files that do not exist yet as we
 	PLAN=()
 	plan "configure" 15 10 logs "~5 s: cmake, CUDA and cuBLAS detection (3 s in the dry run)" unpack_and_configure
 	plan "build (-j$JOBS)" "$BUILD_BUDGET" 40 logs \
-		"~30 s on 16 cores (the dry run: 89 s on 2, 158 CPU-s, longest file bench_kernels.cpp 20 s)" \
+		"~30 s on 16 cores (the dry run: 109 s on 2 cores, 199 CPU-s, longest file bench_kernels.cpp 20 s)" \
 		build_targets $BUILD_EXTRA
 	plan "test groups" 5 2 gpu_tests "~1 s: lists the tests, no GPU" check_test_groups "$BUILD/tests/nerf_gpu_tests"
 	# Each group: ~2 s of CUDA and cuBLASLt start, then its tests; the CPU references run on 16 cores.
