@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -200,11 +201,28 @@ public:
 		// Peaks again at the end: on a shared machine either measurement may be slowed by others,
 		// and the better of the two is the closer estimate of what the device can do.
 		measure_peaks("end");
-		for (Row& r : m_rows) {
-			r.pct_bw = m_peak_gbps > 0 ? r.gbps / m_peak_gbps : 0.0;
-			auto peak = m_peak_tflops.find(r.prec);
-			r.pct_flops = peak != m_peak_tflops.end() && peak->second > 0 ? r.tflops / peak->second : 0.0;
+		update_fractions();
+		write_json(true);
+	}
+
+	/// --json is rewritten after every stage (complete: false until the end), so that a run stopped
+	/// by a time limit still leaves every stage it finished; each write replaces the file atomically.
+	void set_command_line(std::string command_line) { m_command_line = std::move(command_line); }
+	void write_json(bool complete) {
+		if (m_opt.json_path.empty()) return;
+		update_fractions();
+		nlohmann::json j = to_json(m_command_line);
+		j["complete"] = complete;
+		const std::string tmp = m_opt.json_path + ".tmp";
+		{
+			std::ofstream f(tmp);
+			if (!f) NERF_FAIL(m_opt.json_path << ": cannot open " << tmp << " for writing");
+			f << j.dump(2) << "\n";
+			if (!f) NERF_FAIL(m_opt.json_path << ": write of " << tmp << " failed");
 		}
+		std::error_code ec;
+		std::filesystem::rename(tmp, m_opt.json_path, ec);
+		if (ec) NERF_FAIL(m_opt.json_path << ": cannot replace it with " << tmp << " (" << ec.message() << ")");
 	}
 
 	void print_table(std::ostream& os) const {
@@ -234,6 +252,15 @@ public:
 			              num(r.tflops, "%.4f").c_str(), num(100.0 * r.pct_bw, "%.1f").c_str(),
 			              num(100.0 * r.pct_flops, "%.1f").c_str(), r.check.c_str());
 			os << line;
+		}
+	}
+
+	/// Each row's fraction of the peaks measured so far.
+	void update_fractions() {
+		for (Row& r : m_rows) {
+			r.pct_bw = m_peak_gbps > 0 ? r.gbps / m_peak_gbps : 0.0;
+			auto peak = m_peak_tflops.find(r.prec);
+			r.pct_flops = peak != m_peak_tflops.end() && peak->second > 0 ? r.tflops / peak->second : 0.0;
 		}
 	}
 
@@ -329,6 +356,7 @@ private:
 		std::fprintf(stderr, "  %-25s %-18s %-5s %10.4f ms  %s\n", stage.c_str(), size.c_str(), r.precision.c_str(),
 		             r.median_ms, check.c_str());
 		m_rows.back().check = check;
+		write_json(false);
 	}
 
 	std::vector<double> time(const std::function<void()>& fn, bool heavy = false) {
@@ -382,7 +410,7 @@ private:
 			spec.skips = {};
 			const MlpLayout layout = make_mlp_layout(spec, 0);
 			const size_t batch = 8 * (size_t)m_sizes.gemm_size;
-			std::vector<float> host_params(layout.n_params);
+			std::vector<float> host_params(layout.n_floats);
 			init_mlp_params_host(host_params.data(), layout, 7);
 			Buffer<float> params = make_buffer(m_dev, host_params);
 			Buffer<float> input = make_buffer(m_dev, uniform_floats(batch * spec.in_pts, -1.0, 1.0, 8));
@@ -1190,7 +1218,7 @@ private:
 		std::unique_ptr<NerfModel> ref_model;
 		if (m_ref) {
 			ref_model = std::make_unique<NerfModel>(*m_ref, grid_config(Precision::FP32));
-			std::vector<float> params(model.n_params());
+			std::vector<float> params(model.n_floats());
 			m_dev.download(params.data(), model.params(), params.size() * sizeof(float));
 			m_ref->upload(ref_model->params(), params.data(), params.size() * sizeof(float));
 		}
@@ -1214,7 +1242,7 @@ private:
 			} else if (warmup) {
 				// Every cell's EMA is relu(sigma) step_size at its jittered point: 64 cells against the
 				// double MLP, within 1e-4 of the largest (the fp32 MLP's bound, mlp_forward_tolerance).
-				std::vector<float> params_f(model.n_params());
+				std::vector<float> params_f(model.n_floats());
 				m_dev.download(params_f.data(), model.params(), params_f.size() * sizeof(float));
 				const std::vector<double> params(params_f.begin(), params_f.end());
 				OccUpdateSpec spec;
@@ -1289,7 +1317,7 @@ private:
 		const MlpSpec& spec = layout.spec;
 		const size_t n = (size_t)n_rays * n_samples;
 		const uint64_t seed = 60 + n_samples;
-		std::vector<float> params_host(layout.n_params);
+		std::vector<float> params_host(layout.n_floats);
 		init_mlp_params_host(params_host.data(), layout, seed);
 		// Encoded inputs are bounded like the real ones: gamma values in [-1, 1] (the identity
 		// block of points up to ~4 makes no difference to the GEMMs).
@@ -1299,7 +1327,7 @@ private:
 		const std::vector<float> dL_draw_host = normal_floats(n * 4, 1.0, seed + 3);
 		Buffer<float> params = make_buffer(m_dev, params_host), pts = make_buffer(m_dev, pts_host),
 		              views = make_buffer(m_dev, views_host), dL_draw = make_buffer(m_dev, dL_draw_host);
-		Buffer<float> raw = m_dev.allocate<float>(n * 4), grads = m_dev.allocate<float>(layout.n_params);
+		Buffer<float> raw = m_dev.allocate<float>(n * 4), grads = m_dev.allocate<float>(layout.n_floats);
 		m_dev.fill_zero(grads.data(), grads.bytes());
 		auto mlp = m_dev.create_mlp(layout, n, precision);
 
@@ -1315,7 +1343,7 @@ private:
 				Buffer<float> r_pts = m_ref->allocate<float>(nc * spec.in_pts),
 				              r_views = m_ref->allocate<float>(nc * spec.in_views),
 				              r_dL = m_ref->allocate<float>(nc * 4), r_raw = m_ref->allocate<float>(nc * 4),
-				              r_grads = m_ref->allocate<float>(layout.n_params);
+				              r_grads = m_ref->allocate<float>(layout.n_floats);
 				m_ref->upload(r_pts.data(), pts_host.data(), r_pts.bytes());
 				m_ref->upload(r_views.data(), views_host.data(), r_views.bytes());
 				m_ref->upload(r_dL.data(), dL_draw_host.data(), r_dL.bytes());
@@ -1485,8 +1513,8 @@ private:
 		if (!wanted(stage)) return;
 		// The full parameter buffer of the model: coarse and fine networks.
 		const MlpLayout coarse = make_mlp_layout(mlp_spec(), 0);
-		const MlpLayout fine = make_mlp_layout(mlp_spec(), coarse.n_params);
-		const size_t n = coarse.n_params + fine.n_params;
+		const MlpLayout fine = make_mlp_layout_after(mlp_spec(), coarse);
+		const size_t n = fine.end();
 		std::vector<float> p_host(n);
 		init_mlp_params_host(p_host.data(), coarse, 80);
 		init_mlp_params_host(p_host.data(), fine, 81);
@@ -1648,7 +1676,7 @@ private:
 			// Invariants of one step from a fresh model: losses are MSEs of colours in [0, 1], so
 			// finite and within (0, 1]; Adam's first update moves every parameter by at most lr
 			// (|m_hat / sqrt(v_hat)| = |g| / (|g| + eps) <= 1) and moves some of them.
-			params_before.resize(model.n_params());
+			params_before.resize(model.n_floats());
 			m_dev.download(params_before.data(), model.params(), params_before.size() * sizeof(float));
 		}
 		auto run = [&] {
@@ -1662,7 +1690,7 @@ private:
 			              "fine loss " + std::to_string(fine) + " not in (0, 1]");
 			check.require(std::isfinite(coarse) && coarse > 0.0f && coarse <= 1.0f,
 			              "coarse loss " + std::to_string(coarse) + " not in (0, 1]");
-			std::vector<float> after(model.n_params());
+			std::vector<float> after(model.n_floats());
 			m_dev.download(after.data(), model.params(), after.size() * sizeof(float));
 			double largest = 0;
 			size_t moved = 0;
@@ -1676,10 +1704,10 @@ private:
 			// A parameter whose gradient is exactly 0 stays put (Adam's 0 / (0 + eps)); at
 			// initialisation a network whose density is relu-clipped on every sample gets no gradient.
 			size_t moved_coarse = 0;
-			for (size_t i = 0; i < model.coarse_layout().n_params; ++i) moved_coarse += after[i] != params_before[i];
+			for (size_t i = 0; i < model.coarse_layout().end(); ++i) moved_coarse += after[i] != params_before[i];
 			std::fprintf(stderr, "  train_step: %zu of %zu coarse and %zu of %zu fine parameters moved in step 1\n",
 			             moved_coarse, (size_t)model.coarse_layout().n_params, moved - moved_coarse,
-			             after.size() - model.coarse_layout().n_params);
+			             model.n_params() - model.coarse_layout().n_params);
 		}
 		const auto ms = time(run, true);
 		// FLOPs: the MLPs' GEMMs, forward and backward, coarse on n Nc samples and fine on
@@ -1762,6 +1790,7 @@ private:
 	std::vector<float> m_render_reference;
 	RenderedRays m_last_render;
 	Buffer<uint8_t> m_flush;
+	std::string m_command_line;
 };
 
 int run_main(int argc, char** argv) {
@@ -1772,7 +1801,8 @@ int run_main(int argc, char** argv) {
 	auto* repeats_opt = app.add_option("--repeats", opt.repeats, "timed repeats per stage (median reported)");
 	auto* warmup_opt = app.add_option("--warmup", opt.warmup, "untimed runs before timing");
 	app.add_option("--heavy_repeats", opt.heavy_repeats, "repeats for train_step and render_image (default: --repeats)");
-	app.add_option("--json", opt.json_path, "write the results as JSON to this file");
+	app.add_option("--json", opt.json_path,
+	               "write the results as JSON to this file, after every stage (\"complete\": false until the end)");
 	app.add_option("--n_rand", opt.n_rands, "ray batch sizes (default: 1024 4096; --small: 64)")->delimiter(',');
 	app.add_option("--render_hw", opt.render_hw, "render_image size (default 800; --small: 32)");
 	app.add_option("--check_rows", opt.check_rows, "CUDA: samples of the MLP compared against the CPU backend");
@@ -1806,15 +1836,11 @@ int run_main(int argc, char** argv) {
 	             ref ? "against the CPU backend" : "against double references and invariants");
 
 	KernelBench bench(*dev, std::move(ref), opt, sizes);
+	bench.set_command_line(join_command_line(argc, argv));
+	bench.write_json(false);  // an unwritable path fails now, not after the first stage's minutes
 	bench.run();
 	bench.print_table(std::cout);
-	if (!opt.json_path.empty()) {
-		std::ofstream f(opt.json_path);
-		if (!f) NERF_FAIL(opt.json_path << ": cannot open for writing");
-		f << bench.to_json(join_command_line(argc, argv)).dump(2) << "\n";
-		if (!f) NERF_FAIL(opt.json_path << ": write failed");
-		std::fprintf(stderr, "wrote %s\n", opt.json_path.c_str());
-	}
+	if (!opt.json_path.empty()) std::fprintf(stderr, "wrote %s\n", opt.json_path.c_str());
 	return 0;
 }
 

@@ -38,8 +38,9 @@ __global__ void encode_points_kernel(float* __restrict__ enc,           // [n_ra
 	if (sample < n_total) {
 		const size_t r = sample / (size_t)n_samples;
 		const float t = z[sample];
-		// Same expression as the CPU backend (o + d t). Both compilers may contract it into an FMA; where
-		// they differ by an ulp the high frequencies amplify it by 2^(L-1) (see the GPU test's tolerance).
+		// Same expression as the CPU backend (o + d t), and neither compiler contracts it into an FMA
+		// (--fmad=false, -ffp-contract=off: CMakeLists.txt), so both round the product and the sum
+		// separately and x agrees bit for bit; only the sinf / cosf of the frequency bands differ.
 		const float point[3] = {rays_o[3 * r] + rays_d[3 * r] * t, rays_o[3 * r + 1] + rays_d[3 * r + 1] * t,
 		                        rays_o[3 * r + 2] + rays_d[3 * r + 2] * t};
 		positional_encode(staged + (size_t)threadIdx.x * width, point, spec);

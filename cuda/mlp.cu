@@ -39,11 +39,20 @@
 // heuristic with no usable algorithm, or a launch that every candidate algorithm refused. That GEMM
 // is then planned with DEFAULT and its epilogue runs as those kernels; describe_cuda_mlp lists which.
 //
-// Plans. Matmul descriptors, layouts and the heuristic's candidate algorithms are built once per batch
-// size and cached: for max_batch at construction (a dry forward + backward that launches nothing), for
-// any other n (an inference tail chunk) at its first call; a call only sets the bias / aux pointers
-// and launches. Operand alignment is planned from the pointers seen; a later pointer with a smaller
-// alignment re-plans that GEMM once. One cuBLASLt workspace per Mlp.
+// Plans. Matmul descriptors, layouts and the heuristic's candidate algorithms are built once, for
+// max_batch, at construction (a dry forward + backward that launches nothing). A call at another
+// batch size (an inference tail chunk, the marched model's sample count, which changes every step)
+// only changes the batch dimension of the layouts in place and launches with the algorithms found for
+// max_batch; only when cublasLtMatmul refuses all of them at that size is the heuristic asked again,
+// and its answer joins the candidates. Operand alignment is planned from the pointers seen; a later
+// pointer with a smaller alignment re-plans that GEMM once. One cuBLASLt workspace per Mlp.
+//
+// Alignment. The layout puts every layer at a multiple of 16 floats (mlp_layout.h), the concat and
+// staging buffers use aligned leading dimensions, and pts_linears.0, whose input gamma(x) is 63 wide,
+// runs on a packed copy of its weight with K = 64: every weight, bias and activation operand of a
+// fused GEMM is at least 16-byte aligned (for nerf-pytorch's widths), bar one the Mlp interface fixes:
+// alpha_linear writes column 3 of raw [n, 4], 4-byte aligned. A fused plan that cuBLASLt still
+// refuses falls back to kernels and records why (describe_cuda_mlp, cuda_mlp_fusion).
 //
 // Precision:
 //   FP32  CUBLAS_COMPUTE_32F, fp32 everything (bit-faithful mode).
@@ -325,10 +334,12 @@ const char* type_name(cudaDataType_t t) {
 }
 
 /// D (m x n) = alpha op(A) op(B) + beta D, column-major, with an optional epilogue. C is D.
+/// One of n and k is the batch (the samples): n for the forward and dX GEMMs, k for the dW ones.
 struct GemmSpec {
 	const char* label = "";
 	cublasOperation_t op_a = CUBLAS_OP_N, op_b = CUBLAS_OP_N;
 	uint64_t m = 0, n = 0, k = 0;
+	bool batch_in_k = false;  // the batch is k (a weight gradient), else n
 	int64_t lda = 0, ldb = 0, ldd = 0;
 	cudaDataType_t a_type = CUDA_R_32F, b_type = CUDA_R_32F, d_type = CUDA_R_32F;
 	cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
@@ -336,10 +347,14 @@ struct GemmSpec {
 	int64_t aux_ld = 0;  // bits, a multiple of 128
 	uint32_t align_a = 256, align_b = 256, align_d = 256, align_bias = 256, align_aux = 256;
 
+	uint64_t batch() const { return batch_in_k ? k : n; }
+	void set_batch(uint64_t b) { (batch_in_k ? k : n) = b; }
+	/// The same GEMM up to its batch size, which a plan changes in place (LtGemm::set_batch).
 	bool same_problem(const GemmSpec& o) const {
-		return op_a == o.op_a && op_b == o.op_b && m == o.m && n == o.n && k == o.k && lda == o.lda && ldb == o.ldb &&
-		       ldd == o.ldd && a_type == o.a_type && b_type == o.b_type && d_type == o.d_type &&
-		       epilogue == o.epilogue && bias_type == o.bias_type && aux_ld == o.aux_ld;
+		return op_a == o.op_a && op_b == o.op_b && m == o.m && batch_in_k == o.batch_in_k &&
+		       (batch_in_k ? n == o.n : k == o.k) && lda == o.lda && ldb == o.ldb && ldd == o.ldd &&
+		       a_type == o.a_type && b_type == o.b_type && d_type == o.d_type && epilogue == o.epilogue &&
+		       bias_type == o.bias_type && aux_ld == o.aux_ld;
 	}
 	/// True when pointers with these alignments may run a plan made for `planned`.
 	bool alignment_fits(const GemmSpec& planned) const {
@@ -348,29 +363,90 @@ struct GemmSpec {
 	}
 };
 
+/// What a CudaMlp's GEMMs cost in planning, for tests and describe_cuda_mlp.
+struct PlanCounters {
+	int heuristic_queries = 0;  // cublasLtMatmulAlgoGetHeuristic calls
+	int batch_changes = 0;      // layouts re-sized to another batch (no heuristic query)
+	int refusals = 0;           // launches at a re-sized batch that every candidate refused
+	int replans = 0;            // GEMMs planned again after construction (another problem or alignment)
+};
+
+const char* status_name(cublasStatus_t s) {
+	switch (s) {
+	case CUBLAS_STATUS_SUCCESS: return "SUCCESS";
+	case CUBLAS_STATUS_NOT_INITIALIZED: return "NOT_INITIALIZED";
+	case CUBLAS_STATUS_ALLOC_FAILED: return "ALLOC_FAILED";
+	case CUBLAS_STATUS_INVALID_VALUE: return "INVALID_VALUE";
+	case CUBLAS_STATUS_ARCH_MISMATCH: return "ARCH_MISMATCH";
+	case CUBLAS_STATUS_MAPPING_ERROR: return "MAPPING_ERROR";
+	case CUBLAS_STATUS_EXECUTION_FAILED: return "EXECUTION_FAILED";
+	case CUBLAS_STATUS_INTERNAL_ERROR: return "INTERNAL_ERROR";
+	case CUBLAS_STATUS_NOT_SUPPORTED: return "NOT_SUPPORTED";
+	default: return "status ?";
+	}
+}
+
 /// One planned cuBLASLt matmul: descriptors and the heuristic's candidate algorithms, made once, run
-/// many times.
+/// many times. The batch dimension of its layouts is changed in place for another batch size
+/// (set_batch): an algorithm the heuristic chose for the planned batch stays valid for a smaller one
+/// unless cublasLtMatmul says otherwise, and only then is the heuristic asked again (add_candidates).
 class LtGemm {
 public:
-	LtGemm() = default;
+	explicit LtGemm(PlanCounters* counters) : m_counters(counters) {}
 	LtGemm(const LtGemm&) = delete;
 	LtGemm& operator=(const LtGemm&) = delete;
 	~LtGemm() { release(); }
 
 	/// Plans `spec`; false when cuBLASLt refuses it in any way (a descriptor attribute, the heuristic
 	/// query, or no candidate in a usable state), e.g. an epilogue it does not offer for these types or
-	/// this alignment: the caller then falls back.
+	/// this alignment: the caller then falls back, and failure() says what was refused.
 	bool plan(cublasLtHandle_t lt, const GemmSpec& spec, cublasComputeType_t compute) {
 		release();
 		m_spec = spec;
+		m_failure.clear();
 		if (try_plan(lt, spec, compute)) return true;
 		release();
 		return false;
 	}
 
+	/// Re-sizes the batch dimension (GemmSpec::batch) of the planned layouts; false when cuBLASLt
+	/// refuses the attribute (the plan is then unusable: plan again).
+	bool set_batch(uint64_t batch) {
+		if (batch == m_spec.batch()) return true;
+		const bool a_n = m_spec.op_a == CUBLAS_OP_N, b_n = m_spec.op_b == CUBLAS_OP_N;
+		bool ok;
+		if (m_spec.batch_in_k)  // A is m x k, B is k x n
+			ok = set_layout(m_a, a_n ? CUBLASLT_MATRIX_LAYOUT_COLS : CUBLASLT_MATRIX_LAYOUT_ROWS, batch) &&
+			     set_layout(m_b, b_n ? CUBLASLT_MATRIX_LAYOUT_ROWS : CUBLASLT_MATRIX_LAYOUT_COLS, batch);
+		else  // B is k x n, D is m x n
+			ok = set_layout(m_b, b_n ? CUBLASLT_MATRIX_LAYOUT_COLS : CUBLASLT_MATRIX_LAYOUT_ROWS, batch) &&
+			     set_layout(m_d, CUBLASLT_MATRIX_LAYOUT_COLS, batch);
+		m_spec.set_batch(batch);
+		++m_counters->batch_changes;
+		return ok;
+	}
+
+	/// Asks the heuristic for algorithms at the current batch and adds those not yet known; false when
+	/// it offers none (or nothing new).
+	bool add_candidates(cublasLtHandle_t lt) {
+		std::vector<cublasLtMatmulHeuristicResult_t> found;
+		if (!query(lt, found)) return false;
+		bool added = false;
+		for (const cublasLtMatmulHeuristicResult_t& r : found) {
+			bool known = false;
+			for (const cublasLtMatmulHeuristicResult_t& k : m_algos)
+				known = known || std::memcmp(&k.algo, &r.algo, sizeof(r.algo)) == 0;
+			if (!known && m_algos.size() < 3 * (size_t)kMaxAlgorithms) {
+				m_algos.push_back(r);
+				added = true;
+			}
+		}
+		return added;
+	}
+
 	/// D = alpha op(A) op(B) + beta D on `stream`; bias / aux as the epilogue needs (else null). Tries
 	/// the candidates from the last one that worked; false when every one was refused (nothing was
-	/// enqueued then, and the error state is cleared).
+	/// enqueued then, and the error state is cleared; failure() has the last status).
 	bool run(cublasLtHandle_t lt, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
 	         const void* aux, void* workspace, cudaStream_t stream) {
 		if (m_algos.empty()) return false;
@@ -386,6 +462,9 @@ public:
 				NERF_CHECK_LAUNCH(m_spec.label, stream);  // syncs and checks with NERF_SYNC_LAUNCHES
 				return true;
 			}
+			m_failure = std::string("every candidate refused the launch at batch ") + std::to_string(m_spec.batch()) +
+			            " (last: " + (status != CUBLAS_STATUS_SUCCESS ? status_name(status) : cudaGetErrorString(launch)) +
+			            ")";
 		}
 		return false;
 	}
@@ -393,39 +472,59 @@ public:
 	const GemmSpec& spec() const { return m_spec; }
 	size_t candidates() const { return m_algos.size(); }
 	size_t working() const { return m_working; }
+	const std::string& failure() const { return m_failure; }
 
 private:
 	template <typename V> bool set_desc(cublasLtMatmulDescAttributes_t attr, const V& value) {
 		return cublasLtMatmulDescSetAttribute(m_desc, attr, &value, sizeof(value)) == CUBLAS_STATUS_SUCCESS;
 	}
+	static bool set_layout(cublasLtMatrixLayout_t layout, cublasLtMatrixLayoutAttribute_t attr, uint64_t value) {
+		return cublasLtMatrixLayoutSetAttribute(layout, attr, &value, sizeof(value)) == CUBLAS_STATUS_SUCCESS;
+	}
+	/// Records why planning failed; returns false.
+	bool refused(const std::string& what) {
+		m_failure = what;
+		return false;
+	}
 
 	bool try_plan(cublasLtHandle_t lt, const GemmSpec& spec, cublasComputeType_t compute) {
 		if (cublasLtMatmulDescCreate(&m_desc, compute, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) {
 			m_desc = nullptr;
-			return false;
+			return refused("cublasLtMatmulDescCreate failed");
 		}
 		const uint32_t epilogue = spec.epilogue;
-		bool ok = set_desc(CUBLASLT_MATMUL_DESC_TRANSA, spec.op_a) && set_desc(CUBLASLT_MATMUL_DESC_TRANSB, spec.op_b) &&
-		          set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
-		if (ok && epilogue_has_bias(spec.epilogue)) {
+		if (!set_desc(CUBLASLT_MATMUL_DESC_TRANSA, spec.op_a) || !set_desc(CUBLASLT_MATMUL_DESC_TRANSB, spec.op_b))
+			return refused("TRANSA / TRANSB refused");
+		if (!set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue)) return refused("the EPILOGUE attribute was refused");
+		if (epilogue_has_bias(spec.epilogue)) {
 			const int32_t bias_type = spec.bias_type;
-			ok = set_desc(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type) &&
-			     set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, stand_in_pointer(spec.align_bias));
+			if (!set_desc(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type) ||
+			    !set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, stand_in_pointer(spec.align_bias)))
+				return refused(std::string("the bias (") + type_name(spec.bias_type) + ") was refused");
 		}
-		if (ok && epilogue_has_aux(spec.epilogue))
-			ok = set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, spec.aux_ld) &&
-			     set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, stand_in_pointer(spec.align_aux));
-		if (!ok) return false;
+		if (epilogue_has_aux(spec.epilogue) &&
+		    (!set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, spec.aux_ld) ||
+		     !set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, stand_in_pointer(spec.align_aux))))
+			return refused("the aux bit-mask (ld " + std::to_string(spec.aux_ld) + ") was refused");
 		const bool a_n = spec.op_a == CUBLAS_OP_N, b_n = spec.op_b == CUBLAS_OP_N;
 		if (cublasLtMatrixLayoutCreate(&m_a, spec.a_type, a_n ? spec.m : spec.k, a_n ? spec.k : spec.m, spec.lda) !=
 		        CUBLAS_STATUS_SUCCESS ||
 		    cublasLtMatrixLayoutCreate(&m_b, spec.b_type, b_n ? spec.k : spec.n, b_n ? spec.n : spec.k, spec.ldb) !=
 		        CUBLAS_STATUS_SUCCESS ||
 		    cublasLtMatrixLayoutCreate(&m_d, spec.d_type, spec.m, spec.n, spec.ldd) != CUBLAS_STATUS_SUCCESS)
-			return false;
+			return refused("a matrix layout was refused");
+		std::vector<cublasLtMatmulHeuristicResult_t> found;
+		if (!query(lt, found)) return false;
+		m_algos = found;
+		m_working = 0;
+		return true;
+	}
 
+	/// The heuristic's usable candidates for the current descriptors; false (with failure()) when none.
+	bool query(cublasLtHandle_t lt, std::vector<cublasLtMatmulHeuristicResult_t>& out) {
+		const GemmSpec& spec = m_spec;
 		cublasLtMatmulPreference_t pref = nullptr;
-		if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return false;
+		if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return refused("cublasLtMatmulPreferenceCreate failed");
 		const uint64_t workspace = kLtWorkspaceBytes;
 		const uint32_t aligns[4] = {spec.align_a, spec.align_b, spec.align_d, spec.align_d};
 		const cublasLtMatmulPreferenceAttributes_t align_attrs[4] = {
@@ -437,15 +536,23 @@ private:
 			status = cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t));
 		cublasLtMatmulHeuristicResult_t results[kMaxAlgorithms] = {};
 		int found = 0;
-		if (status == CUBLAS_STATUS_SUCCESS)
+		if (status == CUBLAS_STATUS_SUCCESS) {
+			++m_counters->heuristic_queries;
 			status = cublasLtMatmulAlgoGetHeuristic(lt, m_desc, m_a, m_b, m_d, m_d, pref, kMaxAlgorithms, results, &found);
+		}
 		cublasLtMatmulPreferenceDestroy(pref);
-		if (status != CUBLAS_STATUS_SUCCESS) return false;
 		// A result whose state is not SUCCESS is a slot the heuristic could not fill: not an algorithm.
-		for (int i = 0; i < found && i < kMaxAlgorithms; ++i)
-			if (results[i].state == CUBLAS_STATUS_SUCCESS) m_algos.push_back(results[i]);
-		m_working = 0;
-		return !m_algos.empty();
+		out.clear();
+		for (int i = 0; status == CUBLAS_STATUS_SUCCESS && i < found && i < kMaxAlgorithms; ++i)
+			if (results[i].state == CUBLAS_STATUS_SUCCESS) out.push_back(results[i]);
+		if (!out.empty()) return true;
+		std::ostringstream why;
+		why << "the heuristic found no algorithm (" << status_name(status) << ", " << found << " results) at alignments A "
+		    << spec.align_a << " B " << spec.align_b << " D " << spec.align_d;
+		if (epilogue_has_bias(spec.epilogue)) why << " bias " << spec.align_bias;
+		if (epilogue_has_aux(spec.epilogue)) why << " aux " << spec.align_aux;
+		why << " bytes, lda " << spec.lda << " ldb " << spec.ldb << " ldd " << spec.ldd;
+		return refused(why.str());
 	}
 
 	void release() {
@@ -459,22 +566,26 @@ private:
 		m_working = 0;
 	}
 
+	PlanCounters* m_counters;
 	GemmSpec m_spec;
 	cublasLtMatmulDesc_t m_desc = nullptr;
 	cublasLtMatrixLayout_t m_a = nullptr, m_b = nullptr, m_d = nullptr;
 	std::vector<cublasLtMatmulHeuristicResult_t> m_algos;
 	size_t m_working = 0;
+	std::string m_failure;
 };
 
-/// A GEMM slot of a plan: the matmul as planned and whether its epilogue is fused into it.
+/// A GEMM slot of the plan: the matmul as planned and whether its epilogue is fused into it.
 struct GemmSlot {
 	std::unique_ptr<LtGemm> gemm;
-	GemmSpec requested;                                      // what the layer asked for
+	GemmSpec requested;                                      // what the layer asked for (at the planned batch)
 	cublasLtEpilogue_t wanted = CUBLASLT_EPILOGUE_DEFAULT;  // requested.epilogue
 	bool fused = false;                                      // false: DEFAULT GEMM + kernels
+	std::string fallback;                                    // why a wanted epilogue runs as kernels
 };
 
-/// Every GEMM of one forward and one backward at one batch size, in call order.
+/// Every GEMM of one forward and one backward, in call order, planned for max_batch and used at
+/// every batch size up to it.
 struct Plan {
 	std::vector<GemmSlot> slots;
 };
@@ -540,7 +651,9 @@ public:
 
 		Backend& b = *ctx.backend;
 		const size_t N = m_max_batch, W = (size_t)s.width, act = m_types.act_bytes;
-		if (is_half()) m_half_params = b.allocate<char>(m_layout.n_params * act);
+		// The half copy spans the network with its padding, so that every layer keeps the alignment
+		// the layout gives it (kMlpLayerAlignment floats: 32 bytes in half precision).
+		if (is_half()) m_half_params = b.allocate<char>(m_layout.n_floats * act);
 		// Concat buffers: one per skip layer (gamma(x) staged in the first), one for the views layer.
 		m_skip.resize((size_t)s.depth);
 		for (int i = 1; i < s.depth; ++i) {
@@ -552,6 +665,15 @@ public:
 		if (m_first_skip < 0) {
 			m_in_pts_ld = round_up(s.in_pts, kRowAlignment);
 			m_in_pts = b.allocate<char>(N * (size_t)m_in_pts_ld * act);
+			b.fill_zero(m_in_pts.data(), m_in_pts.bytes());  // the pad rows: read by layer 0 against zero columns
+		}
+		// pts_linears.0 reads gamma(x) (in_pts = 63 wide for nerf-pytorch): a weight stored with that
+		// leading dimension leaves every row but the first misaligned, so the layer runs on a packed
+		// copy with K = in_pts rounded up to kRowAlignment (zero columns against the zero pad rows of
+		// the staged gamma(x)), as the concat layers do.
+		if (s.in_pts % kRowAlignment != 0) {
+			m_first_ld = (int)round_up(s.in_pts, kRowAlignment);
+			m_first_weight = b.allocate<char>((size_t)m_pts[0]->out * m_first_ld * act);
 		}
 		// One aux bit-mask and one staged bias-gradient slot per ReLU layer: pts layers, then views. A
 		// layer feeding a skip layer writes into that layer's concat buffer instead of a buffer of its own.
@@ -584,7 +706,7 @@ public:
 		if (s.use_viewdirs) widest = std::max(widest, m_views->out);
 		m_bias_partials = b.allocate<float>((size_t)kMaxBiasChunks * widest);
 		if (m_precision == Precision::FP16) {
-			m_grad_staging = b.allocate<float>(m_layout.n_params);
+			m_grad_staging = b.allocate<float>(m_layout.n_floats);
 			m_loss_scale = b.allocate<LossScaleState>(1);
 			const LossScaleState initial{kInitialLossScale, 0, 0, 0u};
 			b.upload(m_loss_scale.data(), &initial, sizeof(initial));
@@ -634,32 +756,47 @@ public:
 	std::string describe() const {
 		std::ostringstream os;
 		os << "cuda mlp " << precision_name(m_precision) << ", "
-		   << (m_epilogue == MlpEpilogue::Fused ? "fused" : "unfused") << " epilogues, max_batch " << m_max_batch << "\n";
-		for (const auto& entry : m_plans) {
-			for (const GemmSlot& slot : entry.second.slots) {
-				if (!slot.gemm) continue;
-				const GemmSpec& g = slot.gemm->spec();
-				os << "  n=" << entry.first << " " << g.label << ": m=" << g.m << " n=" << g.n << " k=" << g.k << " "
-				   << (g.op_a == CUBLAS_OP_T ? "T" : "N") << (g.op_b == CUBLAS_OP_T ? "T" : "N") << " " << type_name(g.a_type)
-				   << "*" << type_name(g.b_type) << "->" << type_name(g.d_type) << " epilogue " << epilogue_name(slot.wanted);
-				if (slot.fused && epilogue_has_bias(g.epilogue)) os << " bias " << type_name(g.bias_type);
-				if (slot.wanted != CUBLASLT_EPILOGUE_DEFAULT)
-					os << (slot.fused ? " (fused)" : m_epilogue == MlpEpilogue::Fused ? " (FALLBACK: kernels)" : " (kernels)");
-				os << " algo " << slot.gemm->working() + 1 << "/" << slot.gemm->candidates() << "\n";
-			}
+		   << (m_epilogue == MlpEpilogue::Fused ? "fused" : "unfused") << " epilogues, planned for max_batch " << m_max_batch
+		   << "; heuristic queries " << m_counters.heuristic_queries << ", batch changes " << m_counters.batch_changes
+		   << ", refused at a changed batch " << m_counters.refusals << ", re-planned " << m_counters.replans << "\n";
+		for (const GemmSlot& slot : m_plan.slots) {
+			if (!slot.gemm) continue;
+			const GemmSpec& g = slot.requested;
+			os << "  " << g.label << ": m=" << g.m << " n=" << g.n << " k=" << g.k << " "
+			   << (g.op_a == CUBLAS_OP_T ? "T" : "N") << (g.op_b == CUBLAS_OP_T ? "T" : "N") << " " << type_name(g.a_type)
+			   << "*" << type_name(g.b_type) << "->" << type_name(g.d_type) << " lda " << g.lda << " ldb " << g.ldb << " ldd "
+			   << g.ldd << " align A/B/D " << g.align_a << "/" << g.align_b << "/" << g.align_d << " epilogue "
+			   << epilogue_name(slot.wanted);
+			if (slot.fused && epilogue_has_bias(g.epilogue)) os << " bias " << type_name(g.bias_type);
+			if (slot.wanted != CUBLASLT_EPILOGUE_DEFAULT)
+				os << (slot.fused ? " (fused)"
+				                  : m_epilogue == MlpEpilogue::Fused ? " (FALLBACK to kernels: " + slot.fallback + ")" : " (kernels)");
+			os << " algo " << slot.gemm->working() + 1 << "/" << slot.gemm->candidates() << "\n";
 		}
 		return os.str();
 	}
 
 	std::map<std::string, MlpEpilogueUse> fusion() const {
 		std::map<std::string, MlpEpilogueUse> uses;
-		for (const auto& entry : m_plans)
-			for (const GemmSlot& slot : entry.second.slots) {
-				if (!slot.gemm || slot.wanted == CUBLASLT_EPILOGUE_DEFAULT) continue;
-				MlpEpilogueUse& use = uses[epilogue_name(slot.wanted)];
-				(slot.fused ? use.fused : use.kernels) += 1;
-			}
+		for (const GemmSlot& slot : m_plan.slots) {
+			if (!slot.gemm || slot.wanted == CUBLASLT_EPILOGUE_DEFAULT) continue;
+			MlpEpilogueUse& use = uses[epilogue_name(slot.wanted)];
+			(slot.fused ? use.fused : use.kernels) += 1;
+			if (!slot.fused && m_epilogue == MlpEpilogue::Fused)
+				use.fallbacks.push_back(std::string(slot.requested.label) + ": " + slot.fallback);
+		}
 		return uses;
+	}
+
+	MlpPlanStats plan_stats() const {
+		MlpPlanStats stats;
+		stats.planned_batch = m_max_batch;
+		stats.gemms = m_plan.slots.size();
+		stats.heuristic_queries = m_counters.heuristic_queries;
+		stats.batch_changes = m_counters.batch_changes;
+		stats.refusals = m_counters.refusals;
+		stats.replans = m_counters.replans;
+		return stats;
 	}
 
 	LossScaleInfo loss_scale() const {
@@ -733,11 +870,15 @@ private:
 	template <typename T> static const T* as(const Buffer<char>& b) { return reinterpret_cast<const T*>(b.data()); }
 
 	/// The weights this forward reads besides the fp32 masters: the half copy of the network and the
-	/// packed weights of the concat layers, from the current parameters.
+	/// packed weights of layer 0 and the concat layers, from the current parameters.
 	template <typename T> void prepare_weights(T) {
 		const MlpSpec& s = m_layout.spec;
 		if (is_half())
-			cast_contiguous<T>(as<T>(m_half_params), m_params + m_layout.offset, m_layout.n_params, m_ctx.stream);
+			cast_contiguous<T>(as<T>(m_half_params), m_params + m_layout.offset, m_layout.n_floats, m_ctx.stream);
+		if (m_first_ld > 0) {
+			const LinearLayer& l = *m_pts[0];
+			pack_weight<T>(as<T>(m_first_weight), m_params + l.weight_offset, l.out, l.in, l.in, l.in, m_first_ld, m_ctx.stream);
+		}
 		for (int i = 1; i < s.depth; ++i) {
 			if (!layer_takes_skip(s, i)) continue;
 			ConcatInput& c = m_skip[(size_t)i];
@@ -750,28 +891,15 @@ private:
 	}
 
 	// --- plans ---
-	Plan& plan_for(size_t n) {
-		auto it = m_plans.find(n);
-		if (it != m_plans.end()) return it->second;
-		// Bounded cache: training uses one n and rendering at most two (max_batch and a tail); keep the
-		// max_batch plan and drop another one if an unusual caller cycles through many sizes.
-		if (m_plans.size() >= 8) {
-			for (auto e = m_plans.begin(); e != m_plans.end(); ++e)
-				if (e->first != m_max_batch) {
-					m_plans.erase(e);
-					break;
-				}
-		}
-		return m_plans[n];
-	}
-
-	/// The slot-th GEMM of the current pass: planned on first use (or when the problem or a smaller
-	/// pointer alignment demands), then only launched. Returns whether the epilogue ran fused.
+	/// The slot-th GEMM of the pass: planned at construction for max_batch (or again when the problem
+	/// or a smaller pointer alignment demands), re-sized to this call's batch, launched. Returns whether
+	/// the epilogue ran fused.
 	bool gemm(const GemmSpec& wanted, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
 	          const void* aux) {
 		// An epilogue may only ever see alpha * A * B (see the top of the file).
 		NERF_CHECK(wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT || beta == 0.0f);
-		std::vector<GemmSlot>& slots = m_current_plan->slots;
+		NERF_CHECK(wanted.batch() >= 1 && wanted.batch() <= m_max_batch);
+		std::vector<GemmSlot>& slots = m_plan.slots;
 		if (m_slot == slots.size()) slots.emplace_back();
 		GemmSlot& slot = slots[m_slot++];
 		GemmSpec spec = wanted;
@@ -786,21 +914,38 @@ private:
 			const GemmSpec effective = slot.fused ? spec : without_epilogue(spec);
 			fits = effective.alignment_fits(slot.gemm->spec());
 		}
-		if (!fits) replan(slot, spec);
+		if (fits && !slot.gemm->set_batch(spec.batch())) fits = false;
+		if (!fits) {
+			if (!m_planning) ++m_counters.replans;
+			replan(slot, spec);
+		}
 		const bool plain = wanted.epilogue == CUBLASLT_EPILOGUE_DEFAULT;
 		if (m_planning) return slot.fused || plain;
-		if (slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, slot.fused ? bias : nullptr, slot.fused ? aux : nullptr,
-		                   m_lt_workspace.data(), m_ctx.stream))
-			return slot.fused || plain;
+		if (launch(slot, a, b, d, alpha, beta, bias, aux)) return slot.fused || plain;
 		if (slot.fused) {
 			// Every candidate refused the fused launch: this GEMM runs unfused from now on.
+			const std::string why = slot.gemm->failure();
 			plan_unfused(slot, spec);
-			if (slot.gemm->run(m_ctx.lt, a, b, d, alpha, beta, nullptr, nullptr, m_lt_workspace.data(), m_ctx.stream))
-				return plain;
+			slot.fallback = why;
+			if (launch(slot, a, b, d, alpha, beta, bias, aux)) return plain;
 		}
 		NERF_FAIL("cuBLASLt could not launch " << spec.label << " with any of its algorithms (m=" << spec.m << " n="
 		                                       << spec.n << " k=" << spec.k << ", " << type_name(spec.a_type) << " -> "
-		                                       << type_name(spec.d_type) << ")");
+		                                       << type_name(spec.d_type) << "): " << slot.gemm->failure());
+	}
+	/// Runs a slot's GEMM; at a batch other than the planned one, a launch every candidate refuses asks
+	/// the heuristic once more at this batch (its new candidates join the old ones) and tries again.
+	bool launch(GemmSlot& slot, const void* a, const void* b, void* d, float alpha, float beta, const void* bias,
+	            const void* aux) {
+		LtGemm& g = *slot.gemm;
+		auto run = [&] {
+			return g.run(m_ctx.lt, a, b, d, alpha, beta, slot.fused ? bias : nullptr, slot.fused ? aux : nullptr,
+			             m_lt_workspace.data(), m_ctx.stream);
+		};
+		if (run()) return true;
+		if (g.spec().batch() == slot.requested.batch()) return false;
+		++m_counters.refusals;
+		return g.add_candidates(m_ctx.lt) && run();
 	}
 	static GemmSpec without_epilogue(GemmSpec spec) {
 		spec.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
@@ -809,13 +954,22 @@ private:
 		spec.align_bias = spec.align_aux = 256;
 		return spec;
 	}
+	/// Plans a slot from scratch at spec's batch (at construction: max_batch; later only when the
+	/// problem or the alignments changed, or the layouts could not be re-sized).
 	void replan(GemmSlot& slot, const GemmSpec& spec) {
 		slot.requested = spec;
 		slot.wanted = spec.epilogue;
-		slot.gemm = std::make_unique<LtGemm>();
+		slot.fallback.clear();
+		slot.gemm = std::make_unique<LtGemm>(&m_counters);
 		const bool want_fused = spec.epilogue != CUBLASLT_EPILOGUE_DEFAULT && m_epilogue == MlpEpilogue::Fused;
-		if (want_fused && slot.gemm->plan(m_ctx.lt, spec, m_types.compute)) {
-			slot.fused = true;
+		if (want_fused) {
+			if (slot.gemm->plan(m_ctx.lt, spec, m_types.compute)) {
+				slot.fused = true;
+				return;
+			}
+			const std::string why = slot.gemm->failure();
+			plan_unfused(slot, spec);
+			slot.fallback = why;
 			return;
 		}
 		plan_unfused(slot, spec);
@@ -825,12 +979,13 @@ private:
 		if (!slot.gemm->plan(m_ctx.lt, without_epilogue(spec), m_types.compute))
 			NERF_FAIL("cuBLASLt has no algorithm for " << spec.label << " (m=" << spec.m << " n=" << spec.n << " k=" << spec.k
 			                                           << ", " << type_name(spec.a_type) << " -> " << type_name(spec.d_type)
-			                                           << ")");
+			                                           << "): " << slot.gemm->failure());
 	}
-	/// Plans every GEMM of a forward and backward at max_batch now, so that the first training step
-	/// runs no heuristic: the same code as a real pass with launches turned off, and stand-in caller
-	/// pointers with the alignment of a fresh allocation (parameter offsets keep their own alignment).
-	/// A real call whose pointers turn out less aligned re-plans that GEMM once.
+	/// Plans every GEMM of a forward and backward at max_batch now, once: the same code as a real pass
+	/// with launches turned off, and stand-in caller pointers with the alignment of a fresh allocation
+	/// (parameter offsets keep their own alignment). Every later call, at any batch up to max_batch,
+	/// only re-sizes the layouts (LtGemm::set_batch); a call whose pointers turn out less aligned
+	/// re-plans that GEMM once.
 	void plan_max_batch() {
 		const MlpSpec& s = m_layout.spec;
 		m_planning = true;
@@ -844,9 +999,8 @@ private:
 		m_dL_dparams = nullptr;
 	}
 
-	void begin_pass(size_t n) {
-		m_current_plan = &plan_for(n);
-		// Forward and backward of one n share the plan: forward slots first, then backward ones.
+	void begin_pass(size_t) {
+		// Forward and backward share the plan: forward slots first, then backward ones.
 		m_slot = 0;
 	}
 
@@ -924,9 +1078,14 @@ private:
 				                                                   m_types.act, Activation::Relu, mask, n);
 			} else {
 				NERF_CHECK(l.in == (i == 0 ? P : W));
-				m_relu_mask_written[(size_t)i] = linear_forward<T>("pts_linears fwd", l, weight(l, 0), l.in, l.in,
-				                                                   i == 0 ? pts : hidden_out(i - 1), hidden_out(i),
-				                                                   m_types.act, Activation::Relu, mask, n);
+				if (i == 0 && m_first_ld > 0)
+					m_relu_mask_written[0] = linear_forward<T>("pts_linears.0 fwd (packed)", l, m_first_weight.data(), m_first_ld,
+					                                           m_first_ld, pts, hidden_out(0), m_types.act, Activation::Relu,
+					                                           mask, n);
+				else
+					m_relu_mask_written[(size_t)i] = linear_forward<T>("pts_linears fwd", l, weight(l, 0), l.in, l.in,
+					                                                   i == 0 ? pts : hidden_out(i - 1), hidden_out(i),
+					                                                   m_types.act, Activation::Relu, mask, n);
 			}
 		}
 		const ActView h_last = hidden_out(s.depth - 1);
@@ -960,6 +1119,7 @@ private:
 		g.m = (uint64_t)width;
 		g.n = (uint64_t)l.out;
 		g.k = n;
+		g.batch_in_k = true;
 		g.lda = x.ld;
 		g.ldb = dz.ld;
 		g.ldd = l.in;
@@ -1108,7 +1268,7 @@ private:
 			std::swap(dz, dz_next);
 		}
 		if (loss_scaled && !m_planning)
-			finish_loss_scaled_backward(m_dL_dparams + m_layout.offset, m_grad_staging.data(), m_layout.n_params,
+			finish_loss_scaled_backward(m_dL_dparams + m_layout.offset, m_grad_staging.data(), m_layout.n_floats,
 			                            m_loss_scale.data(), m_ctx.stream);
 	}
 
@@ -1144,8 +1304,11 @@ private:
 	Buffer<LossScaleState> m_loss_scale;
 	Buffer<char> m_lt_workspace;
 
-	std::map<size_t, Plan> m_plans;
-	Plan* m_current_plan = nullptr;
+	Buffer<char> m_first_weight;      // pts_linears.0 packed to ld m_first_ld (0: not packed, in_pts is aligned)
+	int m_first_ld = 0;
+
+	Plan m_plan;
+	PlanCounters m_counters;
 	size_t m_slot = 0, m_forward_slots = 0;
 	bool m_planning = false;  // plan GEMMs, launch nothing (plan_max_batch)
 
@@ -1179,5 +1342,7 @@ std::map<std::string, MlpEpilogueUse> cuda_mlp_fusion(const Mlp& mlp) {
 }
 
 LossScaleInfo cuda_mlp_loss_scale(const Mlp& mlp) { return as_cuda_mlp(mlp, "cuda_mlp_loss_scale").loss_scale(); }
+
+MlpPlanStats cuda_mlp_plan_stats(const Mlp& mlp) { return as_cuda_mlp(mlp, "cuda_mlp_plan_stats").plan_stats(); }
 
 } // namespace nerf

@@ -27,16 +27,17 @@ const char* precision_name(Precision p) {
 
 void init_mlp_params_host(float* params, const MlpLayout& layout, uint64_t seed) {
 	// nn.Linear.reset_parameters: kaiming_uniform(a=sqrt(5)) on the weight is U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-	// and the bias is drawn from the same bound. Draws are keyed by the parameter's flat index, so the
-	// values do not depend on how many networks come before this one.
+	// and the bias is drawn from the same bound. Draws are keyed by the parameter's index counted
+	// without the layout's padding, so the values depend neither on the alignment of the layers nor
+	// on where in the buffer the network sits. The padding is left as it is (zero in a fresh buffer).
 	for (size_t li = 0; li < layout.layers.size(); ++li) {
 		const LinearLayer& l = layout.layers[li];
 		const float bound = 1.0f / std::sqrt((float)l.in);
 		const size_t n = l.n_params();
 		for (size_t k = 0; k < n; ++k) {
-			const size_t flat = l.weight_offset + k;
-			const float u = random_uniform(seed, (uint32_t)(flat >> 32), (uint32_t)flat, (uint32_t)li, RngStream::Init);
-			params[flat] = (2.0f * u - 1.0f) * bound;
+			const size_t key = l.param_index + k;
+			const float u = random_uniform(seed, (uint32_t)(key >> 32), (uint32_t)key, (uint32_t)li, RngStream::Init);
+			params[l.weight_offset + k] = (2.0f * u - 1.0f) * bound;
 		}
 	}
 }

@@ -215,7 +215,7 @@ std::string checkpoint_to_resume(const Config& cfg, const std::string& run_dir) 
 }
 
 void save_checkpoint(const std::string& path, NerfModel& model, long global_step, double loss, double train_seconds) {
-	const size_t n = model.n_params();
+	const size_t n = model.n_floats();  // the padding between tensors is neither saved nor loaded: zero
 	std::vector<float> params(n), m(n), v(n);
 	Backend& backend = model.backend();
 	backend.download(params.data(), model.params(), n * sizeof(float));
@@ -306,7 +306,7 @@ CheckpointInfo load_checkpoint(const std::string& path, NerfModel& model) {
 			               << ")");
 	}
 
-	const size_t n = model.n_params();
+	const size_t n = model.n_floats();  // the padding between tensors is neither saved nor loaded: zero
 	std::vector<float> params(n), m(n, 0.0f), v(n, 0.0f);
 	auto copy_tensor = [&](const std::string& name, const ParamTensor& t, std::vector<float>& dst) {
 		const auto it = file.tensors.find(name);

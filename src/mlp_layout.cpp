@@ -10,12 +10,20 @@ const LinearLayer& MlpLayout::layer(const std::string& name) const {
 	NERF_FAIL("MLP has no layer named '" << name << "'");
 }
 
-MlpLayout make_mlp_layout(const MlpSpec& spec, size_t offset) {
+namespace {
+size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+} // namespace
+
+MlpLayout make_mlp_layout(const MlpSpec& spec, size_t offset, size_t first_param) {
 	NERF_CHECK(spec.depth >= 1 && spec.width >= 1 && spec.in_pts >= 1);
+	if (offset % kMlpLayerAlignment != 0)
+		NERF_FAIL("make_mlp_layout: offset " << offset << " is not a multiple of " << kMlpLayerAlignment
+		                                     << " floats (lay a second network out with make_mlp_layout_after)");
 	MlpLayout layout;
 	layout.spec = spec;
 	layout.offset = offset;
-	size_t cursor = offset;
+	layout.first_param = first_param;
+	size_t cursor = offset, param = first_param;
 	auto add = [&](const std::string& name, int in, int out) {
 		LinearLayer l;
 		l.name = name;
@@ -23,7 +31,9 @@ MlpLayout make_mlp_layout(const MlpSpec& spec, size_t offset) {
 		l.out = out;
 		l.weight_offset = cursor;
 		l.bias_offset = cursor + (size_t)in * out;
-		cursor += l.n_params();
+		l.param_index = param;
+		cursor = round_up(cursor + l.n_params(), kMlpLayerAlignment);
+		param += l.n_params();
 		layout.layers.push_back(l);
 	};
 	for (int i = 0; i < spec.depth; ++i) {
@@ -39,7 +49,8 @@ MlpLayout make_mlp_layout(const MlpSpec& spec, size_t offset) {
 	} else {
 		add("output_linear", spec.width, spec.output_ch);
 	}
-	layout.n_params = cursor - offset;
+	layout.n_params = param - first_param;
+	layout.n_floats = cursor - offset;
 	return layout;
 }
 

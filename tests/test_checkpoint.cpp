@@ -131,12 +131,16 @@ TEST_CASE("checkpoint: nerf-pytorch names, shapes and metadata, and load restore
 	nerf::Config cfg = tiny_config(dir, "run");
 	auto backend = nerf::create_cpu_backend(1);
 	nerf::NerfModel model(*backend, cfg);
-	// Give Adam's moments recognisable values.
-	std::vector<float> m(model.n_params()), v(model.n_params());
-	for (size_t i = 0; i < m.size(); ++i) {
-		m[i] = 0.001f * (float)i;
-		v[i] = 1.0f + (float)i;
-	}
+	// Give Adam's moments recognisable values, in the parameters only: the layout's padding between
+	// layers is no tensor, stays zero in a model and is neither saved nor loaded.
+	std::vector<float> m(model.n_floats(), 0.0f), v(model.n_floats(), 0.0f);
+	REQUIRE(model.fine_layout() != nullptr);
+	for (const nerf::MlpLayout* layout : {&model.coarse_layout(), model.fine_layout()})
+		for (const nerf::LinearLayer& l : layout->layers)
+			for (size_t i = l.weight_offset; i < l.weight_offset + l.n_params(); ++i) {
+				m[i] = 0.001f * (float)i;
+				v[i] = 1.0f + (float)i;
+			}
 	backend->upload(model.adam_m(), m.data(), m.size() * sizeof(float));
 	backend->upload(model.adam_v(), v.data(), v.size() * sizeof(float));
 	model.set_adam_steps(41);

@@ -131,7 +131,7 @@ TEST_CASE("an allocation failure inside the CPU MLP's parallel loop reaches the 
 	// address space) before it reads a single input, so the buffers below are never touched.
 	const size_t n = size_t(1) << 46;
 	auto mlp = backend->create_mlp(layout, n, nerf::Precision::FP32);
-	std::vector<float> params(layout.n_params, 0.1f), input(3, 0.5f), raw(4);
+	std::vector<float> params(layout.n_floats, 0.1f), input(3, 0.5f), raw(4);
 	CHECK_THROWS_AS(mlp->forward(raw.data(), params.data(), input.data(), nullptr, n, false), std::bad_alloc);
 	// The network still works after the failure.
 	mlp->forward(raw.data(), params.data(), input.data(), nullptr, 1, false);
@@ -379,7 +379,7 @@ TEST_CASE("a NaN in a checkpoint's parameters or Adam state is refused at save a
 	                  Catch::Contains("nan.safetensors") && Catch::Contains("optimizer.exp_avg_sq.network_fn.pts_linears.1.bias") &&
 	                      Catch::Contains("element 3"));
 	// A model whose state went non-finite is not saved over a good checkpoint.
-	std::vector<float> params(model.n_params(), 0.0f);
+	std::vector<float> params(model.n_floats(), 0.0f);
 	params[7] = INFINITY;
 	backend->upload(model.params(), params.data(), params.size() * sizeof(float));
 	CHECK_THROWS_WITH(nerf::save_checkpoint(path, model, 9), Catch::Contains("not saved") && Catch::Contains("inf"));

@@ -69,7 +69,7 @@ void check_mlp(bool use_viewdirs) {
 	const int raw_width = spec.raw_width();
 	const size_t n = 7;
 
-	std::vector<float> params(layout.n_params);
+	std::vector<float> params(layout.n_floats);
 	nerf::init_mlp_params_host(params.data(), layout, 42);
 	// Biases at PyTorch's init are small; shift them so that some ReLUs are on and some off.
 	std::vector<float> pts(n * spec.in_pts), views(n * std::max(1, spec.in_views)), upstream(n * raw_width);
@@ -81,7 +81,7 @@ void check_mlp(bool use_viewdirs) {
 	auto mlp = backend->create_mlp(layout, n, nerf::Precision::FP32);
 	std::vector<float> raw(n * raw_width);
 	mlp->forward(raw.data(), params.data(), pts.data(), use_viewdirs ? views.data() : nullptr, n, true);
-	std::vector<float> grads(layout.n_params, 0.0f);
+	std::vector<float> grads(layout.n_floats, 0.0f);
 	mlp->backward(grads.data(), params.data(), upstream.data(), n);
 
 	std::vector<double> params64(params.begin(), params.end());
@@ -115,11 +115,12 @@ void check_mlp(bool use_viewdirs) {
 	}
 	// Every parameter: float64 central difference. h = 1e-6 keeps truncation error far below the
 	// float32 rounding of the analytic gradient; ReLU kinks are not crossed for these inputs
-	// (the |pre-activation| are all far above h times the input scale).
+	// (the |pre-activation| are all far above h times the input scale). Every float of the buffer,
+	// the layout's padding included: its numeric gradient is 0, and so must the analytic one be.
 	const double h = 1e-6;
 	double max_err = 0.0;
 	size_t checked_nonzero = 0;
-	for (size_t k = 0; k < layout.n_params; ++k) {
+	for (size_t k = 0; k < layout.n_floats; ++k) {
 		std::vector<double> plus = params64, minus = params64;
 		plus[k] += h;
 		minus[k] -= h;
@@ -129,7 +130,7 @@ void check_mlp(bool use_viewdirs) {
 		if (std::abs(numeric) > 1e-6) ++checked_nonzero;
 		if (err > 1e-3) FAIL("parameter " << k << ": numeric " << numeric << " analytic " << grads[k]);
 	}
-	INFO("max relative gradient error " << max_err << " over " << layout.n_params << " parameters");
+	INFO("max relative gradient error " << max_err << " over " << layout.n_floats << " floats");
 	CHECK(max_err < 1e-3);
 	// The check means something only if most gradients are non-zero.
 	CHECK(checked_nonzero > layout.n_params / 2);
@@ -162,6 +163,61 @@ TEST_CASE("MLP layout matches nerf-pytorch's state dict", "[mlp]") {
 	CHECK(nerf::make_mlp_layout(spec, 0).n_params == 527237);
 }
 
+TEST_CASE("MLP layout: every layer on a 16-float boundary, the padding no parameter and no draw", "[mlp]") {
+	MlpSpec spec;
+	spec.use_viewdirs = false;
+	spec.in_views = 0;
+	spec.output_ch = 5;  // 527237 parameters: the network after it would start at an odd float
+	const MlpLayout coarse = nerf::make_mlp_layout(spec, 0);
+	const MlpLayout fine = nerf::make_mlp_layout_after(spec, coarse);
+	CHECK(coarse.n_params == 527237);
+	CHECK(fine.n_params == 527237);
+	CHECK(fine.offset == coarse.end());
+	CHECK(fine.first_param == 527237);
+	size_t padding = 0, params = 0;
+	for (const MlpLayout* layout : {&coarse, &fine}) {
+		size_t next = layout->offset, index = layout->first_param;
+		for (const LinearLayer& l : layout->layers) {
+			INFO(l.name);
+			CHECK(l.weight_offset % nerf::kMlpLayerAlignment == 0);
+			CHECK(l.bias_offset % nerf::kMlpLayerAlignment == 0);  // W = 256: in * out is a multiple of 16
+			CHECK(l.bias_offset == l.weight_offset + (size_t)l.in * l.out);
+			CHECK(l.weight_offset >= next);  // in order, no overlap
+			CHECK(l.weight_offset - next < nerf::kMlpLayerAlignment);  // no more padding than alignment needs
+			padding += l.weight_offset - next;
+			// The initial draws are keyed by this index: the unpadded flat index of the layouts before
+			// alignment, so that every initialisation (and so every CPU result) stayed the same.
+			CHECK(l.param_index == index);
+			index += l.n_params();
+			params += l.n_params();
+			next = l.weight_offset + l.n_params();
+		}
+		CHECK(layout->end() - next < nerf::kMlpLayerAlignment);
+		padding += layout->end() - next;
+		CHECK(layout->n_floats % nerf::kMlpLayerAlignment == 0);
+	}
+	CHECK(params + padding == fine.end());
+	CHECK(padding > 0);  // 63 * 256 + 256 = 16384 is aligned, 256 * 5 + 5 (output_linear) is not
+	// A network placed at an unaligned offset (the old fine offset, coarse.n_params) is refused.
+	CHECK_THROWS_WITH(nerf::make_mlp_layout(spec, coarse.n_params),
+	                  Catch::Contains("527237") && Catch::Contains("multiple of 16"));
+	// Initialisation writes every parameter and leaves the padding as it was (zero).
+	std::vector<float> buffer(fine.end(), 0.0f);
+	nerf::init_mlp_params_host(buffer.data(), coarse, 1);
+	nerf::init_mlp_params_host(buffer.data(), fine, 2);
+	std::vector<char> is_param(buffer.size(), 0);
+	for (const MlpLayout* layout : {&coarse, &fine})
+		for (const LinearLayer& l : layout->layers)
+			std::fill(is_param.begin() + (long)l.weight_offset, is_param.begin() + (long)(l.weight_offset + l.n_params()), 1);
+	size_t zero_params = 0, nonzero_padding = 0;
+	for (size_t i = 0; i < buffer.size(); ++i) {
+		if (is_param[i]) zero_params += buffer[i] == 0.0f;
+		else nonzero_padding += buffer[i] != 0.0f;
+	}
+	CHECK(nonzero_padding == 0);
+	CHECK(zero_params < 8);  // a uniform draw is exactly 0 with probability ~2^-24 per parameter
+}
+
 TEST_CASE("CPU MLP forward and gradients match float64 with viewdirs", "[mlp]") { check_mlp(true); }
 TEST_CASE("CPU MLP forward and gradients match float64 without viewdirs", "[mlp]") { check_mlp(false); }
 
@@ -169,7 +225,7 @@ TEST_CASE("PyTorch default Linear init bounds", "[mlp]") {
 	MlpSpec spec;
 	spec.use_viewdirs = true;
 	const MlpLayout layout = nerf::make_mlp_layout(spec, 0);
-	std::vector<float> params(layout.n_params);
+	std::vector<float> params(layout.n_floats);
 	nerf::init_mlp_params_host(params.data(), layout, 7);
 	for (const LinearLayer& l : layout.layers) {
 		const float bound = 1.0f / std::sqrt((float)l.in);
@@ -195,12 +251,12 @@ TEST_CASE("CPU MLP at an offset in the flat buffer (the fine network) equals the
 	spec.in_views = 3;
 	spec.use_viewdirs = true;
 	spec.skips = {1};
-	const size_t offset = 1000;
+	const size_t offset = 1008;  // a multiple of kMlpLayerAlignment (16), as every network's offset
 	const MlpLayout at_zero = nerf::make_mlp_layout(spec, 0), shifted = nerf::make_mlp_layout(spec, offset);
 	const size_t n = 2500;  // several row blocks
-	std::vector<float> params(offset + at_zero.n_params, 7.0f);
+	std::vector<float> params(offset + at_zero.n_floats, 7.0f);
 	nerf::init_mlp_params_host(params.data(), at_zero, 3);
-	std::copy(params.begin(), params.begin() + at_zero.n_params, params.begin() + offset);
+	std::copy(params.begin(), params.begin() + at_zero.n_floats, params.begin() + offset);
 	std::vector<float> pts(n * 5), views(n * 3), upstream(n * 4);
 	for (size_t i = 0; i < pts.size(); ++i) pts[i] = std::sin(0.37f * i);
 	for (size_t i = 0; i < views.size(); ++i) views[i] = std::cos(0.11f * i);
@@ -218,7 +274,7 @@ TEST_CASE("CPU MLP at an offset in the flat buffer (the fine network) equals the
 	run(at_zero, raw0, grads0);
 	run(shifted, raw1, grads1);
 	CHECK(std::memcmp(raw0.data(), raw1.data(), raw0.size() * sizeof(float)) == 0);
-	CHECK(std::memcmp(grads0.data(), grads1.data() + offset, at_zero.n_params * sizeof(float)) == 0);
+	CHECK(std::memcmp(grads0.data(), grads1.data() + offset, at_zero.n_floats * sizeof(float)) == 0);
 	// Nothing outside the shifted network's slice is touched.
 	for (size_t k = 0; k < offset; ++k) REQUIRE(grads1[k] == 0.0f);
 }

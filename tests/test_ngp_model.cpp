@@ -37,9 +37,9 @@ nerf::Config ngp_config(const std::string& basedir, const std::string& expname) 
 }
 
 std::vector<float> state_of(nerf::NerfModel& model) {
-	std::vector<float> s = host_copy(model.backend(), model.params(), model.n_params());
-	const std::vector<float> m = host_copy(model.backend(), model.adam_m(), model.n_params());
-	const std::vector<float> v = host_copy(model.backend(), model.adam_v(), model.n_params());
+	std::vector<float> s = host_copy(model.backend(), model.params(), model.n_floats());
+	const std::vector<float> m = host_copy(model.backend(), model.adam_m(), model.n_floats());
+	const std::vector<float> v = host_copy(model.backend(), model.adam_v(), model.n_floats());
 	const uint32_t cells = nerf::occ_cell_count(model.occ_grid());
 	const std::vector<float> grid = host_copy(model.backend(), model.occ_density(), cells);
 	s.insert(s.end(), m.begin(), m.end());
@@ -148,8 +148,8 @@ TEST_CASE("ngp: train, save, resume = train straight (bitwise), and 1 thread = 2
 	CHECK(same_bits(state_of(run.trainer->model()), one));
 	// Something trained: the parameters moved from their initial values.
 	nerf::NerfModel fresh(*run.backend, run.trainer->config());
-	CHECK_FALSE(same_bits(host_copy(*run.backend, fresh.params(), fresh.n_params()),
-	                      host_copy(*run.backend, run.trainer->model().params(), fresh.n_params())));
+	CHECK_FALSE(same_bits(host_copy(*run.backend, fresh.params(), fresh.n_floats()),
+	                      host_copy(*run.backend, run.trainer->model().params(), fresh.n_floats())));
 }
 
 TEST_CASE("ngp: random backgrounds in training, white in evaluation", "[ngp]") {

@@ -344,8 +344,8 @@ TEST_CASE("occ_grid: train k steps, save, reload, continue = train straight (bit
 	};
 	auto end_of = [](nerf::NerfModel& model) {
 		End e;
-		e.params = host_copy(model.backend(), model.params(), model.n_params());
-		e.m = host_copy(model.backend(), model.adam_m(), model.n_params());
+		e.params = host_copy(model.backend(), model.params(), model.n_floats());
+		e.m = host_copy(model.backend(), model.adam_m(), model.n_floats());
 		e.grid = grid_of(model);
 		e.counters = model.counters();
 		return e;
@@ -378,7 +378,7 @@ TEST_CASE("occ_grid: train k steps, save, reload, continue = train straight (bit
 	CHECK(got.counters.rays_drawn == straight.counters.rays_drawn);
 	CHECK(got.counters.next_rays == straight.counters.next_rays);
 	nerf::NerfModel fresh(backend, resumed.config());
-	CHECK_FALSE(same_bits(host_copy(backend, fresh.params(), fresh.n_params()), got.params));
+	CHECK_FALSE(same_bits(host_copy(backend, fresh.params(), fresh.n_floats()), got.params));
 }
 
 TEST_CASE("occ_grid: training does not depend on the thread count", "[occupancy]") {
@@ -390,7 +390,7 @@ TEST_CASE("occ_grid: training does not depend on the thread count", "[occupancy]
 		auto backend = nerf::create_cpu_backend(threads);
 		nerf::Trainer trainer(cfg, data, *backend);
 		for (long i = 1; i <= 6; ++i) trainer.step(i);
-		std::vector<float> params = host_copy(*backend, trainer.model().params(), trainer.model().n_params());
+		std::vector<float> params = host_copy(*backend, trainer.model().params(), trainer.model().n_floats());
 		const GridState grid = grid_of(trainer.model());
 		params.insert(params.end(), grid.density.begin(), grid.density.end());
 		return params;

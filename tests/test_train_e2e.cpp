@@ -58,7 +58,7 @@ std::vector<float> params_after(const nerf::Config& cfg, const nerf::Dataset& da
 	auto backend = nerf::create_cpu_backend(2);
 	nerf::Trainer trainer(cfg, data, *backend);
 	for (long i = 1; i <= steps; ++i) trainer.step(i);
-	std::vector<float> params(trainer.model().n_params());
+	std::vector<float> params(trainer.model().n_floats());
 	backend->download(params.data(), trainer.model().params(), params.size() * sizeof(float));
 	return params;
 }
@@ -120,7 +120,7 @@ TEST_CASE("training is deterministic in the seed and independent of the thread c
 	auto backend = nerf::create_cpu_backend(1);
 	nerf::Trainer trainer(one_thread, run.data, *backend);
 	for (long i = 1; i <= 12; ++i) trainer.step(i);
-	std::vector<float> c(trainer.model().n_params());
+	std::vector<float> c(trainer.model().n_floats());
 	backend->download(c.data(), trainer.model().params(), c.size() * sizeof(float));
 	CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
 

@@ -131,7 +131,7 @@ template <typename T> std::vector<T> host_copy(nerf::Backend& b, const T* p, siz
 }
 /// A model's parameter-sized buffer (params, adam_m, adam_v) on the host.
 inline std::vector<float> host_params(nerf::NerfModel& model, const float* p) {
-	return host_copy(model.backend(), p, model.n_params());
+	return host_copy(model.backend(), p, model.n_floats());
 }
 /// Bit for bit, not ==: a resumed or re-threaded run must not even turn 0 into -0.
 template <typename T> bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {

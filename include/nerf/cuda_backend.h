@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nerf {
 
@@ -32,6 +33,9 @@ std::string describe_cuda_mlp(const Mlp& mlp);
 struct MlpEpilogueUse {
 	int fused = 0;
 	int kernels = 0;
+	/// With MlpEpilogue::Fused, one "GEMM label: reason" per GEMM whose epilogue cuBLASLt refused to
+	/// fuse (the attribute, the heuristic, or the launch that refused it), running as kernels instead.
+	std::vector<std::string> fallbacks;
 };
 /// Keyed by cuBLASLt epilogue name: RELU_AUX_BIAS, BIAS (forward), DRELU_BGRAD (backward).
 std::map<std::string, MlpEpilogueUse> cuda_mlp_fusion(const Mlp& mlp);
@@ -44,6 +48,22 @@ struct LossScaleInfo {
 	int skipped_steps = 0;
 };
 LossScaleInfo cuda_mlp_loss_scale(const Mlp& mlp);
+
+/// What planning cost a CUDA MLP so far. Its GEMMs are planned once, for max_batch; a call at another
+/// batch size changes the layouts' batch dimension (batch_changes) and asks the heuristic again only
+/// where cuBLASLt refused every known algorithm at that size (refusals: one query each, and one more
+/// where the fused form is then given up). A GEMM is planned anew (replans) only when its problem or
+/// its operands' alignment differs from the plan's: pointers less aligned than a fresh allocation, or
+/// a dReLU whose forward mask was not written because that forward fell back to kernels.
+struct MlpPlanStats {
+	size_t planned_batch = 0;
+	size_t gemms = 0;           ///< GEMMs of one forward and backward
+	int heuristic_queries = 0;  ///< cublasLtMatmulAlgoGetHeuristic calls, construction included
+	int batch_changes = 0;
+	int refusals = 0;
+	int replans = 0;
+};
+MlpPlanStats cuda_mlp_plan_stats(const Mlp& mlp);
 
 /// A CUDA small MLP (include/nerf/small_mlp.h) with an explicit epilogue choice (Backend::create_small_mlp
 /// gives Fused: RELU_AUX forward, DRELU backward where cuBLASLt offers them). `backend` must be a CUDA

@@ -90,9 +90,12 @@ public:
 	virtual const char* type() const = 0;
 	/// Floats per sample in the raw output (4, or the reference's output_ch without viewdirs).
 	virtual int raw_width() const = 0;
-	/// This field's slice of the flat buffer.
+	/// This field's slice of the flat buffer: n_floats() floats from offset() (a multiple of
+	/// kMlpLayerAlignment, mlp_layout.h), of which n_params() are parameters; the rest is padding
+	/// between tensors, zero, in no tensor, with a gradient of 0.
 	virtual size_t offset() const = 0;
 	virtual size_t n_params() const = 0;
+	virtual size_t n_floats() const { return n_params(); }
 	/// The field's tensors, names starting with `prefix`, offsets into the flat buffer.
 	virtual std::vector<ParamTensor> tensors(const std::string& prefix) const = 0;
 	/// Groups covering the field's slice, with their Adam hyper-parameters.

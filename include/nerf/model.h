@@ -102,11 +102,15 @@ public:
 	const MlpLayout& coarse_layout() const;
 	const MlpLayout* fine_layout() const;
 	bool has_fine() const { return m_fields.size() > 1; }
+	/// Parameters of the fields (nerf-pytorch's count for the reference's; padding not counted).
 	size_t n_params() const { return m_n_params; }
+	/// Floats in each flat buffer below: the fields' slices with their layouts' zero padding
+	/// (Field::n_floats, mlp_layout.h).
+	size_t n_floats() const { return m_n_floats; }
 	/// Every parameter tensor of every field, by name (checkpoints): network_fn.* / network_fine.* for
 	/// the reference's, field.* for the hash grid.
 	std::vector<ParamTensor> parameter_tensors() const;
-	/// Flat buffers in backend memory, [n_params] each: field 0 first, then field 1.
+	/// Flat buffers in backend memory, [n_floats] each: field 0 first, then field 1.
 	float* params() { return m_params.data(); }
 	float* grads() { return m_grads.data(); }
 	float* adam_m() { return m_adam_m.data(); }
@@ -175,6 +179,7 @@ private:
 	std::vector<std::unique_ptr<Field>> m_fields;
 	std::vector<std::string> m_field_prefixes;  // tensor and group names: "network_fn.", "network_fine.", "field."
 	size_t m_n_params = 0;
+	size_t m_n_floats = 0;
 	Buffer<float> m_params, m_grads, m_adam_m, m_adam_v;
 	struct AdamGroup {
 		int field = 0;

@@ -86,15 +86,15 @@ public:
 		for (long b = 0; b < (long)m_blocks.size(); ++b) {
 			errors.run([&] {
 				Block& block = m_blocks[b];
-				block.grads.assign(m_layout.n_params, 0.0f);
+				block.grads.assign(m_layout.n_floats, 0.0f);
 				backward_block(block, block.grads.data(), params + m_layout.offset, dL_draw + block.begin * s.raw_width());
 			});
 		}
 		errors.rethrow();
 		float* out = dL_dparams + m_layout.offset;
-		const long n_params = (long)m_layout.n_params;
+		const long n_floats = (long)m_layout.n_floats;  // the padding's gradient is 0 and stays so
 #pragma omp parallel for schedule(static)
-		for (long k = 0; k < n_params; ++k) {
+		for (long k = 0; k < n_floats; ++k) {
 			float sum = out[k];
 			for (const Block& block : m_blocks) sum += block.grads[k];
 			out[k] = sum;

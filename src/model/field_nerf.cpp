@@ -11,7 +11,7 @@
 
 namespace nerf {
 
-MlpLayout nerf_field_layout(const Config& cfg, bool fine, size_t offset) {
+MlpLayout nerf_field_layout(const Config& cfg, bool fine, size_t offset, size_t first_param) {
 	const EncodingSpec pts{3, cfg.multires, cfg.i_embed == -1};
 	const EncodingSpec views{3, cfg.multires_views, cfg.i_embed == -1};
 	MlpSpec spec;
@@ -22,7 +22,7 @@ MlpLayout nerf_field_layout(const Config& cfg, bool fine, size_t offset) {
 	spec.use_viewdirs = cfg.use_viewdirs;
 	// The reference's output_ch = 5 with a fine network; marching (occ_grid) has one network only.
 	spec.output_ch = cfg.N_importance > 0 && !cfg.occ_grid ? 5 : 4;
-	return make_mlp_layout(spec, offset);
+	return make_mlp_layout(spec, offset, first_param);
 }
 
 namespace {
@@ -38,6 +38,7 @@ public:
 	int raw_width() const override { return m_layout.spec.raw_width(); }
 	size_t offset() const override { return m_layout.offset; }
 	size_t n_params() const override { return m_layout.n_params; }
+	size_t n_floats() const override { return m_layout.n_floats; }
 	size_t max_batch() const override { return m_max_batch; }
 	const uint32_t* overflow_flag() const override { return m_mlp->overflow_flag(); }
 	const MlpLayout& layout() const { return m_layout; }
@@ -55,7 +56,8 @@ public:
 		// torch.optim.Adam's defaults, as the reference (the learning rate is the model's per step).
 		std::string name = prefix;
 		if (!name.empty() && name.back() == '.') name.pop_back();
-		return {ParamGroup{name, m_layout.offset, m_layout.n_params, AdamSpec{}}};
+		// Adam runs over the whole slice: the padding's gradient is 0, so its moments and value stay 0.
+		return {ParamGroup{name, m_layout.offset, m_layout.n_floats, AdamSpec{}}};
 	}
 
 	void init_params(float* flat, uint64_t seed) const override { init_mlp_params_host(flat, m_layout, seed); }

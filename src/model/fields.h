@@ -16,8 +16,9 @@ std::unique_ptr<Field> make_nerf_field(Backend& backend, const MlpLayout& layout
                                        const EncodingSpec& views_encoding, size_t max_batch, Precision precision);
 
 /// The reference field's layout of one network for a config (coarse: netdepth/netwidth; fine:
-/// netdepth_fine/netwidth_fine), starting at `offset` floats.
-MlpLayout nerf_field_layout(const Config& cfg, bool fine, size_t offset);
+/// netdepth_fine/netwidth_fine), starting at `offset` floats (a multiple of kMlpLayerAlignment), its
+/// parameters counted from `first_param` (the initial draws are keyed by that count: mlp_layout.h).
+MlpLayout nerf_field_layout(const Config& cfg, bool fine, size_t offset, size_t first_param = 0);
 
 /// The MLP layout of a reference field; null for any other field.
 const MlpLayout* nerf_field_layout_of(const Field& field);

@@ -122,17 +122,20 @@ NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend),
 	}
 	if (cfg.model == "nerf" && cfg.N_importance > 0 && !cfg.occ_grid) {
 		const MlpLayout coarse = nerf_field_layout(m_cfg, false, 0);
-		const MlpLayout fine = nerf_field_layout(m_cfg, true, coarse.n_params);
+		const MlpLayout fine = nerf_field_layout(m_cfg, true, coarse.end(), coarse.first_param + coarse.n_params);
 		m_fields.push_back(make_nerf_field(backend, fine, pts, views, fine_batch, precision));
 		m_field_prefixes.push_back("network_fine.");
 	}
-	for (const auto& field : m_fields) m_n_params = std::max(m_n_params, field->offset() + field->n_params());
+	for (const auto& field : m_fields) {
+		m_n_params += field->n_params();
+		m_n_floats = std::max(m_n_floats, field->offset() + field->n_floats());
+	}
 
-	m_params = backend.allocate<float>(m_n_params);
-	m_grads = backend.allocate<float>(m_n_params);
-	m_adam_m = backend.allocate<float>(m_n_params);
-	m_adam_v = backend.allocate<float>(m_n_params);
-	std::vector<float> host(m_n_params, 0.0f);
+	m_params = backend.allocate<float>(m_n_floats);
+	m_grads = backend.allocate<float>(m_n_floats);
+	m_adam_m = backend.allocate<float>(m_n_floats);
+	m_adam_v = backend.allocate<float>(m_n_floats);
+	std::vector<float> host(m_n_floats, 0.0f);
 	for (const auto& field : m_fields) field->init_params(host.data(), cfg.seed);
 	backend.upload(m_params.data(), host.data(), host.size() * sizeof(float));
 	backend.fill_zero(m_grads.data(), m_grads.bytes());
@@ -149,7 +152,7 @@ NerfModel::NerfModel(Backend& backend, const Config& cfg) : m_backend(&backend),
 	ctx.cfg = &m_cfg;
 	ctx.params = m_params.data();
 	ctx.grads = m_grads.data();
-	ctx.n_params = m_n_params;
+	ctx.n_floats = m_n_floats;
 	ctx.counters = &m_counters;
 	if (cfg.occ_grid) {
 		auto grid = std::make_unique<GridSampler>(ctx, *m_fields[0], grid_spec, stepping);

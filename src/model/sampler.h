@@ -22,7 +22,7 @@ struct SamplerContext {
 	const Config* cfg = nullptr;
 	float* params = nullptr;
 	float* grads = nullptr;
-	size_t n_params = 0;
+	size_t n_floats = 0;  // of params and grads
 	TrainCounters* counters = nullptr;
 };
 

@@ -116,7 +116,7 @@ void DenseSampler::train_step(const uint32_t* pixel_ids, size_t n_rays, const fl
 
 	// loss = MSE(rgb, target) + MSE(rgb0, target); each term's gradient is independent.
 	b.fill_zero(ws.losses.data(), 2 * sizeof(float));
-	b.fill_zero(m_ctx.grads, m_ctx.n_params * sizeof(float));
+	b.fill_zero(m_ctx.grads, m_ctx.n_floats * sizeof(float));
 	if (F > 0) {
 		b.mse_loss(ws.losses.data(), ws.dL_drgb_fine.data(), ws.rgb_fine.data(), ws.target.data(), n_rays, 1.0f);
 		b.mse_loss(ws.losses.data() + 1, ws.dL_drgb_coarse.data(), ws.rgb_coarse.data(), ws.target.data(), n_rays, 1.0f);

@@ -107,4 +107,12 @@ inline void check_close(const std::string& what, const std::vector<float>& ref, 
 	CHECK((double)c.n_bad <= max_bad_fraction * (double)ref.size());
 }
 
+/// One line per GPU-against-CPU comparison of a 300-step training run, for the record: the bounds
+/// come from the CPU's own spread, so what a GPU measures per precision is the number to set them
+/// from. tools/gpu_check.sh copies these lines ("PSNR-300 ...") into its summary.md.
+inline void record_psnr_difference(const std::string& what, double gpu, double cpu, double bound) {
+	std::printf("PSNR-300 %s: gpu %.3f cpu %.3f difference %+.3f dB (bound %.2f)\n", what.c_str(), gpu, cpu, gpu - cpu,
+	            bound);
+}
+
 } // namespace nerf_gpu_test

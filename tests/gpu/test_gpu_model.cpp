@@ -21,10 +21,10 @@ namespace {
 /// Step-1 and step-2 losses and each network's gradients of two trainers built from the same config
 /// (same seed: the same initial parameters, rays and samples), CPU against GPU.
 void compare_training_steps(Trainer& cpu, Trainer& gpu, Backend& cpu_backend, Backend& gpu_backend, const std::string& what) {
-	const size_t n_params = cpu.model().n_params();
-	REQUIRE(gpu.model().n_params() == n_params);
-	const std::vector<float> params0 = to_host(cpu_backend, cpu.model().params(), n_params);
-	const bool same_init = to_host(gpu_backend, gpu.model().params(), n_params) == params0;
+	const size_t n_floats = cpu.model().n_floats();
+	REQUIRE(gpu.model().n_floats() == n_floats);
+	const std::vector<float> params0 = to_host(cpu_backend, cpu.model().params(), n_floats);
+	const bool same_init = to_host(gpu_backend, gpu.model().params(), n_floats) == params0;
 	CHECK(same_init);  // same seed, same initialisation, bit for bit
 
 	for (long step = 1; step <= 2; ++step) {
@@ -44,13 +44,13 @@ void compare_training_steps(Trainer& cpu, Trainer& gpu, Backend& cpu_backend, Ba
 		// piecewise: a pre-activation within rounding of 0 takes the other branch and moves one
 		// sample's gradient (~6e-3 normwise in a numpy emulation of the fp32 MLP, see
 		// test_gpu_mlp.cpp): 2e-2, as the fp32 MLP test.
-		const std::vector<float> g_cpu = to_host(cpu_backend, cpu.model().grads(), n_params);
-		const std::vector<float> g_gpu = to_host(gpu_backend, gpu.model().grads(), n_params);
+		const std::vector<float> g_cpu = to_host(cpu_backend, cpu.model().grads(), n_floats);
+		const std::vector<float> g_gpu = to_host(gpu_backend, gpu.model().grads(), n_floats);
 		const MlpLayout* layouts[2] = {&cpu.model().coarse_layout(), cpu.model().fine_layout()};
 		for (const MlpLayout* layout : layouts) {
 			if (!layout) continue;
-			const std::vector<float> ref(g_cpu.begin() + layout->offset, g_cpu.begin() + layout->offset + layout->n_params);
-			const std::vector<float> got(g_gpu.begin() + layout->offset, g_gpu.begin() + layout->offset + layout->n_params);
+			const std::vector<float> ref(g_cpu.begin() + layout->offset, g_cpu.begin() + layout->end());
+			const std::vector<float> got(g_gpu.begin() + layout->offset, g_gpu.begin() + layout->end());
 			check_close(what + " step " + std::to_string(step) + (layout->offset == 0 ? " coarse grads" : " fine grads"), ref,
 			            got, normwise(ref, 2e-2));
 		}
@@ -99,9 +99,9 @@ TEST_CASE("gpu model: rendering a trained model matches the CPU (chunks with a t
 	cfg.netdepth = cfg.netdepth_fine = 8;
 	Trainer cpu(cfg, scene.data, *b.cpu), gpu(cfg, scene.data, *b.gpu);
 	for (long step = 1; step <= 30; ++step) cpu.step(step);  // a model with some structure to render
-	const size_t n_params = cpu.model().n_params();
-	const std::vector<float> trained = to_host(*b.cpu, cpu.model().params(), n_params);
-	b.gpu->upload(gpu.model().params(), trained.data(), n_params * sizeof(float));
+	const size_t n_floats = cpu.model().n_floats();
+	const std::vector<float> trained = to_host(*b.cpu, cpu.model().params(), n_floats);
+	b.gpu->upload(gpu.model().params(), trained.data(), n_floats * sizeof(float));
 
 	const Camera cam = dataset_camera(scene.data);
 	const RenderSettings settings = RenderSettings::from_config(cfg, scene.data, false);
@@ -151,14 +151,25 @@ double psnr_after_300_steps(const Config& cfg, Backend& be, double* untrained) {
 	return psnr;
 }
 
+/// The CPU's run (fp32 whatever cfg.precision says), the reference of every precision below: computed
+/// once per process, and the tests run in one process (the slow group of tools/gpu_check.sh).
+double cpu_psnr_after_300_steps() {
+	static const double psnr = [] {
+		std::unique_ptr<Backend> cpu = create_cpu_backend();
+		return psnr_after_300_steps(builtin_scene().cfg, *cpu, nullptr);
+	}();
+	return psnr;
+}
+
 } // namespace
 
 TEST_CASE("gpu model: 300 training steps reach the CPU's validation PSNR", "[gpu][model][slow]") {
-	Backends b = make_backends();
+	std::unique_ptr<Backend> gpu_backend = create_cuda_backend(0);
 	const Config cfg = builtin_scene().cfg;  // the GPU runs its default precision (tf32): the product's path
 	double untrained_gpu = 0.0;
-	const double cpu = psnr_after_300_steps(cfg, *b.cpu, nullptr);
-	const double gpu = psnr_after_300_steps(cfg, *b.gpu, &untrained_gpu);
+	const double cpu = cpu_psnr_after_300_steps();
+	const double gpu = psnr_after_300_steps(cfg, *gpu_backend, &untrained_gpu);
+	record_psnr_difference(std::string("dense ") + cfg.precision, gpu, cpu, kPsnrAgreement300);
 	// The GPU run must also have learned something, or two equally broken runs would agree: 2 dB
 	// over its own untrained network.
 	std::printf("untrained GPU model: val PSNR %.3f dB\n", untrained_gpu);
@@ -167,13 +178,14 @@ TEST_CASE("gpu model: 300 training steps reach the CPU's validation PSNR", "[gpu
 }
 
 TEST_CASE("gpu model: fp16 and bf16 training for 300 steps reach the CPU's validation PSNR", "[gpu][model][slow]") {
-	Backends b = make_backends();
+	std::unique_ptr<Backend> gpu_backend = create_cuda_backend(0);
 	Config cfg = builtin_scene().cfg;
-	const double cpu = psnr_after_300_steps(cfg, *b.cpu, nullptr);
+	const double cpu = cpu_psnr_after_300_steps();
 	for (const char* precision : {"fp16", "bf16"}) {
 		cfg.precision = precision;
 		double untrained = 0.0;
-		const double gpu = psnr_after_300_steps(cfg, *b.gpu, &untrained);
+		const double gpu = psnr_after_300_steps(cfg, *gpu_backend, &untrained);
+		record_psnr_difference(std::string("dense ") + precision, gpu, cpu, kPsnrAgreement300);
 		INFO(precision);
 		CHECK(std::fabs(gpu - cpu) <= kPsnrAgreement300);
 		CHECK(gpu > untrained + 2.0);
