@@ -56,7 +56,10 @@ public:
 	const char* type() const override { return "ngp"; }
 	int raw_width() const override { return kRawWidth; }
 	size_t offset() const override { return m_offset; }
-	size_t n_params() const override { return m_end - m_offset; }
+	size_t n_params() const override {
+		return m_table_floats + small_mlp_params(m_density_spec) + small_mlp_params(m_colour_spec);
+	}
+	size_t n_floats() const override { return m_end - m_offset; }
 	size_t max_batch() const override { return m_max_batch; }
 
 	std::vector<ParamTensor> tensors(const std::string& prefix) const override {
