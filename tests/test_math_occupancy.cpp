@@ -254,7 +254,7 @@ TEST_CASE("occupancy: jumping over empty blocks keeps exactly the points of the 
 	for (const int resolution : {32, 24, 12}) {
 		const int factor = occ_coarse_factor(resolution);
 		INFO("resolution " << resolution << ", blocks of " << factor);
-		REQUIRE(factor == (resolution == 12 ? 4 : 8));
+		REQUIRE(factor == 4);
 		const OccGridSpec grid = test_grid(resolution);
 		std::vector<uint8_t> occupied(occ_cell_count(grid), 0);
 		for (int blob = 0; blob < 6; ++blob) {

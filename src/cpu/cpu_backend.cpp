@@ -225,21 +225,72 @@ public:
 		offsets[n] = running;
 	}
 
+	// march_fill repeats march_count's march over the same rays (the count-scan-fill sequence a GPU
+	// needs); on the CPU march_count keeps each ray's sample depths and march_fill copies them, which
+	// halves the marching. The points are recomputed from the depths by the same expression, so the
+	// outputs are the bits a second march would write. A fill that does not follow a count of the same
+	// rays (pointers, the first ray's values, the spec) marches again.
 	void march_count(uint32_t* counts, const float* rays_o, const float* rays_d, size_t n_rays, const uint8_t* occupied,
 	                 uint32_t ray_offset, const MarchSpec& spec) override {
-#pragma omp parallel for schedule(dynamic, 256) if (n_rays * spec.max_steps >= kMinParallelWork)
-		for (long r = 0; r < (long)n_rays; ++r)
-			counts[r] = march_ray(nullptr, nullptr, nullptr, rays_o + 3 * r, rays_d + 3 * r, occupied,
-			                      ray_offset + (uint32_t)r, spec);
+		MarchCache& cache = m_march_cache;
+		cache.valid = false;
+		const size_t n_chunks = (n_rays + kMarchChunk - 1) / kMarchChunk;
+		cache.chunks.resize(n_chunks);
+		cache.dt.resize(n_rays);
+		cache.first.resize(n_rays);
+		cache.count.resize(n_rays);
+		ParallelErrors errors;
+#pragma omp parallel for schedule(dynamic, 1) if (n_rays * spec.max_steps >= kMinParallelWork)
+		for (long c = 0; c < (long)n_chunks; ++c) {
+			errors.run([&] {
+				std::vector<float>& t = cache.chunks[c];
+				t.clear();
+				const size_t end = std::min(n_rays, (size_t)(c + 1) * kMarchChunk);
+				std::vector<float> ray_t(spec.max_steps), ray_dt(spec.max_steps), points(3 * (size_t)spec.max_steps);
+				for (size_t r = (size_t)c * kMarchChunk; r < end; ++r) {
+					const uint32_t count = march_ray(ray_t.data(), ray_dt.data(), points.data(), rays_o + 3 * r, rays_d + 3 * r,
+					                                 occupied, ray_offset + (uint32_t)r, spec);
+					counts[r] = count;
+					cache.count[r] = count;
+					cache.first[r] = (uint32_t)t.size();
+					cache.dt[r] = count ? ray_dt[0] : 0.0f;
+					t.insert(t.end(), ray_t.begin(), ray_t.begin() + count);
+				}
+			});
+		}
+		errors.rethrow();
+		cache.rays_o = rays_o;
+		cache.rays_d = rays_d;
+		cache.occupied = occupied;
+		cache.n_rays = n_rays;
+		cache.ray_offset = ray_offset;
+		cache.spec = spec;
+		if (n_rays) std::copy(rays_o, rays_o + 3, cache.first_ray);
+		cache.valid = true;
 	}
 
 	void march_fill(const PackedSamples& out, const uint32_t* offsets, const float* rays_o, const float* rays_d,
 	                size_t n_rays, const uint8_t* occupied, uint32_t ray_offset, const MarchSpec& spec) override {
+		const MarchCache& cache = m_march_cache;
+		const bool cached = cache.valid && cache.rays_o == rays_o && cache.rays_d == rays_d && cache.occupied == occupied &&
+		                    n_rays <= cache.n_rays && cache.ray_offset == ray_offset && same_march(cache.spec, spec) &&
+		                    (n_rays == 0 || std::equal(rays_o, rays_o + 3, cache.first_ray));
 #pragma omp parallel for schedule(dynamic, 256) if (n_rays * spec.max_steps >= kMinParallelWork)
 		for (long r = 0; r < (long)n_rays; ++r) {
 			const uint32_t first = offsets[r];
-			const uint32_t count = march_ray(out.t + first, out.dt + first, out.points + 3 * (size_t)first, rays_o + 3 * r,
-			                                 rays_d + 3 * r, occupied, ray_offset + (uint32_t)r, spec);
+			uint32_t count = 0;
+			if (cached) {
+				count = cache.count[r];
+				const float* t = cache.chunks[(size_t)r / kMarchChunk].data() + cache.first[r];
+				for (uint32_t k = 0; k < count; ++k) {
+					out.t[first + k] = t[k];
+					out.dt[first + k] = cache.dt[r];
+					march_point(out.points + 3 * ((size_t)first + k), rays_o + 3 * r, rays_d + 3 * r, t[k]);
+				}
+			} else {
+				count = march_ray(out.t + first, out.dt + first, out.points + 3 * (size_t)first, rays_o + 3 * r,
+				                  rays_d + 3 * r, occupied, ray_offset + (uint32_t)r, spec);
+			}
 			for (uint32_t k = 0; k < count; ++k) out.ray[first + k] = (uint32_t)r;
 		}
 	}
@@ -405,6 +456,30 @@ public:
 	}
 
 private:
+	/// march_count's samples for march_fill: per chunk of kMarchChunk rays their depths one ray after
+	/// another; per ray its first depth in the chunk, its count and its interval.
+	static constexpr size_t kMarchChunk = 256;
+	struct MarchCache {
+		bool valid = false;
+		const float* rays_o = nullptr;
+		const float* rays_d = nullptr;
+		const uint8_t* occupied = nullptr;
+		size_t n_rays = 0;
+		uint32_t ray_offset = 0;
+		MarchSpec spec;
+		float first_ray[3] = {0, 0, 0};
+		std::vector<std::vector<float>> chunks;
+		std::vector<uint32_t> first, count;
+		std::vector<float> dt;
+	};
+	static bool same_march(const MarchSpec& a, const MarchSpec& b) {
+		for (int d = 0; d < 3; ++d)
+			if (a.grid.aabb_min[d] != b.grid.aabb_min[d] || a.grid.aabb_max[d] != b.grid.aabb_max[d]) return false;
+		return a.grid.resolution == b.grid.resolution && a.near == b.near && a.far == b.far && a.step_size == b.step_size &&
+		       a.max_steps == b.max_steps && a.perturb == b.perturb && a.seed == b.seed && a.step == b.step &&
+		       a.coarse_occupied == b.coarse_occupied && a.coarse_factor == b.coarse_factor;
+	}
+	MarchCache m_march_cache;
 	static void copy_bytes(void* dst, const void* src, size_t bytes) {
 		if (bytes) std::memmove(dst, src, bytes);
 	}

@@ -101,10 +101,10 @@ struct MarchSpec {
 	int coarse_factor = 0;
 };
 
-/// The block edge a grid's coarse flags use: 8 cells when the resolution allows it, else 4, else none (0).
-NERF_HD inline int occ_coarse_factor(int resolution) {
-	return resolution % 8 == 0 && resolution >= 16 ? 8 : resolution % 4 == 0 && resolution >= 8 ? 4 : 0;
-}
+/// The block edge a grid's coarse flags use: 4 cells when the resolution allows it, else none (0). On
+/// lego's trained 128^3 grid (4% of cells occupied) 10% of the 4^3 blocks hold an occupied cell and
+/// 26% of the 8^3 ones: small blocks leave less to step through, and cost more jumps only in empty space.
+NERF_HD inline int occ_coarse_factor(int resolution) { return resolution % 4 == 0 && resolution >= 8 ? 4 : 0; }
 
 /// Block b's flag: 1 when any of its factor^3 cells is occupied (blocks indexed as cells, on a grid of
 /// resolution / factor).
@@ -118,6 +118,11 @@ NERF_HD inline uint8_t occ_block_flag(uint32_t block, const uint8_t* __restrict_
 				if (row[k]) return 1;
 		}
 	return 0;
+}
+
+/// A marched sample's point o + t d: the same expression as the dense encoding's point.
+NERF_HD inline void march_point(float* __restrict__ x, const float* __restrict__ o, const float* __restrict__ d, float t) {
+	for (int c = 0; c < 3; ++c) x[c] = o[c] + d[c] * t;
 }
 
 /// Marches one ray (`ray`: its global index, the jitter's counter) through the grid's occupied flags
@@ -134,20 +139,24 @@ NERF_HD inline uint32_t march_ray(float* __restrict__ t_out, float* __restrict__
 	const float u = spec.perturb ? random_uniform(spec.seed, spec.step, ray, 0, RngStream::MarchJitter) : 0.5f;
 	OccGridSpec blocks = spec.grid;
 	if (spec.coarse_occupied) blocks.resolution = spec.grid.resolution / spec.coarse_factor;
+	int32_t jumped_block = -1;
 	uint32_t count = 0;
 	for (int k = 0; k < spec.max_steps; ++k) {
 		const float t = t_begin + ((float)k + u) * dt;
 		if (!(t < t_end)) break;
-		// The same expression as the dense encoding's point (o + d t).
-		const float x[3] = {o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t};
+		float x[3];
+		march_point(x, o, d, t);
 		if (spec.coarse_occupied) {
 			// Most of a trained grid is empty: in a block of cells none of which is occupied, jump to the
 			// last step point before the ray leaves the block instead of testing each; that point is
 			// tested, so rounding at the exit never skips a point of the next block.
 			const int32_t block = occ_cell_of(x, blocks);
 			if (block >= 0 && !spec.coarse_occupied[block]) {
-				const float k_leave = ceilf((occ_cell_exit(block, o, d, blocks) - t_begin) / dt - u) - 1.0f;
-				if (k_leave > (float)(k + 1)) k = (int)fminf(k_leave, (float)spec.max_steps) - 1;  // the loop adds 1
+				if (block != jumped_block) {  // the point it landed on is still in the block: no second jump
+					const float k_leave = ceilf((occ_cell_exit(block, o, d, blocks) - t_begin) / dt - u) - 1.0f;
+					if (k_leave > (float)(k + 1)) k = (int)fminf(k_leave, (float)spec.max_steps) - 1;  // the loop adds 1
+					jumped_block = block;
+				}
 				continue;
 			}
 		}
