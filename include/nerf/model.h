@@ -24,6 +24,10 @@ struct RenderSettings {
 	/// Training on a random background colour per ray (nerfacc's instant-ngp example): model = ngp on a
 	/// white_bkgd scene whose alpha was kept (Dataset::alpha); only the occupancy-grid sampler uses it.
 	bool random_background = false;
+	/// The training loss's gradient as a multiple of the MSE's (the loss reported is the MSE): 1 for the
+	/// reference; 0.5 for model = ngp, nerfacc's smooth L1 (beta 1), which for colours in [0, 1] (every
+	/// error below 1) is half the squared error. It matters beside the L2 weight decay (l2_reg).
+	float loss_grad_scale = 1.0f;
 	float near = 2.0f, far = 6.0f;
 	static RenderSettings from_config(const Config& cfg, const Dataset& data, bool training);
 };

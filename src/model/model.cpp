@@ -23,6 +23,7 @@ RenderSettings RenderSettings::from_config(const Config& cfg, const Dataset& dat
 	s.raw_noise_std = training ? cfg.raw_noise_std : 0.0f;  // render_kwargs_test sets raw_noise_std = 0
 	s.white_bkgd = cfg.white_bkgd;
 	s.random_background = training && cfg.model == "ngp" && cfg.white_bkgd && !data.alpha.empty();
+	s.loss_grad_scale = cfg.model == "ngp" ? 0.5f : 1.0f;
 	s.near = data.near;
 	s.far = data.far;
 	return s;

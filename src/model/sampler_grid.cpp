@@ -421,7 +421,7 @@ void GridSampler::train_step(const uint32_t* pixel_ids, size_t n_rays, const flo
 	b.composite_forward_packed(out, ws.raw.data(), t, dt, offsets, ws.kept.data(), ws.rays_d.data(), n_rays_trained, 0, comp);
 	b.fill_zero(m_loss.data(), sizeof(float));
 	b.fill_zero(m_ctx.grads, m_ctx.n_floats * sizeof(float));
-	b.mse_loss(m_loss.data(), ws.dL_drgb.data(), ws.rgb.data(), ws.target.data(), n_rays_trained, 1.0f);
+	b.mse_loss(m_loss.data(), ws.dL_drgb.data(), ws.rgb.data(), ws.target.data(), n_rays_trained, settings.loss_grad_scale);
 	if (n_batch > 0) {
 		b.composite_backward_packed(ws.dL_draw.data(), ws.dL_drgb.data(), ws.raw.data(), dt, offsets, ws.kept.data(),
 		                            ws.rays_d.data(), n_rays_trained, n_batch, 0, comp);
