@@ -15,7 +15,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/nerf DESTINATION ${CMAKE_INSTALL
   FILES_MATCHING PATTERN "*.h")
 
 # The tools are part of the product too (OPTIONAL: a build of only the library still installs).
-foreach(nerf_installed_tool nerf_train nerf_render nerf_scene)
+foreach(nerf_installed_tool nerf_train nerf_render nerf_export nerf_scene nerf_inspect)
   if(TARGET ${nerf_installed_tool})
     install(TARGETS ${nerf_installed_tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} OPTIONAL)
   endif()

@@ -1,4 +1,5 @@
-# ctest script: install this build into a scratch prefix, build examples/render_one_view out of tree
+# ctest script: install this build into a scratch prefix, build examples/render_one_view and
+# examples/query_density out of tree
 # against the installed package (find_package(nerfcore)), and render one view from a checkpoint.
 # Variables: BUILD_DIR, SOURCE_DIR, WORK_DIR, NERF_TRAIN (the nerf_train executable).
 foreach(var BUILD_DIR SOURCE_DIR WORK_DIR NERF_TRAIN)
@@ -21,6 +22,9 @@ run_step("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WO
 run_step("configure the example" ${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/render_one_view -B ${WORK_DIR}/example
          -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release)
 run_step("build the example" ${CMAKE_COMMAND} --build ${WORK_DIR}/example)
+run_step("configure the query example" ${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/query_density -B ${WORK_DIR}/query
+         -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release)
+run_step("build the query example" ${CMAKE_COMMAND} --build ${WORK_DIR}/query)
 # A checkpoint to render: a few steps of a tiny network on a small built-in scene.
 run_step("train a tiny model" ${NERF_TRAIN} --dataset_type builtin --datadir ${WORK_DIR}/scene --basedir ${WORK_DIR}/logs
          --expname tiny --white_bkgd --use_viewdirs --netdepth 2 --netwidth 16 --netdepth_fine 2 --netwidth_fine 16
@@ -39,4 +43,15 @@ file(SIZE ${WORK_DIR}/view.png png_bytes)
 if(png_bytes LESS 100)
   message(FATAL_ERROR "render_one_view wrote a ${png_bytes}-byte PNG")
 endif()
+execute_process(COMMAND ${WORK_DIR}/query/query_density ${checkpoint} 5 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+# The header line, five samples along the ray and the opacity line; densities are numbers >= 0.
+if(NOT rc EQUAL 0 OR NOT out MATCHES "model nerf, step 3" OR NOT out MATCHES "density" OR NOT out MATCHES "opacity")
+  message(FATAL_ERROR "query_density failed (${rc}):\n${out}\n${err}")
+endif()
+string(REGEX MATCHALL "\n +-?[0-9.]+ +[0-9]+\\.[0-9]+   " samples "${out}")
+list(LENGTH samples n_samples)
+if(NOT n_samples EQUAL 5)
+  message(FATAL_ERROR "query_density printed ${n_samples} samples, not 5:\n${out}")
+endif()
+message(STATUS "run the query example: ok")
 file(REMOVE_RECURSE ${WORK_DIR})

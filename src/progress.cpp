@@ -89,7 +89,7 @@ std::string Progress::bar_text(int columns) const {
 	std::string tail = " " + std::to_string(m_step) + "/" + std::to_string(m_last) + " [" + rate_text(1) + ", ETA " +
 	                   format_duration(eta);
 	if (m_labels.show_loss && any_done) tail += ", loss " + number_text("%.4g", m_loss);
-	if (any_done) tail += ", PSNR " + number_text("%.2f", m_psnr);
+	if (m_labels.show_psnr && any_done) tail += ", PSNR " + number_text("%.2f", m_psnr);
 	tail += "]";
 	const std::string percent = number_text("%3.0f%%", 100.0 * done / total);
 	// A fixed width (not "what the text leaves") keeps the bar from jittering as the numbers change.
@@ -116,7 +116,8 @@ void Progress::update(long step, double loss, double psnr, const std::string& ex
 		const double rate = steps_per_second();
 		std::string line = "[" + m_labels.tag + "] " + m_labels.item + ": " + std::to_string(step) + "/" + std::to_string(m_last);
 		if (m_labels.show_loss) line += "  Loss: " + number_text("%.6g", loss);
-		line += "  PSNR: " + number_text("%.3f", psnr) + "  " + rate_text(2) + "  ETA " +
+		if (m_labels.show_psnr) line += "  PSNR: " + number_text("%.3f", psnr);
+		line += "  " + rate_text(2) + "  ETA " +
 		        format_duration(rate > 0 ? (m_last - step) / rate : NAN) + extra;
 		message(line);
 	}

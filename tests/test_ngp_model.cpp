@@ -6,6 +6,7 @@
 #include "nerf/io/safetensors.h"
 #include "nerf/trainer.h"
 #include "tools_fixture.h"
+#include "trained_scene.h"
 
 #include <catch2/catch.hpp>
 
@@ -180,4 +181,10 @@ TEST_CASE("ngp: random backgrounds in training, white in evaluation", "[ngp]") {
 		CHECK(target[c] == Approx(rgb[c] * 0.5f + bg[c] * 0.5f).margin(1e-6));
 	}
 	CHECK(bg[0] != bg[1]);
+}
+
+TEST_CASE("ngp: configs/builtin_ngp.txt learns the built-in scene: val PSNR above 30 dB after 600 steps", "[ngp][e2e]") {
+	const nerf_test::TrainedScene& scene = nerf_test::trained_ngp_scene();
+	std::printf("builtin_ngp.txt, %ld steps: val PSNR %.3f dB over the 8 val views\n", nerf_test::kBuiltinNgpSteps, scene.val_psnr);
+	CHECK(scene.val_psnr > 30.0);
 }

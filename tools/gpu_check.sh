@@ -177,6 +177,10 @@ bundle_packages() {
 	local p dep
 	while read -r p; do
 		[ -n "$p" ] && [ "${p#\#}" = "$p" ] || continue
+		# OpenVDB writes .vdb volumes on the host (nerf_export --vdb), which the GPU check never runs; its
+		# runtime closure (TBB, Blosc, Boost.Iostreams, log4cplus) stays out of the bundle, and the GPU build
+		# is configured with NERF_OPENVDB=OFF.
+		case "$p" in libopenvdb-dev | libboost-dev) continue ;; esac
 		echo "$p"
 		apt-cache show --no-all-versions "$p" 2>/dev/null | sed -n 's/^Depends: //p' | tr ',' '\n' |
 			sed -n 's/^ *\([a-z0-9.+-]*\) *(= .*/\1/p' | while read -r dep; do echo "$dep"; done
@@ -480,7 +484,7 @@ unpack_and_configure() {
 	cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DNERF_CUDA=ON \
 		-DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$p" -DCMAKE_LIBRARY_PATH="$p/lib/$ARCH_TRIPLET" \
 		-Dtinyexr_DIR="$p/lib/$ARCH_TRIPLET/cmake/tinyexr" -DCatch2_DIR="$p/lib/cmake/Catch2" \
-		-DNERF_COMMIT="$COMMIT_ID"
+		-DNERF_COMMIT="$COMMIT_ID" -DNERF_OPENVDB=OFF
 }
 
 build_targets() {

@@ -17,6 +17,7 @@ struct ProgressLabels {
 	std::string item = "Iter";
 	std::string unit = "it";
 	bool show_loss = true;
+	bool show_psnr = true;  ///< false for work without an image metric (nerf_export's grid evaluation)
 };
 
 class Progress {

@@ -70,4 +70,11 @@ size_t connected_components(const Mesh& mesh, std::vector<uint32_t>* component_o
 /// nerf_export --largest_component uses to drop floaters. An empty mesh stays empty.
 Mesh largest_component(const Mesh& mesh);
 
+/// A picture of a mesh for a person to check it (nerf_export --preview): the triangles rasterised with
+/// a depth buffer through a pinhole camera looking down its -z axis (the training cameras' convention:
+/// camera-to-world `c2w` 3x4 row-major, focal length and image size in pixels, principal point at the
+/// centre), each pixel the interpolated vertex colour (mid grey without colours) times a headlight's
+/// Lambert term, on a white background. Returns [height, width, 3] floats in [0, 1].
+std::vector<float> render_mesh_preview(const Mesh& mesh, const float* c2w, int width, int height, float focal);
+
 } // namespace nerf
