@@ -12,7 +12,7 @@
 
 namespace nerf {
 
-float default_mesh_threshold(const std::string& field_type) { return field_type == "ngp" ? 2.5f : 50.0f; }
+float default_mesh_threshold(const std::string& field_type) { return field_type == "ngp" ? 2.5f : 10.0f; }
 
 GridBox parse_export_box(const std::string& text, const std::string& what) {
 	std::vector<float> v;

@@ -119,7 +119,7 @@ int run(int argc, char** argv) {
 	app.add_option("--vdb", opt.vdb, "write the density grid as an OpenVDB float grid named density (needs a build with OpenVDB)");
 	app.add_option("--resolution", opt.resolution, "samples per axis of the density grid (16 to 1024)")->capture_default_str();
 	app.add_option("--box", opt.box, "the grid's box xmin,ymin,zmin,xmax,ymax,zmax (default: the box the field was trained in)");
-	app.add_option("--threshold", opt.threshold, "the mesh's density level (default: 50 for model nerf, ReLU(sigma); 2.5 for ngp, exp density)")
+	app.add_option("--threshold", opt.threshold, "the mesh's density level (default: 10 for model nerf, ReLU(sigma); 2.5 for ngp, exp density)")
 	    ->default_str("per model");
 	app.add_flag("--largest_component", opt.largest_component, "keep only the mesh's largest connected part (drops floaters)");
 	app.add_option("--n_points", opt.n_points, "rays rendered for --points (pixels of the training views)")->capture_default_str();
