@@ -47,16 +47,6 @@ std::string lower_extension(const std::string& path) {
 	return ext;
 }
 
-// --ckpt may name a run folder, as nerf_render's: its newest checkpoint.
-std::string checkpoint_file(const std::string& ckpt, bool quiet) {
-	std::error_code ec;
-	if (!fs::is_directory(ckpt, ec)) return ckpt;
-	const std::vector<std::string> found = nerf::list_checkpoints(ckpt);
-	if (found.empty()) NERF_FAIL("--ckpt " << ckpt << ": the folder holds no checkpoint (*.safetensors)");
-	if (!quiet) std::printf("--ckpt %s is a folder: exporting its newest checkpoint, %s\n", ckpt.c_str(), found.back().c_str());
-	return found.back();
-}
-
 /// A progress bar over `steps` steps fed by fractions (the bar of nerf_train, without loss or PSNR).
 struct FractionBar {
 	FractionBar(const char* tag, long steps, bool quiet)
@@ -152,7 +142,7 @@ int run(int argc, char** argv) {
 	nerf::GridBox box;
 	if (!opt.box.empty()) box = nerf::parse_export_box(opt.box, "command line: --box");
 
-	opt.ckpt = checkpoint_file(opt.ckpt, opt.quiet);
+	opt.ckpt = nerf::tool::checkpoint_file(opt.ckpt, opt.quiet, "exporting");
 	nerf::FieldQueryOptions query_options;
 	query_options.device = opt.device;
 	query_options.threads = opt.threads;

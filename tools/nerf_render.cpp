@@ -123,18 +123,8 @@ std::string step_text(long step) {
 	return buf;
 }
 
-// --ckpt may name a run folder, as nerf-pytorch users pass logs/<expname>: its newest checkpoint.
-std::string checkpoint_file(const std::string& ckpt, bool quiet) {
-	std::error_code ec;
-	if (!fs::is_directory(ckpt, ec)) return ckpt;
-	const std::vector<std::string> found = nerf::list_checkpoints(ckpt);
-	if (found.empty()) NERF_FAIL("--ckpt " << ckpt << ": the folder holds no checkpoint (*.safetensors)");
-	if (!quiet) std::printf("--ckpt %s is a folder: rendering its newest checkpoint, %s\n", ckpt.c_str(), found.back().c_str());
-	return found.back();
-}
-
 int render(Options opt) {
-	opt.ckpt = checkpoint_file(opt.ckpt, opt.quiet);
+	opt.ckpt = nerf::tool::checkpoint_file(opt.ckpt, opt.quiet, "rendering");
 	nerf::Config cfg = nerf::config_from_checkpoint(opt.ckpt);
 	if (!opt.config.empty()) {
 		nerf::load_config_file(opt.config, cfg);

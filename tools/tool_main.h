@@ -3,6 +3,7 @@
 // `int run(int argc, char** argv)` and its main is `return nerf::tool::tool_main("name", argc, argv, run);`.
 #pragma once
 
+#include "nerf/checkpoint.h"
 #include "nerf/common.h"
 #include "nerf/config.h"
 
@@ -11,6 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <string>
+#include <vector>
 #include <new>
 
 #include <unistd.h>
@@ -46,6 +50,18 @@ inline void wait_passively_in_openmp(char** argv) {
 	if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
 	if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
 	::execv("/proc/self/exe", argv);  // returns only on failure: then go on as we are
+}
+
+/// --ckpt as nerf-pytorch users pass it: a checkpoint file, or a run folder (logs/<expname>), meaning its
+/// newest checkpoint, which is then named on stdout ("... is a folder: <what>ing its newest checkpoint")
+/// unless quiet. A folder without checkpoints is an error.
+inline std::string checkpoint_file(const std::string& ckpt, bool quiet, const char* what) {
+	std::error_code ec;
+	if (!std::filesystem::is_directory(ckpt, ec)) return ckpt;
+	const std::vector<std::string> found = nerf::list_checkpoints(ckpt);
+	if (found.empty()) NERF_FAIL("--ckpt " << ckpt << ": the folder holds no checkpoint (*.safetensors)");
+	if (!quiet) std::printf("--ckpt %s is a folder: %s its newest checkpoint, %s\n", ckpt.c_str(), what, found.back().c_str());
+	return found.back();
 }
 
 /// Runs `run` and turns anything it throws into "<name>: error: <what>" on stderr and exit code 1.
